@@ -1,0 +1,266 @@
+//! Wires the rooms into the running daemon and owns the shutdown order.
+//!
+//! Threads: one per camera (GStreamer), one detector (tract + rules), one committer (the
+//! only writer of new alerts). Tokio runs the sink workers. Shutdown: cameras stop, the
+//! detector finishes its frame, the committer commits everything the rules produced, sinks
+//! get a short grace period to drain, then stop. Nothing committed is lost by stopping:
+//! undelivered rows wait in the outbox for the next start.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::deliver::{DeliverError, RetryPolicy, SinkWorker, WebhookSink};
+use crate::detect::{DetectError, Detector, DetectorSpec};
+use crate::outbox::{alert_body, NewAlert, Outbox, OutboxError, SharedOutbox};
+use crate::rules::{Engine, RuleHit, RulesError};
+use crate::video::{self, CameraStatus, IngestOptions, LatestFrames};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Deliver(#[from] DeliverError),
+    #[error("GStreamer: {0}")]
+    Gstreamer(String),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Knobs that are not in the config file (tests and the demo set them).
+#[derive(Clone)]
+pub struct RunOptions {
+    pub clock: Arc<dyn Clock>,
+    pub ingest: IngestOptions,
+    /// After the last commit, how long sinks may keep draining before they stop.
+    pub drain_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            ingest: IngestOptions::default(),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Counters the pipeline keeps while it runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub frames_detected: AtomicU64,
+    pub detect_micros: AtomicU64,
+    pub alerts_committed: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub frames_detected: u64,
+    pub frames_skipped: u64,
+    pub mean_detect_ms: f64,
+    pub alerts_committed: u64,
+    pub cameras: Vec<video::CameraSnapshot>,
+}
+
+/// Runs the pipeline until `cancel`, then shuts it down in order.
+pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) -> Result<Summary, AppError> {
+    crate::init_gstreamer().map_err(|e| AppError::Gstreamer(e.to_string()))?;
+    let outbox = SharedOutbox::new(Outbox::open(&config.outbox_path())?);
+    let spec = DetectorSpec {
+        model: config.model.path.clone(),
+        labels: config.model.labels.clone(),
+        input_size: config.model.input_size as usize,
+        threads: config.model.threads,
+        score_threshold: config.model.score_threshold,
+    };
+    let detector = tokio::task::spawn_blocking(move || Detector::load(&spec))
+        .await
+        .map_err(|e| AppError::Gstreamer(format!("model loader failed: {e}")))??;
+    let sink_names: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
+    let engine = Engine::new(&config.rules, &sink_names, opts.clock.clone())?;
+    let sinks = config
+        .sinks
+        .iter()
+        .map(|s| WebhookSink::from_config(s).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stats = outbox.call(|o| o.stats()).await?;
+    tracing::info!(
+        outbox = %config.outbox_path().display(),
+        pending = stats.pending,
+        dead = stats.dead,
+        model = %config.model.path.display(),
+        "outbox open, model loaded"
+    );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let counters = Arc::new(Counters::default());
+    let frames = Arc::new(LatestFrames::new());
+    let mut ingest = opts.ingest.clone();
+    ingest.size = config.model.input_size;
+    let mut statuses = Vec::new();
+    let mut camera_threads = Vec::new();
+    for cam in &config.cameras {
+        let status = Arc::new(CameraStatus::new(&cam.name));
+        camera_threads.push(video::spawn_camera(
+            cam.clone(),
+            ingest.clone(),
+            frames.clone(),
+            status.clone(),
+            cancel.clone(),
+        )?);
+        statuses.push(status);
+    }
+
+    let (hits_tx, hits_rx) = mpsc::channel::<RuleHit>();
+    let detector_thread = {
+        let (frames, counters, cancel) = (frames.clone(), counters.clone(), cancel.clone());
+        std::thread::Builder::new()
+            .name("detector".into())
+            .spawn(move || detect_loop(detector, engine, &frames, &counters, &hits_tx, &cancel))?
+    };
+    let wakes: Vec<Arc<Notify>> = sinks.iter().map(|_| Arc::new(Notify::new())).collect();
+    let committer_thread = {
+        let (outbox, counters, wakes) = (outbox.clone(), counters.clone(), wakes.clone());
+        let (device, site) = (config.device.id.clone(), config.device.site.clone());
+        std::thread::Builder::new()
+            .name("committer".into())
+            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &wakes, &device, &site))?
+    };
+
+    let sink_cancel = CancellationToken::new();
+    let policy = RetryPolicy::from_config(&config.delivery);
+    let workers: Vec<_> = sinks
+        .iter()
+        .zip(&wakes)
+        .map(|(sink, wake)| {
+            let worker = SinkWorker {
+                sink: sink.clone(),
+                outbox: outbox.clone(),
+                policy: policy.clone(),
+                clock: opts.clock.clone(),
+                wake: wake.clone(),
+            };
+            tokio::spawn(worker.run(sink_cancel.clone()))
+        })
+        .collect();
+
+    cancel.cancelled().await;
+    tracing::info!("stopping: cameras, detector, committer, then sinks");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    tokio::task::spawn_blocking(move || {
+        for t in camera_threads {
+            let _ = t.join();
+        }
+        let _ = detector_thread.join();
+        let _ = committer_thread.join();
+    })
+    .await
+    .map_err(|e| AppError::Gstreamer(format!("shutdown failed: {e}")))?;
+
+    let deadline = Instant::now() + opts.drain_timeout;
+    while Instant::now() < deadline {
+        if outbox.call(|o| o.stats()).await?.pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sink_cancel.cancel();
+    for w in workers {
+        match w.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "sink stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "sink task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let detected = counters.frames_detected.load(Ordering::Relaxed);
+    Ok(Summary {
+        frames_detected: detected,
+        frames_skipped: frames.skipped(),
+        mean_detect_ms: counters.detect_micros.load(Ordering::Relaxed) as f64 / 1000.0 / detected.max(1) as f64,
+        alerts_committed: counters.alerts_committed.load(Ordering::Relaxed),
+        cameras: statuses.iter().map(|s| s.snapshot()).collect(),
+    })
+}
+
+fn detect_loop(
+    mut detector: Detector,
+    mut engine: Engine,
+    frames: &LatestFrames,
+    counters: &Counters,
+    hits: &mpsc::Sender<RuleHit>,
+    cancel: &CancellationToken,
+) {
+    while !cancel.is_cancelled() {
+        let Some(frame) = frames.take(Duration::from_millis(200)) else { continue };
+        let started = Instant::now();
+        let detections = match detector.detect_rgb(&frame.rgb) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(camera = %frame.camera, error = %e, "detector failed on a frame");
+                continue;
+            }
+        };
+        counters.detect_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        counters.frames_detected.fetch_add(1, Ordering::Relaxed);
+        for hit in engine.evaluate(&frame.camera, frame.captured_at, &detections) {
+            // The committer outlives this thread, so the channel is open while we run.
+            if hits.send(hit).is_err() {
+                tracing::error!("committer is gone; stopping detector");
+                return;
+            }
+        }
+    }
+}
+
+/// The single writer: batches whatever the rules produced, commits, then wakes the sinks.
+/// A failed commit is retried with the same batch; hits are never dropped here.
+fn commit_loop(
+    hits: &mpsc::Receiver<RuleHit>,
+    outbox: &SharedOutbox,
+    counters: &Counters,
+    wakes: &[Arc<Notify>],
+    device: &str,
+    site: &str,
+) {
+    while let Ok(first) = hits.recv() {
+        let mut batch = vec![first];
+        batch.extend(hits.try_iter().take(255));
+        let alerts: Vec<NewAlert> = batch
+            .iter()
+            .map(|h| NewAlert {
+                alert_id: h.alert_id.to_string(),
+                created_at: h.fired_at,
+                camera: h.camera.clone(),
+                rule: h.rule.clone(),
+                severity: h.severity.as_str().to_string(),
+                body: alert_body(h, device, site),
+                sinks: h.sinks.clone(),
+            })
+            .collect();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = outbox.with(|o| o.commit(&alerts)) {
+            tracing::error!(error = %e, alerts = alerts.len(), "commit failed; retrying (alerts kept in memory)");
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        counters.alerts_committed.fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        for h in &batch {
+            tracing::info!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
+                label = %h.label, confidence = h.confidence, "alert committed");
+        }
+        for w in wakes {
+            w.notify_one();
+        }
+    }
+}

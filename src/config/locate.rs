@@ -1,0 +1,137 @@
+//! Finds the line and column of a field in the TOML source.
+//!
+//! serde only reports a location for syntax and type errors; our own checks (a confidence of
+//! 1.5, an unknown sink) know the field's TOML path instead. toml_edit keeps spans, so a path
+//! is looked up in its document and mapped to a line/column of the original text.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml_edit::{ImDocument, Item, Value};
+
+/// A TOML path such as `rule[1].zone[2]`.
+#[derive(Debug, Clone, Default)]
+pub struct FieldPath(Vec<Seg>);
+
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl FieldPath {
+    pub fn root(key: &str) -> Self {
+        Self(vec![Seg::Key(key.to_string())])
+    }
+    pub fn key(&self, key: &str) -> Self {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(key.to_string()));
+        p
+    }
+    pub fn index(&self, i: usize) -> Self {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, seg) in self.0.iter().enumerate() {
+            match seg {
+                Seg::Key(k) if n == 0 => f.write_str(k)?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(i) => write!(f, "[{i}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The source text with its parsed, span-carrying document.
+pub(crate) struct Located<'a> {
+    text: &'a str,
+    pub(crate) file: PathBuf,
+    doc: Option<ImDocument<&'a str>>,
+}
+
+impl<'a> Located<'a> {
+    pub(crate) fn new(text: &'a str, file: &Path) -> Self {
+        Self {
+            text,
+            file: file.to_path_buf(),
+            doc: ImDocument::parse(text).ok(),
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before
+            .rfind('\n')
+            .map(|nl| before[nl + 1..].chars().count())
+            .unwrap_or_else(|| before.chars().count())
+            + 1;
+        (line, col)
+    }
+
+    /// Line/column of the deepest part of `path` present in the file (the field itself, or
+    /// the table it is missing from); (1, 1) when nothing of it is present.
+    pub(crate) fn find(&self, path: &FieldPath) -> (usize, usize) {
+        let Some(doc) = &self.doc else { return (1, 1) };
+        let mut best = None;
+        let mut cur = Cur::Item(doc.as_item());
+        for seg in &path.0 {
+            let next = match (&cur, seg) {
+                (Cur::Item(Item::Table(t)), Seg::Key(k)) => t.get(k).map(Cur::Item),
+                (Cur::Item(Item::ArrayOfTables(a)), Seg::Index(i)) => a
+                    .get(*i)
+                    .map(|t| Cur::Table(t, t.span().or_else(|| first_key_span(t)))),
+                (Cur::Table(t, _), Seg::Key(k)) => t.get(k).map(Cur::Item),
+                (Cur::Item(Item::Value(v)), s) => value_child(v, s),
+                (Cur::Value(v), s) => value_child(v, s),
+                _ => None,
+            };
+            match next {
+                Some(n) => {
+                    if let Some(span) = n.span() {
+                        best = Some(span.start);
+                    }
+                    cur = n;
+                }
+                None => break,
+            }
+        }
+        best.map(|o| self.line_col(o)).unwrap_or((1, 1))
+    }
+}
+
+enum Cur<'d> {
+    Item(&'d Item),
+    Table(&'d toml_edit::Table, Option<std::ops::Range<usize>>),
+    Value(&'d Value),
+}
+
+impl Cur<'_> {
+    fn span(&self) -> Option<std::ops::Range<usize>> {
+        match self {
+            Cur::Item(i) => i.span(),
+            Cur::Table(_, s) => s.clone(),
+            Cur::Value(v) => v.span(),
+        }
+    }
+}
+
+fn value_child<'d>(v: &'d Value, seg: &Seg) -> Option<Cur<'d>> {
+    match (v, seg) {
+        (Value::Array(a), Seg::Index(i)) => a.get(*i).map(Cur::Value),
+        (Value::InlineTable(t), Seg::Key(k)) => t.get(k).map(Cur::Value),
+        _ => None,
+    }
+}
+
+fn first_key_span(t: &toml_edit::Table) -> Option<std::ops::Range<usize>> {
+    t.iter()
+        .filter_map(|(k, _)| t.key(k).and_then(|key| key.span()))
+        .min_by_key(|s| s.start)
+}

@@ -1,0 +1,492 @@
+//! The config room: TOML text → validated [`Config`].
+//!
+//! Parsing is serde with `deny_unknown_fields`, so a typo is an error rather than a silently
+//! ignored key. Validation then collects *every* problem it can find, each located by the
+//! TOML path of the offending field, which [`locate`] turns into a line and column.
+
+mod locate;
+mod validate;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use locate::FieldPath;
+
+/// Where the daemon looks when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/watchpost/watchpost.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", Problem::list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+/// One thing wrong with a config file, with its place in the file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// TOML path of the field, e.g. `rule[1].min_confidence` (empty for syntax errors).
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    fn list(problems: &[Problem]) -> String {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        lines.join("\n")
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A string that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub device: DeviceConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkConfig>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub web: Option<WebConfig>,
+    #[serde(default)]
+    pub control: Option<ControlConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    #[serde(default = "default_device_id")]
+    pub id: String,
+    #[serde(default)]
+    pub site: String,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            id: default_device_id(),
+            site: String::new(),
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_device_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "watchpost".to_string())
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/watchpost")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default = "default_model_path")]
+    pub path: PathBuf,
+    #[serde(default = "default_labels_path")]
+    pub labels: PathBuf,
+    #[serde(default = "default_input_size")]
+    pub input_size: u32,
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Candidates below this score are dropped before NMS (the model's calibration point).
+    #[serde(default = "default_score_threshold")]
+    pub score_threshold: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            path: default_model_path(),
+            labels: default_labels_path(),
+            input_size: default_input_size(),
+            threads: default_threads(),
+            score_threshold: default_score_threshold(),
+        }
+    }
+}
+
+fn default_model_path() -> PathBuf {
+    PathBuf::from("models/nanodet-416.onnx")
+}
+fn default_labels_path() -> PathBuf {
+    PathBuf::from("models/coco80.txt")
+}
+fn default_input_size() -> u32 {
+    416
+}
+fn default_threads() -> usize {
+    2
+}
+fn default_score_threshold() -> f32 {
+    0.35
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+    Auto,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub name: String,
+    /// May carry `user:pass@`; use [`CameraConfig::redacted_url`] anywhere it could be seen.
+    pub url: Secret,
+    #[serde(default = "default_detect_fps")]
+    pub detect_fps: f64,
+    #[serde(default)]
+    pub transport: Transport,
+}
+
+impl CameraConfig {
+    /// The URL with its password replaced by `***`, safe for logs and status.
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose())
+    }
+}
+
+impl fmt::Debug for CameraConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CameraConfig")
+            .field("name", &self.name)
+            .field("url", &self.redacted_url())
+            .field("detect_fps", &self.detect_fps)
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+/// Replaces the password of a URL (and, if unparsable, everything before `@`) with `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => match raw.rfind('@') {
+            Some(at) => format!("***{}", &raw[at..]),
+            None => raw.to_string(),
+        },
+    }
+}
+
+fn default_detect_fps() -> f64 {
+    5.0
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    /// `None` = every camera.
+    #[serde(default)]
+    pub cameras: Option<Vec<String>>,
+    /// Empty = any label.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f32,
+    /// Polygon in normalised image coordinates; `None` = whole frame.
+    #[serde(default)]
+    pub zone: Option<Vec<[f64; 2]>>,
+    #[serde(default = "default_min_count")]
+    pub min_count: u32,
+    #[serde(default)]
+    pub dwell_seconds: f64,
+    #[serde(default = "default_cooldown")]
+    pub cooldown_seconds: f64,
+    /// `None` = always.
+    #[serde(default)]
+    pub schedule: Option<Vec<String>>,
+    #[serde(default)]
+    pub severity: Severity,
+    /// `None` = every sink.
+    #[serde(default)]
+    pub sinks: Option<Vec<String>>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_min_confidence() -> f32 {
+    0.5
+}
+fn default_min_count() -> u32 {
+    1
+}
+fn default_cooldown() -> f64 {
+    60.0
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    Webhook,
+    Mqtt,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+pub enum SignatureMode {
+    #[default]
+    #[serde(rename = "standard-webhooks")]
+    StandardWebhooks,
+    #[serde(rename = "hex")]
+    Hex,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    pub name: String,
+    pub kind: SinkKind,
+    pub url: String,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub signature: SignatureMode,
+    #[serde(default)]
+    pub signature_header: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub qos: Option<u8>,
+}
+
+fn default_timeout() -> f64 {
+    5.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    #[serde(default = "default_retry_schedule")]
+    pub retry_schedule_seconds: Vec<f64>,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_seconds: f64,
+    #[serde(default = "default_max_age_hours")]
+    pub max_age_hours: f64,
+    #[serde(default = "default_outbox_max_mb")]
+    pub outbox_max_mb: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_schedule_seconds: default_retry_schedule(),
+            max_backoff_seconds: default_max_backoff(),
+            max_age_hours: default_max_age_hours(),
+            outbox_max_mb: default_outbox_max_mb(),
+        }
+    }
+}
+
+fn default_retry_schedule() -> Vec<f64> {
+    vec![1.0, 2.0, 4.0, 8.0, 16.0]
+}
+fn default_max_backoff() -> f64 {
+    300.0
+}
+fn default_max_age_hours() -> f64 {
+    168.0
+}
+fn default_outbox_max_mb() -> u64 {
+    512
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    #[serde(default)]
+    pub mqtt: Option<ControlMqttConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlMqttConfig {
+    pub url: String,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file; relative paths resolve against its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_toml(&text, path, &base)
+    }
+
+    /// Parses config text; `file` names it in errors and `base` anchors relative paths.
+    pub fn from_toml(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let doc = locate::Located::new(text, file);
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| doc.line_col(s.start))
+                .unwrap_or((1, 1));
+            ConfigError::Invalid(vec![Problem {
+                file: file.to_path_buf(),
+                line,
+                column,
+                field: String::new(),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        config.resolve_paths(base);
+        let problems = validate::validate(&mut config, &doc);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.device.data_dir = resolve(base, &self.device.data_dir);
+        self.model.path = resolve(base, &self.model.path);
+        self.model.labels = resolve(base, &self.model.labels);
+        for sink in &mut self.sinks {
+            if let Some(f) = &sink.secret_file {
+                sink.secret_file = Some(resolve(base, f));
+            }
+        }
+    }
+
+    pub fn outbox_path(&self) -> PathBuf {
+        self.device.data_dir.join("outbox.db")
+    }
+}
+
+/// Resolves `p` against the config folder; a `models/...` path that is not there is also
+/// looked up beside the installed binary (`<exe>/..`, `/usr/share/watchpost`, or the
+/// source tree when run from `target/`), so a stock config works wherever it is copied.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let local = base.join(p);
+    if local.exists() || !p.starts_with("models") {
+        return local;
+    }
+    install_roots()
+        .into_iter()
+        .map(|root| root.join(p))
+        .find(|c| c.exists())
+        .unwrap_or(local)
+}
+
+fn install_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        roots.push(dir.clone());
+        roots.push(dir.join("../share/watchpost"));
+        // target/{debug,release}[/deps] inside a source checkout.
+        roots.push(dir.join("../.."));
+        roots.push(dir.join("../../.."));
+    }
+    roots.push(PathBuf::from("/usr/share/watchpost"));
+    roots
+}

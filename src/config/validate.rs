@@ -1,0 +1,353 @@
+//! Checks values serde cannot: ranges, references between sections, secrets, schedules.
+//! Collects every problem rather than stopping at the first, so one `check-config` run
+//! shows the technician everything to fix.
+
+use super::locate::{FieldPath, Located};
+use super::{Config, Problem, SignatureMode, SinkKind};
+use base64::Engine as _;
+use std::collections::HashSet;
+
+struct Problems<'a> {
+    doc: &'a Located<'a>,
+    out: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, path: &FieldPath, message: impl Into<String>) {
+        let (line, column) = self.doc.find(path);
+        self.out.push(Problem {
+            file: self.doc.file.clone(),
+            line,
+            column,
+            field: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
+        if !(lo..=hi).contains(&v) {
+            self.add(path, format!("must be between {lo} and {hi}, got {v}"));
+        }
+    }
+}
+
+pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
+    let mut p = Problems {
+        doc,
+        out: Vec::new(),
+    };
+    let device = FieldPath::root("device");
+    if c.device.id.trim().is_empty() {
+        p.add(&device.key("id"), "must not be empty");
+    }
+
+    let model = FieldPath::root("model");
+    if c.model.input_size < 32 || c.model.input_size > 1280 || c.model.input_size % 32 != 0 {
+        p.add(
+            &model.key("input_size"),
+            format!(
+                "must be a multiple of 32 between 32 and 1280 (320 or 416 for the bundled model), got {}",
+                c.model.input_size
+            ),
+        );
+    }
+    if c.model.threads == 0 || c.model.threads > 64 {
+        p.add(
+            &model.key("threads"),
+            format!("must be between 1 and 64, got {}", c.model.threads),
+        );
+    }
+    p.range(
+        &model.key("score_threshold"),
+        c.model.score_threshold as f64,
+        0.01,
+        1.0,
+    );
+    if !c.model.path.is_file() {
+        p.add(
+            &model.key("path"),
+            format!("model file {} not found", c.model.path.display()),
+        );
+    }
+    let labels: Option<Vec<String>> = match std::fs::read_to_string(&c.model.labels) {
+        Ok(t) => Some(t.lines().map(|l| l.trim().to_string()).collect()),
+        Err(e) => {
+            p.add(
+                &model.key("labels"),
+                format!("cannot read labels file {}: {e}", c.model.labels.display()),
+            );
+            None
+        }
+    };
+
+    let mut cameras = HashSet::new();
+    for (i, cam) in c.cameras.iter().enumerate() {
+        let at = FieldPath::root("camera").index(i);
+        if cam.name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !cameras.insert(cam.name.clone()) {
+            p.add(
+                &at.key("name"),
+                format!("camera \"{}\" is defined twice", cam.name),
+            );
+        }
+        match url::Url::parse(cam.url.expose()) {
+            Ok(u) if matches!(u.scheme(), "rtsp" | "rtsps") && u.host_str().is_some() => {}
+            Ok(u) => p.add(
+                &at.key("url"),
+                format!(
+                    "camera \"{}\": expected rtsp://host/path, got scheme \"{}\"",
+                    cam.name,
+                    u.scheme()
+                ),
+            ),
+            Err(e) => p.add(
+                &at.key("url"),
+                format!(
+                    "camera \"{}\": not a valid URL ({e}): {}",
+                    cam.name,
+                    cam.redacted_url()
+                ),
+            ),
+        }
+        if !(cam.detect_fps > 0.0 && cam.detect_fps <= 60.0) {
+            p.add(
+                &at.key("detect_fps"),
+                format!(
+                    "camera \"{}\": must be above 0 and at most 60, got {}",
+                    cam.name, cam.detect_fps
+                ),
+            );
+        }
+    }
+
+    let mut sinks = HashSet::new();
+    for (i, sink) in c.sinks.iter_mut().enumerate() {
+        let at = FieldPath::root("sink").index(i);
+        if sink.name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !sinks.insert(sink.name.clone()) {
+            p.add(
+                &at.key("name"),
+                format!("sink \"{}\" is defined twice", sink.name),
+            );
+        }
+        if sink.kind == SinkKind::Mqtt {
+            p.add(
+                &at.key("kind"),
+                format!(
+                    "sink \"{}\": kind \"mqtt\" is not available in this version yet; use \"webhook\"",
+                    sink.name
+                ),
+            );
+            continue;
+        }
+        match url::Url::parse(&sink.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u) => p.add(
+                &at.key("url"),
+                format!(
+                    "sink \"{}\": a webhook needs an http(s) URL, got scheme \"{}\"",
+                    sink.name,
+                    u.scheme()
+                ),
+            ),
+            Err(e) => p.add(
+                &at.key("url"),
+                format!("sink \"{}\": not a valid URL ({e})", sink.name),
+            ),
+        }
+        if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
+            p.add(
+                &at.key("timeout_seconds"),
+                format!(
+                    "must be above 0 and at most 300, got {}",
+                    sink.timeout_seconds
+                ),
+            );
+        }
+        match (&sink.secret, &sink.secret_file) {
+            (Some(_), Some(_)) => p.add(
+                &at.key("secret_file"),
+                format!(
+                    "sink \"{}\": give either secret or secret_file, not both",
+                    sink.name
+                ),
+            ),
+            (None, None) => p.add(
+                &at,
+                format!(
+                    "sink \"{}\": a webhook needs a secret (or secret_file) to sign with",
+                    sink.name
+                ),
+            ),
+            (None, Some(f)) => match std::fs::read_to_string(&*f) {
+                Ok(s) => sink.secret = Some(super::Secret::new(s.trim())),
+                Err(e) => p.add(
+                    &at.key("secret_file"),
+                    format!("cannot read {}: {e}", f.display()),
+                ),
+            },
+            (Some(_), None) => {}
+        }
+        let field = if sink.secret_file.is_some() {
+            "secret_file"
+        } else {
+            "secret"
+        };
+        if let Some(secret) = &sink.secret {
+            match sink.signature {
+                SignatureMode::StandardWebhooks => {
+                    let key = secret.expose().strip_prefix("whsec_");
+                    let ok = key.is_some_and(|k| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(k)
+                            .is_ok_and(|b| !b.is_empty())
+                    });
+                    if !ok {
+                        p.add(
+                            &at.key(field),
+                            format!("sink \"{}\": a standard-webhooks secret is \"whsec_\" followed by base64 (the value is not shown)", sink.name),
+                        );
+                    }
+                }
+                SignatureMode::Hex => {
+                    if secret.expose().is_empty() {
+                        p.add(&at.key(field), "must not be empty");
+                    }
+                }
+            }
+        }
+        if sink.signature == SignatureMode::Hex {
+            match &sink.signature_header {
+                Some(h) if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_ok() => {}
+                Some(h) => p.add(
+                    &at.key("signature_header"),
+                    format!("\"{h}\" is not a valid HTTP header name"),
+                ),
+                None => p.add(
+                    &at.key("signature"),
+                    format!(
+                        "sink \"{}\": signature = \"hex\" needs signature_header (e.g. \"X-Signature\")",
+                        sink.name
+                    ),
+                ),
+            }
+        }
+    }
+
+    let mut rules = HashSet::new();
+    for (i, rule) in c.rules.iter().enumerate() {
+        let at = FieldPath::root("rule").index(i);
+        let name = &rule.name;
+        if name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !rules.insert(name.clone()) {
+            p.add(&at.key("name"), format!("rule \"{name}\" is defined twice"));
+        }
+        for (j, cam) in rule.cameras.iter().flatten().enumerate() {
+            if !cameras.contains(cam) {
+                p.add(
+                    &at.key("cameras").index(j),
+                    format!("rule \"{name}\": no camera named \"{cam}\""),
+                );
+            }
+        }
+        for (j, sink) in rule.sinks.iter().flatten().enumerate() {
+            if !sinks.contains(sink) {
+                p.add(
+                    &at.key("sinks").index(j),
+                    format!("rule \"{name}\": no sink named \"{sink}\""),
+                );
+            }
+        }
+        if let Some(labels) = &labels {
+            for (j, l) in rule.labels.iter().enumerate() {
+                if !labels.contains(l) {
+                    p.add(
+                        &at.key("labels").index(j),
+                        format!(
+                            "rule \"{name}\": the model has no label \"{l}\" (see {})",
+                            c.model.labels.display()
+                        ),
+                    );
+                }
+            }
+        }
+        p.range(
+            &at.key("min_confidence"),
+            rule.min_confidence as f64,
+            0.0,
+            1.0,
+        );
+        if let Some(zone) = &rule.zone {
+            if zone.len() < 3 {
+                p.add(
+                    &at.key("zone"),
+                    format!(
+                        "rule \"{name}\": a zone needs at least 3 points, got {}",
+                        zone.len()
+                    ),
+                );
+            }
+            for (j, pt) in zone.iter().enumerate() {
+                if pt.iter().any(|v| !(0.0..=1.0).contains(v)) {
+                    p.add(
+                        &at.key("zone").index(j),
+                        format!(
+                            "rule \"{name}\": zone points are normalised 0..1, got [{}, {}]",
+                            pt[0], pt[1]
+                        ),
+                    );
+                }
+            }
+        }
+        if rule.min_count == 0 {
+            p.add(&at.key("min_count"), "must be at least 1");
+        }
+        p.range(&at.key("dwell_seconds"), rule.dwell_seconds, 0.0, 86400.0);
+        p.range(
+            &at.key("cooldown_seconds"),
+            rule.cooldown_seconds,
+            0.0,
+            86400.0 * 7.0,
+        );
+        for (j, s) in rule.schedule.iter().flatten().enumerate() {
+            if let Err(e) = crate::rules::Window::parse(s) {
+                p.add(&at.key("schedule").index(j), format!("rule \"{name}\": {e}"));
+            }
+        }
+    }
+
+    let d = FieldPath::root("delivery");
+    if c.delivery.retry_schedule_seconds.is_empty() {
+        p.add(&d.key("retry_schedule_seconds"), "must not be empty");
+    }
+    for (j, s) in c.delivery.retry_schedule_seconds.iter().enumerate() {
+        p.range(&d.key("retry_schedule_seconds").index(j), *s, 0.001, 86400.0);
+    }
+    p.range(
+        &d.key("max_backoff_seconds"),
+        c.delivery.max_backoff_seconds,
+        0.001,
+        86400.0,
+    );
+    p.range(
+        &d.key("max_age_hours"),
+        c.delivery.max_age_hours,
+        0.001,
+        24.0 * 365.0,
+    );
+    if c.delivery.outbox_max_mb == 0 {
+        p.add(&d.key("outbox_max_mb"), "must be at least 1");
+    }
+    if let Some(web) = &c.web {
+        if web.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.add(
+                &FieldPath::root("web").key("listen"),
+                format!("expected ADDRESS:PORT, got \"{}\"", web.listen),
+            );
+        }
+    }
+    p.out
+}

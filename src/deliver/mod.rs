@@ -1,0 +1,179 @@
+//! The deliver room: from outbox rows to receivers, at least once.
+//!
+//! A [`SinkWorker`] per sink reads due rows oldest first, signs each attempt, and reports the
+//! receiver's answer back to the outbox. A sink that cannot be reached backs off as a whole:
+//! one probe at a time (the oldest row), and when it answers the backlog drains at full speed.
+
+mod sign;
+mod webhook;
+
+use crate::clock::Clock;
+use crate::config::DeliveryConfig;
+use crate::outbox::{OutboxError, SharedOutbox};
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use sign::{hex_signature, standard_signature, verify_standard, SignError, Signer};
+pub use webhook::WebhookSink;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("sink \"{sink}\": {message}")]
+    Setup { sink: String, message: String },
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The receiver acknowledged (HTTP 2xx).
+    Delivered,
+    /// Try again later: network error, timeout, 408/425/429/5xx. `after` is the receiver's
+    /// `Retry-After`, when it gave one.
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
+    /// The receiver refused this alert (other 4xx); retried on the schedule, then dead-lettered.
+    Rejected { error: String },
+}
+
+/// Delays between attempts: the configured schedule, then doubling up to the cap, ±20 %.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub schedule: Vec<Duration>,
+    pub max_backoff: Duration,
+    pub max_age: Duration,
+    pub jitter: bool,
+}
+
+impl RetryPolicy {
+    pub fn from_config(d: &DeliveryConfig) -> Self {
+        Self {
+            schedule: d
+                .retry_schedule_seconds
+                .iter()
+                .map(|s| Duration::from_secs_f64(*s))
+                .collect(),
+            max_backoff: Duration::from_secs_f64(d.max_backoff_seconds),
+            max_age: Duration::from_secs_f64(d.max_age_hours * 3600.0),
+            jitter: true,
+        }
+    }
+
+    /// Delay before attempt `n + 1`, after `n` (≥ 1) failures in a row.
+    pub fn delay(&self, n: u32) -> Duration {
+        let last = self.schedule.last().copied().unwrap_or(Duration::from_secs(1));
+        let base = match self.schedule.get(n.saturating_sub(1) as usize) {
+            Some(d) => *d,
+            None => {
+                let extra = n as usize - self.schedule.len();
+                last.saturating_mul(1u32 << extra.min(20))
+            }
+        }
+        .min(self.max_backoff);
+        if self.jitter {
+            base.mul_f64(rand::rng().random_range(0.8..1.2))
+        } else {
+            base
+        }
+    }
+}
+
+/// Delivers one sink's rows until cancelled.
+pub struct SinkWorker {
+    pub sink: Arc<WebhookSink>,
+    pub outbox: SharedOutbox,
+    pub policy: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+    /// Notified by the committer after each commit, so new alerts leave at once.
+    pub wake: Arc<Notify>,
+}
+
+/// Rows fetched per round; small, so a long backlog does not pin the outbox lock.
+const BATCH: usize = 32;
+/// Longest idle wait: bounds how late a row whose retry time came is noticed.
+const IDLE: Duration = Duration::from_secs(1);
+
+impl SinkWorker {
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), DeliverError> {
+        let name = self.sink.name().to_string();
+        let mut failures: u32 = 0;
+        while !cancel.is_cancelled() {
+            let now = self.clock.now();
+            let cutoff = now.timestamp_millis() - self.policy.max_age.as_millis() as i64;
+            let (sink, ms) = (name.clone(), now.timestamp_millis());
+            let (expired, rows) = self
+                .outbox
+                .call(move |o| Ok((o.expire(&sink, cutoff)?, o.due(&sink, ms, BATCH)?)))
+                .await?;
+            if expired > 0 {
+                tracing::warn!(sink = %name, expired, "alerts outlived max_age; moved to dead letters");
+            }
+            if rows.is_empty() {
+                let sink = name.clone();
+                let next = self.outbox.call(move |o| o.next_due_at(&sink)).await?;
+                let wait = next
+                    .map(|t| Duration::from_millis((t - ms).max(0) as u64))
+                    .unwrap_or(IDLE)
+                    .min(IDLE);
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            for row in rows {
+                let started = self.clock.now();
+                let outcome = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    o = self.sink.send(&row, started.timestamp()) => o,
+                };
+                let now_ms = self.clock.now().timestamp_millis();
+                let id = row.id;
+                match outcome {
+                    Outcome::Delivered => {
+                        failures = 0;
+                        self.outbox.call(move |o| o.mark_delivered(id, now_ms)).await?;
+                        tracing::info!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
+                    }
+                    Outcome::Rejected { error } => {
+                        failures = 0;
+                        let n = row.attempts as u32 + 1;
+                        if n as usize >= self.policy.schedule.len() {
+                            tracing::error!(sink = %name, alert_id = %row.alert_id, %error, "rejected after {n} attempts; dead-lettered");
+                            self.outbox.call(move |o| o.mark_dead(id, &error)).await?;
+                        } else {
+                            let next = now_ms + self.policy.delay(n).as_millis() as i64;
+                            tracing::warn!(sink = %name, alert_id = %row.alert_id, %error, "rejected; will retry");
+                            self.outbox.call(move |o| o.mark_retry(id, next, &error)).await?;
+                        }
+                    }
+                    Outcome::Retry { after, error } => {
+                        failures = failures.saturating_add(1);
+                        let delay = after
+                            .map(|a| a.min(self.policy.max_backoff))
+                            .unwrap_or_else(|| self.policy.delay(failures));
+                        let next = now_ms + delay.as_millis() as i64;
+                        if failures == 1 || failures.is_power_of_two() {
+                            tracing::warn!(sink = %name, %error, failures, retry_in_ms = delay.as_millis() as u64, "sink unavailable; backing off");
+                        }
+                        self.outbox.call(move |o| o.mark_retry(id, next, &error)).await?;
+                        // The whole sink waits; the oldest due row is the next probe.
+                        tokio::select! {
+                            _ = cancel.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

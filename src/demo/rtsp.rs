@@ -1,0 +1,164 @@
+//! An in-process RTSP server that serves an H.264 MP4 in an endless loop, as a camera would.
+//!
+//! rtsp-server plays a file once and advertises its length, after which clients stop. The
+//! loop is a media subclass: a segment seek on the demuxer once prepared, another segment
+//! seek each time the segment is done (no flush, so running time keeps increasing), and no
+//! stop position, so clients see a live stream.
+
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RtspServerError {
+    #[error("clip {0}: not found")]
+    NoClip(PathBuf),
+    #[error("RTSP server: {0}")]
+    Start(String),
+}
+
+mod imp {
+    use super::*;
+    use gstreamer_rtsp_server::subclass::prelude::*;
+
+    #[derive(Default)]
+    pub struct LoopMedia;
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for LoopMedia {
+        const NAME: &'static str = "WatchpostLoopMedia";
+        type Type = super::LoopMedia;
+        type ParentType = rtsp::RTSPMedia;
+    }
+
+    impl ObjectImpl for LoopMedia {}
+
+    impl RTSPMediaImpl for LoopMedia {
+        fn prepared(&self) {
+            self.parent_prepared();
+            seek_to_start(&self.obj(), gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT);
+        }
+
+        fn handle_message(&self, message: &gst::MessageRef) -> bool {
+            if let gst::MessageView::SegmentDone(_) = message.view() {
+                seek_to_start(&self.obj(), gst::SeekFlags::SEGMENT);
+                return true;
+            }
+            self.parent_handle_message(message)
+        }
+
+        fn query_stop(&self) -> Option<gst::ClockTime> {
+            None
+        }
+    }
+
+    fn seek_to_start(media: &super::LoopMedia, flags: gst::SeekFlags) {
+        let bin = media.element();
+        let target = bin
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name("demux"))
+            .unwrap_or(bin);
+        if let Err(e) = target.seek(
+            1.0,
+            flags,
+            gst::SeekType::Set,
+            gst::ClockTime::ZERO,
+            gst::SeekType::None,
+            gst::ClockTime::NONE,
+        ) {
+            tracing::warn!(error = %e, "demo RTSP server: loop seek failed");
+        }
+    }
+}
+
+glib::wrapper! {
+    pub struct LoopMedia(ObjectSubclass<imp::LoopMedia>) @extends rtsp::RTSPMedia;
+}
+
+/// A running server; dropping it stops it.
+pub struct RtspClipServer {
+    port: u16,
+    main_loop: glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RtspClipServer {
+    /// Serves `clip` at `rtsp://127.0.0.1:{port}/clip`, on an ephemeral port (or `port`).
+    pub fn start(clip: &Path, port: u16) -> Result<Self, RtspServerError> {
+        if !clip.is_file() {
+            return Err(RtspServerError::NoClip(clip.to_path_buf()));
+        }
+        crate::init_gstreamer().map_err(|e| RtspServerError::Start(e.to_string()))?;
+        let ctx = glib::MainContext::new();
+        let main_loop = glib::MainLoop::new(Some(&ctx), false);
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&port.to_string());
+        let factory = rtsp::RTSPMediaFactory::new();
+        // Quote the path for the launch line; a clip path with a quote in it is refused.
+        let location = clip.display().to_string();
+        if location.contains('"') {
+            return Err(RtspServerError::Start(format!("unsupported clip path {location}")));
+        }
+        factory.set_launch(&format!(
+            "( filesrc location=\"{location}\" ! qtdemux name=demux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        ));
+        factory.set_media_gtype(LoopMedia::static_type());
+        factory.set_shared(true);
+        server
+            .mount_points()
+            .ok_or_else(|| RtspServerError::Start("no mount points".into()))?
+            .add_factory("/clip", factory);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ml, c) = (main_loop.clone(), ctx.clone());
+        let thread = std::thread::Builder::new()
+            .name("rtsp-server".into())
+            .spawn(move || {
+                let result = c.with_thread_default(|| {
+                    let id = match server.attach(Some(&c)) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Ok(server.bound_port()));
+                    ml.run();
+                    id.remove();
+                });
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "RTSP server context");
+                }
+            })
+            .map_err(|e| RtspServerError::Start(e.to_string()))?;
+        let port = rx
+            .recv()
+            .map_err(|_| RtspServerError::Start("server thread ended".into()))?
+            .map_err(RtspServerError::Start)?;
+        Ok(Self {
+            port: u16::try_from(port).map_err(|_| RtspServerError::Start(format!("bad port {port}")))?,
+            main_loop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/clip", self.port)
+    }
+}
+
+impl Drop for RtspClipServer {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

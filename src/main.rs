@@ -1,0 +1,375 @@
+//! The command line: parse, build the rooms, run. See `lib.rs` for the layout.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use watchpost::config::{self, Config, ConfigError, DEFAULT_CONFIG_PATH};
+use watchpost::detect::{Detector, DetectorSpec};
+use watchpost::outbox::{Outbox, RowState};
+
+#[derive(Parser)]
+#[command(name = "watchpost", version, about = "Edge firmware for on-site camera gateways")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a config file; print every problem with its location; exit 1 on error.
+    CheckConfig { path: PathBuf },
+    /// Run the detector on one image and print the detections as JSON (boxes in image pixels).
+    Detect {
+        image: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The embedded default: bundled clip → local RTSP → detector → rules → outbox → signed
+    /// webhook to a local verifying receiver.
+    Demo {
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Where the demo keeps its outbox and config (default: a new folder under /tmp).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// An H.264 MP4 to serve instead of the bundled clip.
+        #[arg(long)]
+        clip: Option<PathBuf>,
+    },
+    /// Inspect and operate the outbox (safe while the daemon runs).
+    Outbox {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: OutboxCmd,
+    },
+    /// Time the detector on images (used by scripts/bench).
+    #[command(hide = true)]
+    BenchDetect {
+        images: Vec<PathBuf>,
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 416)]
+        input_size: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCmd {
+    /// Counts of alerts and of delivery rows by state.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delivery rows, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_parser = parse_state)]
+        state: Option<RowState>,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Dead-lettered rows.
+    DeadLetters {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back in the queue: one by row id, or all with --all-dead.
+    Replay {
+        id: Option<i64>,
+        #[arg(long)]
+        all_dead: bool,
+    },
+}
+
+fn parse_state(s: &str) -> Result<RowState, String> {
+    match s {
+        "pending" => Ok(RowState::Pending),
+        "delivered" => Ok(RowState::Delivered),
+        "dead" => Ok(RowState::Dead),
+        _ => Err(format!("unknown state \"{s}\" (pending, delivered, dead)")),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::CheckConfig { path } => Ok(check_config(&path)),
+        Cmd::Run { config } => {
+            let config = Config::load(&config)?;
+            runtime()?.block_on(async {
+                let cancel = CancellationToken::new();
+                stop_on_signal(cancel.clone());
+                let summary = watchpost::app::run(config, Default::default(), cancel).await?;
+                tracing::info!(frames = summary.frames_detected, alerts = summary.alerts_committed, "stopped");
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Cmd::Detect { image, config } => {
+            let model = match config {
+                Some(p) => Config::load(&p)?.model,
+                None => {
+                    let mut m = config::ModelConfig::default();
+                    m.path = config::resolve(Path::new("."), &m.path);
+                    m.labels = config::resolve(Path::new("."), &m.labels);
+                    m
+                }
+            };
+            let mut det = Detector::load(&DetectorSpec {
+                model: model.path,
+                labels: model.labels,
+                input_size: model.input_size as usize,
+                threads: model.threads,
+                score_threshold: model.score_threshold,
+            })?;
+            let (dets, w, h) = det.detect_file(&image)?;
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                label: &'a str,
+                confidence: f64,
+                #[serde(rename = "box")]
+                bbox: [f64; 4],
+            }
+            let round = |v: f64, k: f64| (v * k).round() / k;
+            let (w, h) = (w as f64, h as f64);
+            let out: Vec<Out> = dets
+                .iter()
+                .map(|d| {
+                    let b = d.bbox.map(f64::from);
+                    Out {
+                        label: &d.label,
+                        confidence: round(d.confidence as f64, 1000.0),
+                        bbox: [b[0] * w, b[1] * h, b[2] * w, b[3] * h].map(|v| round(v, 10.0)),
+                    }
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo { duration, data_dir, clip } => demo(duration, data_dir, clip),
+        Cmd::Outbox { config, cmd } => outbox(&config, cmd),
+        Cmd::BenchDetect { images, runs, threads, input_size } => bench_detect(&images, runs, threads, input_size),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// SIGINT/SIGTERM → orderly shutdown; a second signal exits at once.
+fn stop_on_signal(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        for n in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n == 0 {
+                tracing::info!("signal received; shutting down (again to exit at once)");
+                cancel.cancel();
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} cameras, {} rules, {} sinks)",
+                path.display(),
+                c.cameras.len(),
+                c.rules.len(),
+                c.sinks.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            println!("{}: {} problem(s)", path.display(), problems.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(duration: Option<f64>, data_dir: Option<PathBuf>, clip: Option<PathBuf>) -> Result<ExitCode> {
+    let data_dir = match data_dir {
+        Some(d) => d,
+        None => tempfile::Builder::new()
+            .prefix("watchpost-demo-")
+            .tempdir()
+            .context("cannot create the demo folder")?
+            .keep(),
+    };
+    let clip = clip.unwrap_or_else(|| config::resolve(Path::new("."), Path::new(watchpost::demo::CLIP)));
+    let duration = match duration {
+        Some(d) if !(d > 0.0 && d.is_finite()) => bail!("--duration must be a positive number of seconds"),
+        d => d.map(Duration::from_secs_f64),
+    };
+    runtime()?.block_on(async {
+        let cancel = CancellationToken::new();
+        stop_on_signal(cancel.clone());
+        let s = watchpost::demo::run(
+            watchpost::demo::DemoOptions { duration, data_dir, clip },
+            cancel,
+        )
+        .await?;
+        let ms = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+        println!();
+        println!(
+            "summary: {} alerts delivered ({} signatures verified, {} failed); end-to-end latency p50 {} ms, p95 {} ms",
+            s.alerts_received, s.verified, s.failed_verification, ms(s.e2e_p50_ms), ms(s.e2e_p95_ms)
+        );
+        println!(
+            "         {} frames detected, mean {:.1} ms/frame, {} frames skipped by the newest-frame hand-off; {} alerts committed",
+            s.run.frames_detected, s.run.mean_detect_ms, s.run.frames_skipped, s.run.alerts_committed
+        );
+        println!("         config and outbox: {}", s.config.display());
+        println!(
+            "demo_result alerts={} verified={} failed={} e2e_p50_ms={} e2e_p95_ms={} detect_ms={:.1}",
+            s.alerts_received, s.verified, s.failed_verification, ms(s.e2e_p50_ms), ms(s.e2e_p95_ms), s.run.mean_detect_ms
+        );
+        Ok(if s.failed_verification == 0 && s.alerts_received > 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
+    let config = Config::load(config)?;
+    let mut ob = Outbox::open(&config.outbox_path())?;
+    let print_rows = |rows: Vec<watchpost::outbox::ListedRow>, json: bool| -> Result<()> {
+        for r in rows {
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{:>6}  {}  {:<16} {:<9} attempts={:<3} {}  {}/{}{}",
+                    r.id,
+                    r.alert_id,
+                    r.sink,
+                    serde_json::to_value(r.state)?.as_str().unwrap_or("?"),
+                    r.attempts,
+                    r.created_at,
+                    r.camera,
+                    r.rule,
+                    r.last_error.map(|e| format!("  ({e})")).unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    };
+    match cmd {
+        OutboxCmd::Stats { json } => {
+            let s = ob.stats()?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                println!("outbox:    {}", ob.path().display());
+                println!("alerts:    {}", s.alerts);
+                println!("pending:   {}", s.pending);
+                println!("delivered: {}", s.delivered);
+                println!("dead:      {}", s.dead);
+                println!("oldest pending: {}", s.oldest_pending.as_deref().unwrap_or("-"));
+                println!("file size: {} bytes", s.file_bytes);
+            }
+        }
+        OutboxCmd::List { json, state, limit } => print_rows(ob.list(state, limit)?, json)?,
+        OutboxCmd::DeadLetters { json } => print_rows(ob.list(Some(RowState::Dead), usize::MAX >> 1)?, json)?,
+        OutboxCmd::Replay { id, all_dead } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            match (id, all_dead) {
+                (Some(id), false) => {
+                    ob.replay(id, now)?;
+                    println!("row {id} queued again");
+                }
+                (None, true) => println!("{} dead letters queued again", ob.replay_all_dead(now)?),
+                _ => bail!("give a row id or --all-dead (not both)"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_detect(images: &[PathBuf], runs: usize, threads: usize, input_size: usize) -> Result<ExitCode> {
+    let m = config::ModelConfig::default();
+    let mut det = Detector::load(&DetectorSpec {
+        model: config::resolve(Path::new("."), &m.path),
+        labels: config::resolve(Path::new("."), &m.labels),
+        input_size,
+        threads,
+        score_threshold: m.score_threshold,
+    })?;
+    let mut times = Vec::new();
+    for img in images {
+        let rgb = image::open(img).with_context(|| format!("{}", img.display()))?.to_rgb8();
+        let (w, h) = rgb.dimensions();
+        let frame = watchpost::detect::resize_rgb(rgb.as_raw(), w, h, input_size as u32).map_err(anyhow::Error::msg)?;
+        det.detect_rgb(&frame)?; // warm-up, not counted
+        for _ in 0..runs {
+            let t = Instant::now();
+            det.detect_rgb(&frame)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let med = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    println!(
+        "{}",
+        serde_json::json!({"runtime": "watchpost/tract", "threads": threads, "input_size": input_size,
+            "frames": times.len(), "median_ms": med, "mean_ms": mean,
+            "min_ms": times.first(), "max_ms": times.last()})
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,480 @@
+//! The outbox room: the commit point of every alert.
+//!
+//! One SQLite file (WAL, `synchronous=FULL`, so a commit survives a power cut) holds each
+//! alert's exact body bytes once, plus one delivery row per alert × sink. Sinks read only
+//! from here. Each body is sealed at commit with an HMAC under a device-local key, and the
+//! seal is checked before a row is handed out, so a corrupted or edited row is dead-lettered
+//! instead of delivered.
+
+mod payload;
+mod schema;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
+
+pub use payload::alert_body;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("outbox {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("outbox {path}: schema version {found} is newer than this watchpost knows ({known}); upgrade watchpost")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("no outbox row with id {0}")]
+    NoSuchRow(i64),
+}
+
+/// An alert ready to commit: its body and the sinks it goes to.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub alert_id: String,
+    pub created_at: DateTime<Utc>,
+    pub camera: String,
+    pub rule: String,
+    pub severity: String,
+    pub body: Vec<u8>,
+    pub sinks: Vec<String>,
+}
+
+/// One delivery due to a sink, handed to the deliver room.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub alert_id: String,
+    pub sink: String,
+    pub body: Vec<u8>,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl RowState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::Delivered => "delivered",
+            RowState::Dead => "dead",
+        }
+    }
+    fn parse(s: &str) -> RowState {
+        match s {
+            "delivered" => RowState::Delivered,
+            "dead" => RowState::Dead,
+            _ => RowState::Pending,
+        }
+    }
+}
+
+/// A row as `outbox list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedRow {
+    pub id: i64,
+    pub alert_id: String,
+    pub sink: String,
+    pub state: RowState,
+    pub attempts: i64,
+    pub created_at: String,
+    pub camera: String,
+    pub rule: String,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub alerts: i64,
+    pub pending: i64,
+    pub delivered: i64,
+    pub dead: i64,
+    /// Creation time of the oldest undelivered row, if any.
+    pub oldest_pending: Option<String>,
+    pub file_bytes: u64,
+}
+
+pub struct Outbox {
+    conn: Connection,
+    path: PathBuf,
+    key: Vec<u8>,
+}
+
+impl Outbox {
+    /// Opens (creating if needed) the outbox file and its sealing key beside it.
+    pub fn open(path: &Path) -> Result<Self, OutboxError> {
+        let io = |message: String| OutboxError::Io {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let key = load_or_create_key(&path.with_extension("key")).map_err(io)?;
+        let sql = |source| OutboxError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        schema::migrate(&mut conn, path)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            key,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> OutboxError {
+        OutboxError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn seal(&self, alert_id: &str, body: &[u8]) -> Vec<u8> {
+        // HMAC accepts keys of any length; the key file is always 32 bytes.
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(alert_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(body);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Commits alerts in one transaction (one fsync for a burst). When this returns Ok, the
+    /// alerts exist; before that, nothing may acknowledge them.
+    pub fn commit(&mut self, alerts: &[NewAlert]) -> Result<(), OutboxError> {
+        let seals: Vec<Vec<u8>> = alerts.iter().map(|a| self.seal(&a.alert_id, &a.body)).collect();
+        let path = self.path.clone();
+        let sql = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut ins_alert = tx
+                .prepare_cached(
+                    "INSERT INTO alerts (alert_id, created_at, camera, rule, severity, body, seal)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sql)?;
+            let mut ins_row = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (alert_seq, sink, state, attempts, next_attempt_at)
+                     VALUES (?1, ?2, 'pending', 0, ?3)",
+                )
+                .map_err(sql)?;
+            for (a, seal) in alerts.iter().zip(&seals) {
+                let ms = a.created_at.timestamp_millis();
+                ins_alert
+                    .execute(params![a.alert_id, ms, a.camera, a.rule, a.severity, a.body, seal])
+                    .map_err(sql)?;
+                let seq = tx.last_insert_rowid();
+                for sink in &a.sinks {
+                    ins_row.execute(params![seq, sink, ms]).map_err(sql)?;
+                }
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Up to `limit` rows of `sink` due at `now_ms`, oldest first. Rows whose seal does not
+    /// match their body are dead-lettered here and never returned.
+    pub fn due(&mut self, sink: &str, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, OutboxError> {
+        let mut rows = Vec::new();
+        let mut broken = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT d.id, a.alert_id, d.sink, a.body, d.attempts, a.created_at, a.seal
+                     FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
+                     WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2
+                     ORDER BY d.id LIMIT ?3",
+                )
+                .map_err(|e| self.err(e))?;
+            let found = stmt
+                .query_map(params![sink, now_ms, limit as i64], |r| {
+                    Ok((
+                        OutboxRow {
+                            id: r.get(0)?,
+                            alert_id: r.get(1)?,
+                            sink: r.get(2)?,
+                            body: r.get(3)?,
+                            attempts: r.get(4)?,
+                            created_at: r.get(5)?,
+                        },
+                        r.get::<_, Vec<u8>>(6)?,
+                    ))
+                })
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>());
+            let found = match found {
+                Ok(f) => f,
+                Err(e) => {
+                    drop(stmt);
+                    return Err(self.err(e));
+                }
+            };
+            for (row, seal) in found {
+                if self.seal(&row.alert_id, &row.body) == seal {
+                    rows.push(row);
+                } else {
+                    broken.push(row.id);
+                }
+            }
+        }
+        for id in broken {
+            tracing::error!(row = id, "outbox row failed its integrity check; dead-lettered, not delivered");
+            self.mark_dead(id, "integrity check failed: body does not match its commit seal")?;
+        }
+        Ok(rows)
+    }
+
+    /// When the next pending row of `sink` becomes due (ms), if any.
+    pub fn next_due_at(&self, sink: &str) -> Result<Option<i64>, OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE sink = ?1 AND state = 'pending'",
+                params![sink],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn mark_delivered(&mut self, id: i64, now_ms: i64) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
+                 delivered_at = ?2, last_error = NULL WHERE id = ?1",
+                params![id, now_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn mark_retry(&mut self, id: i64, next_at_ms: i64, error: &str) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND state = 'pending'",
+                params![id, next_at_ms, error],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn mark_dead(&mut self, id: i64, error: &str) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'dead', last_error = ?2 WHERE id = ?1",
+                params![id, error],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Dead-letters pending rows of `sink` created before `cutoff_ms` (they outlived max_age).
+    pub fn expire(&mut self, sink: &str, cutoff_ms: i64) -> Result<usize, OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'dead', last_error = 'expired: older than max_age'
+                 WHERE sink = ?1 AND state = 'pending'
+                   AND alert_seq IN (SELECT seq FROM alerts WHERE created_at < ?2)",
+                params![sink, cutoff_ms],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Puts a dead letter back in the queue, due now.
+    pub fn replay(&mut self, id: i64, now_ms: i64) -> Result<(), OutboxError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, attempts = 0
+                 WHERE id = ?1 AND state = 'dead'",
+                params![id, now_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(OutboxError::NoSuchRow(id));
+        }
+        Ok(())
+    }
+
+    pub fn replay_all_dead(&mut self, now_ms: i64) -> Result<usize, OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, attempts = 0
+                 WHERE state = 'dead'",
+                params![now_ms],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn stats(&self) -> Result<Stats, OutboxError> {
+        let count = |sql: &str| -> Result<i64, OutboxError> {
+            self.conn.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
+        };
+        let oldest: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MIN(a.created_at) FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
+                 WHERE d.state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        let file_bytes = [self.path.clone(), wal_path(&self.path)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(Stats {
+            alerts: count("SELECT COUNT(*) FROM alerts")?,
+            pending: count("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")?,
+            delivered: count("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")?,
+            dead: count("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'")?,
+            oldest_pending: oldest.map(ms_to_rfc3339),
+            file_bytes,
+        })
+    }
+
+    /// Rows oldest first, optionally only those in `state`.
+    pub fn list(&self, state: Option<RowState>, limit: usize) -> Result<Vec<ListedRow>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.id, a.alert_id, d.sink, d.state, d.attempts, a.created_at, a.camera, a.rule,
+                        d.last_error, d.delivered_at
+                 FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
+                 WHERE ?1 IS NULL OR d.state = ?1
+                 ORDER BY d.id LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![state.map(RowState::as_str), limit as i64], |r| {
+                Ok(ListedRow {
+                    id: r.get(0)?,
+                    alert_id: r.get(1)?,
+                    sink: r.get(2)?,
+                    state: RowState::parse(&r.get::<_, String>(3)?),
+                    attempts: r.get(4)?,
+                    created_at: ms_to_rfc3339(r.get(5)?),
+                    camera: r.get(6)?,
+                    rule: r.get(7)?,
+                    last_error: r.get(8)?,
+                    delivered_at: r.get::<_, Option<i64>>(9)?.map(ms_to_rfc3339),
+                })
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.err(e))
+    }
+
+    /// The committed body of an alert, exactly as it is sent.
+    pub fn body(&self, alert_id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
+        self.conn
+            .query_row("SELECT body FROM alerts WHERE alert_id = ?1", params![alert_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn wal_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push("-wal");
+    PathBuf::from(s)
+}
+
+fn ms_to_rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(crate::clock::rfc3339_ms)
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The sealing key lives beside the database, readable by the service user only.
+fn load_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
+    match std::fs::read(path) {
+        Ok(k) if k.len() == 32 => return Ok(k),
+        Ok(k) => return Err(format!("{}: expected a 32-byte key, found {} bytes", path.display(), k.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let key: [u8; 32] = rand::random();
+    let tmp = path.with_extension("key.tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| format!("cannot create key {}: {e}", path.display()))?;
+    Ok(key.to_vec())
+}
+
+/// The outbox shared between the committing thread and the async sinks. Every call runs on
+/// tokio's blocking pool (or the caller's own thread), never on the async executor.
+#[derive(Clone)]
+pub struct SharedOutbox(std::sync::Arc<std::sync::Mutex<Outbox>>);
+
+impl SharedOutbox {
+    pub fn new(outbox: Outbox) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(outbox)))
+    }
+
+    /// Runs `f` on the calling thread; for threads that are not async tasks.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Outbox) -> R) -> R {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is safe to keep using.
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// Runs `f` on tokio's blocking pool.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Outbox) -> Result<R, OutboxError> + Send + 'static,
+    ) -> Result<R, OutboxError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.with(f))
+            .await
+            .map_err(|e| OutboxError::Io {
+                path: PathBuf::from("outbox"),
+                message: format!("outbox task failed: {e}"),
+            })?
+    }
+}

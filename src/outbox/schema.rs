@@ -1,0 +1,57 @@
+//! Schema migrations, tracked in SQLite's `user_version`. Append; never edit a shipped step.
+
+use super::OutboxError;
+use rusqlite::Connection;
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: alerts hold the committed bytes once; deliveries are one row per alert × sink.
+    "CREATE TABLE alerts (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id   TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        camera     TEXT NOT NULL,
+        rule       TEXT NOT NULL,
+        severity   TEXT NOT NULL,
+        body       BLOB NOT NULL,
+        seal       BLOB NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_seq       INTEGER NOT NULL REFERENCES alerts(seq),
+        sink            TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        UNIQUE (alert_seq, sink)
+    );
+    CREATE INDEX deliveries_due ON deliveries (sink, state, next_attempt_at, id);",
+];
+
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {
+    let sql = |source| OutboxError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(OutboxError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(sql)?;
+        tx.execute_batch(step).map_err(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+    }
+    Ok(())
+}

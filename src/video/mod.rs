@@ -1,0 +1,397 @@
+//! The video room: RTSP cameras → [`Frame`]s at the model's size.
+//!
+//! Each camera runs its own GStreamer pipeline on its own thread:
+//! `rtspsrc latency=0 ! decodebin ! [sampler] videoconvert ! videoscale ! appsink(RGB, S×S)`.
+//! The sampler drops frames *before* conversion and scaling, so only the `detect_fps` frames
+//! the detector will see cost CPU there. A session that errors, ends or stalls is torn down
+//! and rebuilt after a backoff (1 s doubling to 30 s, with jitter).
+
+mod frames;
+
+use crate::config::{CameraConfig, Transport};
+use chrono::{DateTime, Utc};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use rand::Rng;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub use frames::LatestFrames;
+
+/// One decoded frame, RGB, `size`×`size`, stretched from the camera's picture.
+#[derive(Clone)]
+pub struct Frame {
+    pub camera: Arc<str>,
+    pub seq: u64,
+    pub size: u32,
+    pub rgb: Vec<u8>,
+    /// Wall-clock time the frame reached the appsink (the payload's `frame_ts`).
+    pub captured_at: DateTime<Utc>,
+    pub arrived: Instant,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("camera", &self.camera)
+            .field("seq", &self.seq)
+            .field("size", &self.size)
+            .field("captured_at", &self.captured_at)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error("camera \"{camera}\": cannot build pipeline: {message}")]
+    Pipeline { camera: String, message: String },
+    #[error("camera \"{camera}\": {message}")]
+    Stream { camera: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraState {
+    Connecting,
+    Streaming,
+    Backoff,
+    Stopped,
+}
+
+/// What the rest of the program may know about a camera; never holds its credentials.
+pub struct CameraStatus {
+    pub name: Arc<str>,
+    state: Mutex<(CameraState, Option<String>)>,
+    pub frames_received: AtomicU64,
+    pub frames_sampled: AtomicU64,
+    pub sessions: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraSnapshot {
+    pub name: String,
+    pub state: CameraState,
+    pub last_error: Option<String>,
+    pub frames_received: u64,
+    pub frames_sampled: u64,
+    pub sessions: u64,
+}
+
+impl CameraStatus {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            state: Mutex::new((CameraState::Connecting, None)),
+            frames_received: AtomicU64::new(0),
+            frames_sampled: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+        }
+    }
+
+    fn set(&self, state: CameraState, error: Option<String>) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = state;
+        if error.is_some() || state == CameraState::Streaming {
+            s.1 = error;
+        }
+    }
+
+    pub fn snapshot(&self) -> CameraSnapshot {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        CameraSnapshot {
+            name: self.name.to_string(),
+            state: s.0,
+            last_error: s.1,
+            frames_received: self.frames_received.load(Ordering::Relaxed),
+            frames_sampled: self.frames_sampled.load(Ordering::Relaxed),
+            sessions: self.sessions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Ingest settings that are not per camera.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub size: u32,
+    /// No frame for this long → reconnect, even if GStreamer reports nothing.
+    pub stall_after: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            size: 416,
+            stall_after: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Starts a camera on its own thread; it runs until `cancel`.
+pub fn spawn_camera(
+    cfg: CameraConfig,
+    opts: IngestOptions,
+    frames: Arc<LatestFrames>,
+    status: Arc<CameraStatus>,
+    cancel: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("cam-{}", cfg.name))
+        .spawn(move || camera_loop(&cfg, &opts, &frames, &status, &cancel))
+}
+
+fn camera_loop(
+    cfg: &CameraConfig,
+    opts: &IngestOptions,
+    frames: &Arc<LatestFrames>,
+    status: &Arc<CameraStatus>,
+    cancel: &CancellationToken,
+) {
+    let mut backoff = opts.backoff_min;
+    let seq = Arc::new(AtomicU64::new(0));
+    while !cancel.is_cancelled() {
+        status.set(CameraState::Connecting, None);
+        status.sessions.fetch_add(1, Ordering::Relaxed);
+        let before = status.frames_sampled.load(Ordering::Relaxed);
+        let result = run_session(cfg, opts, frames, status, &seq, cancel);
+        if cancel.is_cancelled() {
+            break;
+        }
+        if status.frames_sampled.load(Ordering::Relaxed) > before {
+            backoff = opts.backoff_min;
+        }
+        let reason = match result {
+            Ok(()) => "stream ended".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let wait = backoff.mul_f64(rand::rng().random_range(0.8..1.2));
+        tracing::warn!(camera = %cfg.name, url = %cfg.redacted_url(), reason = %reason,
+            retry_in_ms = wait.as_millis() as u64, "camera disconnected; reconnecting");
+        status.set(CameraState::Backoff, Some(reason));
+        sleep_unless_cancelled(wait, cancel);
+        backoff = (backoff * 2).min(opts.backoff_max);
+    }
+    status.set(CameraState::Stopped, None);
+}
+
+fn sleep_unless_cancelled(d: Duration, cancel: &CancellationToken) {
+    let end = Instant::now() + d;
+    while !cancel.is_cancelled() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+/// Splits credentials off the URL: rtspsrc gets them as properties, so they never appear in
+/// the `location` that GStreamer logs and puts in its error messages.
+fn split_credentials(raw: &str) -> (String, Option<(String, String)>) {
+    match url::Url::parse(raw) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let decode =
+                |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            let creds = (decode(u.username()), decode(u.password().unwrap_or("")));
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            (u.to_string(), Some(creds))
+        }
+        _ => (raw.to_string(), None),
+    }
+}
+
+fn make(factory: &str, camera: &str) -> Result<gst::Element, VideoError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| VideoError::Pipeline {
+            camera: camera.to_string(),
+            message: format!("GStreamer element \"{factory}\" is missing (install its plugin package)"),
+        })
+}
+
+fn run_session(
+    cfg: &CameraConfig,
+    opts: &IngestOptions,
+    frames: &Arc<LatestFrames>,
+    status: &Arc<CameraStatus>,
+    seq: &Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<(), VideoError> {
+    let name = cfg.name.as_str();
+    let perr = |message: String| VideoError::Pipeline {
+        camera: name.to_string(),
+        message,
+    };
+    let pipeline = gst::Pipeline::new();
+    let src = make("rtspsrc", name)?;
+    let (location, creds) = split_credentials(cfg.url.expose());
+    src.set_property("location", &location);
+    src.set_property("latency", 0u32);
+    src.set_property_from_str(
+        "protocols",
+        match cfg.transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Auto => "udp+udp-mcast+tcp",
+        },
+    );
+    if let Some((user, pass)) = creds {
+        src.set_property("user-id", &user);
+        src.set_property("user-pw", &pass);
+    }
+    let decode = make("decodebin", name)?;
+    let convert = make("videoconvert", name)?;
+    let scale = make("videoscale", name)?;
+    // Stretch to the square input the model was trained with; no letterbox borders.
+    scale.set_property("add-borders", false);
+    let size = opts.size as i32;
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", size)
+        .field("height", size)
+        .build();
+    let appsink = gst_app::AppSink::builder()
+        .caps(&caps)
+        .max_buffers(1)
+        .drop(true)
+        .sync(false)
+        .build();
+    pipeline
+        .add_many([&src, &decode, &convert, &scale, appsink.upcast_ref()])
+        .map_err(|e| perr(e.to_string()))?;
+    gst::Element::link_many([&convert, &scale, appsink.upcast_ref()]).map_err(|e| perr(e.to_string()))?;
+
+    let decode_weak = decode.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let Some(decode) = decode_weak.upgrade() else { return };
+        if let Some(sink) = decode.static_pad("sink") {
+            if !sink.is_linked() {
+                let _ = pad.link(&sink);
+            }
+        }
+    });
+    let convert_weak = convert.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        let is_video = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        let Some(convert) = convert_weak.upgrade() else { return };
+        if let Some(sink) = convert.static_pad("sink") {
+            if is_video && !sink.is_linked() {
+                let _ = pad.link(&sink);
+            }
+        }
+    });
+
+    // Sampler: keep one frame per 1/detect_fps, drop the rest before conversion.
+    let interval = Duration::from_secs_f64(1.0 / cfg.detect_fps);
+    let last_kept: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let last_frame = Arc::new(Mutex::new(Instant::now()));
+    if let Some(pad) = convert.static_pad("sink") {
+        let status = status.clone();
+        let last_kept = last_kept.clone();
+        let last_frame = last_frame.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let now = Instant::now();
+            status.frames_received.fetch_add(1, Ordering::Relaxed);
+            *last_frame.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            let mut last = last_kept.lock().unwrap_or_else(|e| e.into_inner());
+            match *last {
+                // Keep a steady cadence: allow 10 % early so 10 fps → 5 fps keeps every other frame.
+                Some(t) if now.duration_since(t) < interval.mul_f64(0.9) => gst::PadProbeReturn::Drop,
+                _ => {
+                    *last = Some(now);
+                    gst::PadProbeReturn::Ok
+                }
+            }
+        });
+    }
+
+    let camera: Arc<str> = status.name.clone();
+    let expected = (opts.size * opts.size * 3) as usize;
+    let cb_status = status.clone();
+    let cb_frames = frames.clone();
+    let cb_seq = seq.clone();
+    let out_size = opts.size;
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                if map.len() < expected {
+                    return Err(gst::FlowError::Error);
+                }
+                cb_status.frames_sampled.fetch_add(1, Ordering::Relaxed);
+                cb_frames.put(Frame {
+                    camera: camera.clone(),
+                    seq: cb_seq.fetch_add(1, Ordering::Relaxed),
+                    size: out_size,
+                    rgb: map[..expected].to_vec(),
+                    captured_at: Utc::now(),
+                    arrived: Instant::now(),
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+
+    let result = watch_bus(&pipeline, cfg, opts, status, &last_frame, cancel);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn watch_bus(
+    pipeline: &gst::Pipeline,
+    cfg: &CameraConfig,
+    opts: &IngestOptions,
+    status: &Arc<CameraStatus>,
+    last_frame: &Arc<Mutex<Instant>>,
+    cancel: &CancellationToken,
+) -> Result<(), VideoError> {
+    let stream_err = |message: String| VideoError::Stream {
+        camera: cfg.name.clone(),
+        message,
+    };
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| stream_err("the pipeline refused to start".into()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| stream_err("pipeline has no bus".into()))?;
+    let received_at_start = status.frames_received.load(Ordering::Relaxed);
+    let mut streaming = false;
+    while !cancel.is_cancelled() {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    return Err(stream_err(e.error().to_string()));
+                }
+                gst::MessageView::Eos(_) => return Ok(()),
+                _ => {}
+            }
+        }
+        if !streaming && status.frames_received.load(Ordering::Relaxed) > received_at_start {
+            streaming = true;
+            status.set(CameraState::Streaming, None);
+            tracing::info!(camera = %cfg.name, url = %cfg.redacted_url(), "camera streaming");
+        }
+        let idle = last_frame.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+        if idle > opts.stall_after {
+            return Err(stream_err(format!(
+                "no frames for {} s",
+                opts.stall_after.as_secs_f64().round()
+            )));
+        }
+    }
+    Ok(())
+}

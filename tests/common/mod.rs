@@ -1,0 +1,126 @@
+//! Helpers shared by the integration tests: paths, configs, bounded waits, and the
+//! independent (Python) signature check.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use watchpost::demo::Received;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn data(name: &str) -> PathBuf {
+    repo().join("tests/data").join(name)
+}
+
+pub fn clip() -> PathBuf {
+    repo().join(watchpost::demo::CLIP)
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_watchpost"))
+}
+
+/// A fixed test secret in Standard Webhooks form, and its decoded key.
+pub const SECRET: &str = "whsec_dGVzdC1zZWNyZXQtZm9yLXdhdGNocG9zdC10ZXN0cw==";
+
+pub fn secret_key() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .expect("test secret is base64")
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+/// A config with one camera and one webhook sink, written to `dir/watchpost.toml`.
+pub fn write_config(dir: &Path, rtsp_url: &str, receiver_url: &str, rules: &str) -> PathBuf {
+    let text = format!(
+        r#"[device]
+id = "test-gw"
+site = "test-site"
+data_dir = "{data}"
+
+[model]
+path = "{repo}/models/nanodet-416.onnx"
+labels = "{repo}/models/coco80.txt"
+threads = 1
+
+[[camera]]
+name = "yard"
+url = "{rtsp_url}"
+detect_fps = 5
+
+{rules}
+
+[[sink]]
+name = "receiver"
+kind = "webhook"
+url = "{receiver_url}"
+secret = "{SECRET}"
+timeout_seconds = 2
+
+[delivery]
+retry_schedule_seconds = [0.2, 0.4]
+max_backoff_seconds = 0.5
+"#,
+        data = dir.join("data").display(),
+        repo = repo().display(),
+    );
+    let path = dir.join("watchpost.toml");
+    std::fs::write(&path, text).expect("write test config");
+    path
+}
+
+pub const PERSON_RULE: &str = r#"[[rule]]
+name = "person-seen"
+labels = ["person"]
+min_confidence = 0.5
+cooldown_seconds = 1
+severity = "high"
+metadata = { zone = "test-yard" }"#;
+
+/// Verifies every request with the Python `standardwebhooks` package (or Python's hmac for
+/// `hex`); panics with the script's output if any fails.
+pub fn verify_with_python(requests: &[Received], mode: &str, secret: &str, header: Option<&str>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list: Vec<serde_json::Value> = requests
+        .iter()
+        .map(|r| {
+            let headers: serde_json::Map<String, serde_json::Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            serde_json::json!({
+                "headers": headers,
+                "body_b64": base64::engine::general_purpose::STANDARD.encode(&r.body),
+            })
+        })
+        .collect();
+    let file = dir.path().join("requests.json");
+    std::fs::write(&file, serde_json::to_vec(&list).expect("json")).expect("write requests");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(repo().join("tests/verify_webhooks.py")).arg(&file).arg(mode).arg(secret);
+    if let Some(h) = header {
+        cmd.arg(h);
+    }
+    let out = cmd.output().expect("python3 runs (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "independent signature check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,143 @@
+//! `watchpost check-config` on broken files: each problem named, with file, line and field.
+
+mod common;
+
+use common::{bin, repo};
+use std::path::PathBuf;
+
+fn base() -> String {
+    format!(
+        r#"[device]
+id = "gw-1"
+data_dir = "/tmp/watchpost-test-unused"
+
+[model]
+path = "{repo}/models/nanodet-416.onnx"
+labels = "{repo}/models/coco80.txt"
+
+[[camera]]
+name = "dock-east"
+url = "rtsp://user:pass@127.0.0.1:8554/stream1"
+
+[[rule]]
+name = "person-in-lane"
+labels = ["person"]
+min_confidence = 0.6
+sinks = ["ops"]
+
+[[sink]]
+name = "ops"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+secret = "whsec_c2VjcmV0"
+"#,
+        repo = repo().display()
+    )
+}
+
+/// Runs check-config on `text`; returns (exit ok, stdout, file path).
+fn check(text: &str) -> (bool, String, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run check-config");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), stdout, path)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in config") + 1
+}
+
+#[test]
+fn a_good_config_passes() {
+    let (ok, out, _) = check(&base());
+    assert!(ok, "{out}");
+    assert!(out.contains("ok (1 cameras, 1 rules, 1 sinks)"), "{out}");
+}
+
+#[track_caller]
+fn expect_problem(text: &str, line_needle: &str, field: &str, words: &str) {
+    let (ok, out, path) = check(text);
+    assert!(!ok, "should fail:\n{text}");
+    let line = line_of(text, line_needle);
+    let prefix = format!("{}:{line}:", path.display());
+    let hit = out
+        .lines()
+        .find(|l| l.starts_with(&prefix) && l.contains(field) && l.contains(words));
+    assert!(hit.is_some(), "want `{prefix}… {field} … {words}` in:\n{out}");
+}
+
+#[test]
+fn unknown_key_is_an_error_at_its_line() {
+    let text = base().replace("name = \"dock-east\"", "name = \"dock-east\"\ndetect_fsp = 5");
+    expect_problem(&text, "detect_fsp", "", "unknown field `detect_fsp`");
+}
+
+#[test]
+fn out_of_range_value_names_the_field() {
+    let text = base().replace("min_confidence = 0.6", "min_confidence = 1.5");
+    expect_problem(&text, "min_confidence", "rule[0].min_confidence", "between 0 and 1, got 1.5");
+}
+
+#[test]
+fn wrong_type_and_syntax_errors_have_locations() {
+    let text = base().replace("name = \"dock-east\"", "name = \"dock-east\"\ndetect_fps = \"fast\"");
+    expect_problem(&text, "detect_fps", "", "invalid type");
+    let text = base().replace("[[rule]]", "[[rule]\n");
+    expect_problem(&text, "[[rule]", "", "");
+}
+
+#[test]
+fn references_labels_and_schedules_are_checked() {
+    let text = base()
+        .replace("sinks = [\"ops\"]", "sinks = [\"ops\", \"pager\"]")
+        .replace("labels = [\"person\"]", "labels = [\"persn\"]\nschedule = [\"Mon-Fri 7-19\"]\ncameras = [\"dock-west\"]");
+    let (ok, out, _) = check(&text);
+    assert!(!ok);
+    // All four problems in one run, each with its field.
+    for (needle, field, words) in [
+        ("pager", "rule[0].sinks[1]", "no sink named \"pager\""),
+        ("persn", "rule[0].labels[0]", "no label \"persn\""),
+        ("Mon-Fri 7-19", "rule[0].schedule[0]", "HH:MM"),
+        ("dock-west", "rule[0].cameras[0]", "no camera named \"dock-west\""),
+    ] {
+        let line = line_of(&text, needle);
+        assert!(
+            out.lines().any(|l| l.contains(&format!(":{line}:")) && l.contains(field) && l.contains(words)),
+            "{field}: want line {line} and `{words}` in:\n{out}"
+        );
+    }
+    assert!(out.contains("4 problem(s)"), "{out}");
+}
+
+#[test]
+fn secrets_are_checked_but_never_printed() {
+    let text = base().replace("secret = \"whsec_c2VjcmV0\"", "secret = \"hunter2-not-base64!\"");
+    expect_problem(&text, "hunter2", "sink[0].secret", "whsec_");
+    let (_, out, _) = check(&text);
+    assert!(!out.contains("hunter2"), "secret leaked: {out}");
+
+    let text = base().replace("secret = \"whsec_c2VjcmV0\"\n", "");
+    expect_problem(&text, "[[sink]]", "sink[0]", "needs a secret");
+
+    let text = base().replace("rtsp://user:pass@127.0.0.1:8554/stream1", "http://admin:topsecret@cam.local/x");
+    expect_problem(&text, "topsecret", "camera[0].url", "expected rtsp://");
+    let (_, out, _) = check(&text);
+    assert!(!out.contains("topsecret"), "camera password leaked: {out}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let out = std::process::Command::new(bin())
+        .args(["check-config", "/nonexistent/watchpost.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/nonexistent/watchpost.toml") && text.contains("cannot read"), "{text}");
+}

@@ -1,0 +1,209 @@
+//! The outbox and the webhook sink against a real SQLite file and a real receiver on loopback.
+
+mod common;
+
+use chrono::Utc;
+use common::{secret_key, verify_with_python, wait_until, SECRET};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use watchpost::clock::SystemClock;
+use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
+use watchpost::deliver::{RetryPolicy, SinkWorker, WebhookSink};
+use watchpost::demo::{Answer, Receiver};
+use watchpost::outbox::{NewAlert, Outbox, RowState, SharedOutbox};
+
+fn alert(n: usize, sinks: &[&str]) -> NewAlert {
+    let id = ulid::Ulid::new().to_string();
+    NewAlert {
+        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#).into_bytes(),
+        alert_id: id,
+        created_at: Utc::now(),
+        camera: "yard".into(),
+        rule: "r".into(),
+        severity: "high".into(),
+        sinks: sinks.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<WebhookSink> {
+    let cfg: SinkConfig = SinkConfig {
+        name: "receiver".into(),
+        kind: SinkKind::Webhook,
+        url: url.into(),
+        secret: Some(watchpost::config::Secret::new(secret)),
+        secret_file: None,
+        signature,
+        signature_header: Some("X-Signature".into()),
+        timeout_seconds: 1.0,
+        topic: None,
+        qos: None,
+    };
+    Arc::new(WebhookSink::from_config(&cfg).expect("sink"))
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        schedule: vec![Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(150)],
+        max_backoff: Duration::from_millis(200),
+        max_age: Duration::from_secs(3600),
+        jitter: false,
+    }
+}
+
+fn start(outbox: &SharedOutbox, sink: Arc<WebhookSink>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let worker = SinkWorker {
+        sink,
+        outbox: outbox.clone(),
+        policy: policy(),
+        clock: Arc::new(SystemClock),
+        wake: Arc::new(Notify::new()),
+    };
+    let c = cancel.clone();
+    let h = tokio::spawn(async move {
+        worker.run(c).await.expect("worker runs");
+    });
+    (cancel, h)
+}
+
+fn stats(o: &SharedOutbox) -> watchpost::outbox::Stats {
+    o.with(|o| o.stats()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_outage_then_recovery_delivers_everything_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
+    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    receiver.set_answer(Answer::Status(500));
+    let alerts: Vec<NewAlert> = (0..6).map(|n| alert(n, &["receiver"])).collect();
+    outbox.with(|o| o.commit(&alerts)).unwrap();
+
+    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET));
+    // The receiver is failing: the sink probes (one request at a time), nothing is delivered.
+    assert!(wait_until(Duration::from_secs(10), || receiver.received().len() >= 4).await);
+    let s = stats(&outbox);
+    assert_eq!((s.pending, s.delivered, s.dead), (6, 0, 0), "{s:?}");
+    let probes = receiver.received();
+    assert!(
+        probes.iter().all(|r| r.json().unwrap()["data"]["n"] == 0),
+        "during the outage only the oldest alert is used as a probe"
+    );
+
+    receiver.set_answer(Answer::Status(200));
+    assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 6).await);
+    cancel.cancel();
+    worker.await.unwrap();
+
+    let ok: Vec<_> = receiver.received().into_iter().filter(|r| r.status == 200).collect();
+    assert_eq!(ok.len(), 6);
+    for (r, a) in ok.iter().zip(&alerts) {
+        assert_eq!(r.body, a.body, "delivered bytes are exactly the committed bytes, oldest first");
+        assert_eq!(r.header("webhook-id"), Some(a.alert_id.as_str()));
+    }
+    verify_with_python(&ok, "standard-webhooks", SECRET, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_then_up_on_the_same_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
+    let first = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    let (port, url) = (first.port(), first.url());
+    drop(first); // connection refused from now on
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    outbox.with(|o| o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])])).unwrap();
+    let (cancel, worker) = start(&outbox, sink(&url, SignatureMode::StandardWebhooks, SECRET));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            outbox.with(|o| o.list(None, 10)).unwrap().iter().any(|r| r.attempts >= 3)
+        })
+        .await
+    );
+    assert_eq!(stats(&outbox).pending, 2);
+    let again = Receiver::start(port, Some(secret_key()), None).await.unwrap();
+    assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 2).await);
+    cancel.cancel();
+    worker.await.unwrap();
+    assert_eq!(again.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_rejection_dead_letters_and_replay_redelivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
+    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    receiver.set_answer(Answer::Status(422));
+    outbox.with(|o| o.commit(&[alert(0, &["receiver"])])).unwrap();
+    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET));
+    assert!(wait_until(Duration::from_secs(10), || stats(&outbox).dead == 1).await);
+    // Retried on the schedule (3 attempts) before giving up.
+    assert_eq!(receiver.received().len(), 3);
+    let dead = outbox.with(|o| o.list(Some(RowState::Dead), 10)).unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 422 Unprocessable Entity"));
+
+    receiver.set_answer(Answer::Status(204));
+    outbox.with(|o| o.replay(dead[0].id, Utc::now().timestamp_millis())).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 1).await);
+    cancel.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hex_signatures_verify_the_simple_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
+    let receiver = Receiver::start(0, None, None).await.unwrap();
+    outbox.with(|o| o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])])).unwrap();
+    let secret = "plain-shared-secret";
+    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::Hex, secret));
+    assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 2).await);
+    cancel.cancel();
+    worker.await.unwrap();
+    verify_with_python(&receiver.received(), "hex", secret, Some("X-Signature"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_row_is_dead_lettered_not_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let outbox = SharedOutbox::new(Outbox::open(&path).unwrap());
+    let (a, b) = (alert(0, &["receiver"]), alert(1, &["receiver"]));
+    outbox.with(|o| o.commit(&[a.clone(), b.clone()])).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE alerts SET body = CAST('{\"evil\":1}' AS BLOB) WHERE alert_id = ?1", [&a.alert_id])
+            .unwrap();
+    }
+    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET));
+    assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 1).await);
+    cancel.cancel();
+    worker.await.unwrap();
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, b.body);
+    let dead = outbox.with(|o| o.list(Some(RowState::Dead), 10)).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].last_error.as_deref().unwrap_or("").contains("integrity"));
+}
+
+#[test]
+fn commits_survive_reopen_and_one_row_per_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/outbox.db");
+    {
+        let mut o = Outbox::open(&path).unwrap();
+        o.commit(&[alert(0, &["a", "b"]), alert(1, &["a"])]).unwrap();
+    }
+    let o = Outbox::open(&path).unwrap();
+    let s = o.stats().unwrap();
+    assert_eq!((s.alerts, s.pending), (2, 3));
+    let mode: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
