@@ -74,7 +74,11 @@ pub struct Summary {
 }
 
 /// Runs the pipeline until `cancel`, then shuts it down in order.
-pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) -> Result<Summary, AppError> {
+pub async fn run(
+    config: Config,
+    opts: RunOptions,
+    cancel: CancellationToken,
+) -> Result<Summary, AppError> {
     crate::init_gstreamer().map_err(|e| AppError::Gstreamer(e.to_string()))?;
     let outbox = SharedOutbox::new(Outbox::open(&config.outbox_path())?);
     let spec = DetectorSpec {
@@ -187,7 +191,9 @@ pub async fn run(config: Config, opts: RunOptions, cancel: CancellationToken) ->
     Ok(Summary {
         frames_detected: detected,
         frames_skipped: frames.skipped(),
-        mean_detect_ms: counters.detect_micros.load(Ordering::Relaxed) as f64 / 1000.0 / detected.max(1) as f64,
+        mean_detect_ms: counters.detect_micros.load(Ordering::Relaxed) as f64
+            / 1000.0
+            / detected.max(1) as f64,
         alerts_committed: counters.alerts_committed.load(Ordering::Relaxed),
         cameras: statuses.iter().map(|s| s.snapshot()).collect(),
     })
@@ -202,7 +208,9 @@ fn detect_loop(
     cancel: &CancellationToken,
 ) {
     while !cancel.is_cancelled() {
-        let Some(frame) = frames.take(Duration::from_millis(200)) else { continue };
+        let Some(frame) = frames.take(Duration::from_millis(200)) else {
+            continue;
+        };
         let started = Instant::now();
         let detections = match detector.detect_rgb(&frame.rgb) {
             Ok(d) => d,
@@ -211,7 +219,9 @@ fn detect_loop(
                 continue;
             }
         };
-        counters.detect_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        counters
+            .detect_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         counters.frames_detected.fetch_add(1, Ordering::Relaxed);
         for hit in engine.evaluate(&frame.camera, frame.captured_at, &detections) {
             // The committer outlives this thread, so the channel is open while we run.
@@ -254,7 +264,9 @@ fn commit_loop(
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        counters.alerts_committed.fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        counters
+            .alerts_committed
+            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         for h in &batch {
             tracing::info!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
                 label = %h.label, confidence = h.confidence, "alert committed");

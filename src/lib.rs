@@ -30,8 +30,8 @@
 pub mod app;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod deliver;
+pub mod demo;
 pub mod detect;
 pub mod outbox;
 pub mod rules;

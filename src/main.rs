@@ -11,7 +11,11 @@ use watchpost::detect::{Detector, DetectorSpec};
 use watchpost::outbox::{Outbox, RowState};
 
 #[derive(Parser)]
-#[command(name = "watchpost", version, about = "Edge firmware for on-site camera gateways")]
+#[command(
+    name = "watchpost",
+    version,
+    about = "Edge firmware for on-site camera gateways"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -130,7 +134,11 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 let cancel = CancellationToken::new();
                 stop_on_signal(cancel.clone());
                 let summary = watchpost::app::run(config, Default::default(), cancel).await?;
-                tracing::info!(frames = summary.frames_detected, alerts = summary.alerts_committed, "stopped");
+                tracing::info!(
+                    frames = summary.frames_detected,
+                    alerts = summary.alerts_committed,
+                    "stopped"
+                );
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -175,9 +183,18 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo { duration, data_dir, clip } => demo(duration, data_dir, clip),
+        Cmd::Demo {
+            duration,
+            data_dir,
+            clip,
+        } => demo(duration, data_dir, clip),
         Cmd::Outbox { config, cmd } => outbox(&config, cmd),
-        Cmd::BenchDetect { images, runs, threads, input_size } => bench_detect(&images, runs, threads, input_size),
+        Cmd::BenchDetect {
+            images,
+            runs,
+            threads,
+            input_size,
+        } => bench_detect(&images, runs, threads, input_size),
     }
 }
 
@@ -192,13 +209,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// SIGINT/SIGTERM → orderly shutdown; a second signal exits at once.
 fn stop_on_signal(cancel: CancellationToken) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         for n in 0..2 {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -240,7 +258,11 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-fn demo(duration: Option<f64>, data_dir: Option<PathBuf>, clip: Option<PathBuf>) -> Result<ExitCode> {
+fn demo(
+    duration: Option<f64>,
+    data_dir: Option<PathBuf>,
+    clip: Option<PathBuf>,
+) -> Result<ExitCode> {
     let data_dir = match data_dir {
         Some(d) => d,
         None => tempfile::Builder::new()
@@ -249,9 +271,12 @@ fn demo(duration: Option<f64>, data_dir: Option<PathBuf>, clip: Option<PathBuf>)
             .context("cannot create the demo folder")?
             .keep(),
     };
-    let clip = clip.unwrap_or_else(|| config::resolve(Path::new("."), Path::new(watchpost::demo::CLIP)));
+    let clip =
+        clip.unwrap_or_else(|| config::resolve(Path::new("."), Path::new(watchpost::demo::CLIP)));
     let duration = match duration {
-        Some(d) if !(d > 0.0 && d.is_finite()) => bail!("--duration must be a positive number of seconds"),
+        Some(d) if !(d > 0.0 && d.is_finite()) => {
+            bail!("--duration must be a positive number of seconds")
+        }
         d => d.map(Duration::from_secs_f64),
     };
     runtime()?.block_on(async {
@@ -320,12 +345,17 @@ fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
                 println!("pending:   {}", s.pending);
                 println!("delivered: {}", s.delivered);
                 println!("dead:      {}", s.dead);
-                println!("oldest pending: {}", s.oldest_pending.as_deref().unwrap_or("-"));
+                println!(
+                    "oldest pending: {}",
+                    s.oldest_pending.as_deref().unwrap_or("-")
+                );
                 println!("file size: {} bytes", s.file_bytes);
             }
         }
         OutboxCmd::List { json, state, limit } => print_rows(ob.list(state, limit)?, json)?,
-        OutboxCmd::DeadLetters { json } => print_rows(ob.list(Some(RowState::Dead), usize::MAX >> 1)?, json)?,
+        OutboxCmd::DeadLetters { json } => {
+            print_rows(ob.list(Some(RowState::Dead), usize::MAX >> 1)?, json)?
+        }
         OutboxCmd::Replay { id, all_dead } => {
             let now = chrono::Utc::now().timestamp_millis();
             match (id, all_dead) {
@@ -341,7 +371,12 @@ fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_detect(images: &[PathBuf], runs: usize, threads: usize, input_size: usize) -> Result<ExitCode> {
+fn bench_detect(
+    images: &[PathBuf],
+    runs: usize,
+    threads: usize,
+    input_size: usize,
+) -> Result<ExitCode> {
     let m = config::ModelConfig::default();
     let mut det = Detector::load(&DetectorSpec {
         model: config::resolve(Path::new("."), &m.path),
@@ -352,9 +387,12 @@ fn bench_detect(images: &[PathBuf], runs: usize, threads: usize, input_size: usi
     })?;
     let mut times = Vec::new();
     for img in images {
-        let rgb = image::open(img).with_context(|| format!("{}", img.display()))?.to_rgb8();
+        let rgb = image::open(img)
+            .with_context(|| format!("{}", img.display()))?
+            .to_rgb8();
         let (w, h) = rgb.dimensions();
-        let frame = watchpost::detect::resize_rgb(rgb.as_raw(), w, h, input_size as u32).map_err(anyhow::Error::msg)?;
+        let frame = watchpost::detect::resize_rgb(rgb.as_raw(), w, h, input_size as u32)
+            .map_err(anyhow::Error::msg)?;
         det.detect_rgb(&frame)?; // warm-up, not counted
         for _ in 0..runs {
             let t = Instant::now();

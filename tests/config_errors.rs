@@ -45,12 +45,16 @@ fn check(text: &str) -> (bool, String, PathBuf) {
         .arg(&path)
         .output()
         .expect("run check-config");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), stdout, path)
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines().position(|l| l.contains(needle)).expect("needle in config") + 1
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in config")
+        + 1
 }
 
 #[test]
@@ -69,24 +73,38 @@ fn expect_problem(text: &str, line_needle: &str, field: &str, words: &str) {
     let hit = out
         .lines()
         .find(|l| l.starts_with(&prefix) && l.contains(field) && l.contains(words));
-    assert!(hit.is_some(), "want `{prefix}… {field} … {words}` in:\n{out}");
+    assert!(
+        hit.is_some(),
+        "want `{prefix}… {field} … {words}` in:\n{out}"
+    );
 }
 
 #[test]
 fn unknown_key_is_an_error_at_its_line() {
-    let text = base().replace("name = \"dock-east\"", "name = \"dock-east\"\ndetect_fsp = 5");
+    let text = base().replace(
+        "name = \"dock-east\"",
+        "name = \"dock-east\"\ndetect_fsp = 5",
+    );
     expect_problem(&text, "detect_fsp", "", "unknown field `detect_fsp`");
 }
 
 #[test]
 fn out_of_range_value_names_the_field() {
     let text = base().replace("min_confidence = 0.6", "min_confidence = 1.5");
-    expect_problem(&text, "min_confidence", "rule[0].min_confidence", "between 0 and 1, got 1.5");
+    expect_problem(
+        &text,
+        "min_confidence",
+        "rule[0].min_confidence",
+        "between 0 and 1, got 1.5",
+    );
 }
 
 #[test]
 fn wrong_type_and_syntax_errors_have_locations() {
-    let text = base().replace("name = \"dock-east\"", "name = \"dock-east\"\ndetect_fps = \"fast\"");
+    let text = base().replace(
+        "name = \"dock-east\"",
+        "name = \"dock-east\"\ndetect_fps = \"fast\"",
+    );
     expect_problem(&text, "detect_fps", "", "invalid type");
     let text = base().replace("[[rule]]", "[[rule]\n");
     expect_problem(&text, "[[rule]", "", "");
@@ -96,7 +114,10 @@ fn wrong_type_and_syntax_errors_have_locations() {
 fn references_labels_and_schedules_are_checked() {
     let text = base()
         .replace("sinks = [\"ops\"]", "sinks = [\"ops\", \"pager\"]")
-        .replace("labels = [\"person\"]", "labels = [\"persn\"]\nschedule = [\"Mon-Fri 7-19\"]\ncameras = [\"dock-west\"]");
+        .replace(
+            "labels = [\"person\"]",
+            "labels = [\"persn\"]\nschedule = [\"Mon-Fri 7-19\"]\ncameras = [\"dock-west\"]",
+        );
     let (ok, out, _) = check(&text);
     assert!(!ok);
     // All four problems in one run, each with its field.
@@ -104,11 +125,17 @@ fn references_labels_and_schedules_are_checked() {
         ("pager", "rule[0].sinks[1]", "no sink named \"pager\""),
         ("persn", "rule[0].labels[0]", "no label \"persn\""),
         ("Mon-Fri 7-19", "rule[0].schedule[0]", "HH:MM"),
-        ("dock-west", "rule[0].cameras[0]", "no camera named \"dock-west\""),
+        (
+            "dock-west",
+            "rule[0].cameras[0]",
+            "no camera named \"dock-west\"",
+        ),
     ] {
         let line = line_of(&text, needle);
         assert!(
-            out.lines().any(|l| l.contains(&format!(":{line}:")) && l.contains(field) && l.contains(words)),
+            out.lines().any(|l| l.contains(&format!(":{line}:"))
+                && l.contains(field)
+                && l.contains(words)),
             "{field}: want line {line} and `{words}` in:\n{out}"
         );
     }
@@ -117,7 +144,10 @@ fn references_labels_and_schedules_are_checked() {
 
 #[test]
 fn secrets_are_checked_but_never_printed() {
-    let text = base().replace("secret = \"whsec_c2VjcmV0\"", "secret = \"hunter2-not-base64!\"");
+    let text = base().replace(
+        "secret = \"whsec_c2VjcmV0\"",
+        "secret = \"hunter2-not-base64!\"",
+    );
     expect_problem(&text, "hunter2", "sink[0].secret", "whsec_");
     let (_, out, _) = check(&text);
     assert!(!out.contains("hunter2"), "secret leaked: {out}");
@@ -125,7 +155,10 @@ fn secrets_are_checked_but_never_printed() {
     let text = base().replace("secret = \"whsec_c2VjcmV0\"\n", "");
     expect_problem(&text, "[[sink]]", "sink[0]", "needs a secret");
 
-    let text = base().replace("rtsp://user:pass@127.0.0.1:8554/stream1", "http://admin:topsecret@cam.local/x");
+    let text = base().replace(
+        "rtsp://user:pass@127.0.0.1:8554/stream1",
+        "http://admin:topsecret@cam.local/x",
+    );
     expect_problem(&text, "topsecret", "camera[0].url", "expected rtsp://");
     let (_, out, _) = check(&text);
     assert!(!out.contains("topsecret"), "camera password leaked: {out}");
@@ -139,5 +172,8 @@ fn missing_file_is_named() {
         .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("/nonexistent/watchpost.toml") && text.contains("cannot read"), "{text}");
+    assert!(
+        text.contains("/nonexistent/watchpost.toml") && text.contains("cannot read"),
+        "{text}"
+    );
 }

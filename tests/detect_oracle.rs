@@ -47,7 +47,11 @@ fn expected(photo: &str) -> (Vec<Expected>, f32, f32) {
             borderline: d["borderline"].as_bool().unwrap_or(false),
         })
         .collect();
-    (dets, v["width"].as_f64().unwrap() as f32, v["height"].as_f64().unwrap() as f32)
+    (
+        dets,
+        v["width"].as_f64().unwrap() as f32,
+        v["height"].as_f64().unwrap() as f32,
+    )
 }
 
 fn to_pixels(d: &Detection, w: f32, h: f32) -> [f32; 4] {
@@ -65,7 +69,10 @@ fn check(photo: &str, got: &[Detection], min_iou: f32, max_dscore: f32) {
             .map(|d| (iou(&to_pixels(d, w, h), &e.bbox), d.confidence))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         let Some((i, score)) = best else {
-            panic!("{photo}: expected {} {:.3} not found; got {got:?}", e.label, e.score)
+            panic!(
+                "{photo}: expected {} {:.3} not found; got {got:?}",
+                e.label, e.score
+            )
         };
         assert!(i >= min_iou, "{photo}: {} IoU {i:.3} < {min_iou}", e.label);
         assert!(
@@ -100,7 +107,9 @@ fn network_inputs_match_the_oracle_tightly() {
     let mut det = detector(416);
     for photo in PHOTOS {
         let stem = photo.rsplit_once('.').unwrap().0;
-        let img = image::open(data(&format!("{stem}.416.png"))).expect("png").to_rgb8();
+        let img = image::open(data(&format!("{stem}.416.png")))
+            .expect("png")
+            .to_rgb8();
         let got = det.detect_rgb(img.as_raw()).expect("detects");
         check(photo, &got, 0.98, 0.005);
     }
@@ -111,7 +120,10 @@ fn input_size_320_still_finds_the_main_objects() {
     let mut det = detector(320);
     let (got, _, _) = det.detect_file(&data("dog.jpg")).expect("detects at 320");
     for label in ["bicycle", "dog"] {
-        assert!(got.iter().any(|d| d.label == label), "320: no {label} in {got:?}");
+        assert!(
+            got.iter().any(|d| d.label == label),
+            "320: no {label} in {got:?}"
+        );
     }
 }
 
@@ -122,11 +134,23 @@ fn cli_detect_prints_json_in_image_pixels() {
         .arg(data("dog.jpg"))
         .output()
         .expect("run watchpost detect");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let arr = v.as_array().expect("array");
-    let bike = arr.iter().find(|d| d["label"] == "bicycle").expect("bicycle");
-    let b: Vec<f64> = bike["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let bike = arr
+        .iter()
+        .find(|d| d["label"] == "bicycle")
+        .expect("bicycle");
+    let b: Vec<f64> = bike["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     let want = [108.1, 127.5, 571.1, 424.5];
     for (g, w) in b.iter().zip(want) {
         assert!((g - w).abs() < 15.0, "bicycle box {b:?} vs {want:?}");

@@ -17,7 +17,8 @@ use watchpost::outbox::{NewAlert, Outbox, RowState, SharedOutbox};
 fn alert(n: usize, sinks: &[&str]) -> NewAlert {
     let id = ulid::Ulid::new().to_string();
     NewAlert {
-        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#).into_bytes(),
+        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#)
+            .into_bytes(),
         alert_id: id,
         created_at: Utc::now(),
         camera: "yard".into(),
@@ -45,14 +46,21 @@ fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<WebhookSink> {
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
-        schedule: vec![Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(150)],
+        schedule: vec![
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            Duration::from_millis(150),
+        ],
         max_backoff: Duration::from_millis(200),
         max_age: Duration::from_secs(3600),
         jitter: false,
     }
 }
 
-fn start(outbox: &SharedOutbox, sink: Arc<WebhookSink>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+fn start(
+    outbox: &SharedOutbox,
+    sink: Arc<WebhookSink>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let cancel = CancellationToken::new();
     let worker = SinkWorker {
         sink,
@@ -81,7 +89,10 @@ async fn receiver_outage_then_recovery_delivers_everything_oldest_first() {
     let alerts: Vec<NewAlert> = (0..6).map(|n| alert(n, &["receiver"])).collect();
     outbox.with(|o| o.commit(&alerts)).unwrap();
 
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET));
+    let (cancel, worker) = start(
+        &outbox,
+        sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET),
+    );
     // The receiver is failing: the sink probes (one request at a time), nothing is delivered.
     assert!(wait_until(Duration::from_secs(10), || receiver.received().len() >= 4).await);
     let s = stats(&outbox);
@@ -97,10 +108,17 @@ async fn receiver_outage_then_recovery_delivers_everything_oldest_first() {
     cancel.cancel();
     worker.await.unwrap();
 
-    let ok: Vec<_> = receiver.received().into_iter().filter(|r| r.status == 200).collect();
+    let ok: Vec<_> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
     assert_eq!(ok.len(), 6);
     for (r, a) in ok.iter().zip(&alerts) {
-        assert_eq!(r.body, a.body, "delivered bytes are exactly the committed bytes, oldest first");
+        assert_eq!(
+            r.body, a.body,
+            "delivered bytes are exactly the committed bytes, oldest first"
+        );
         assert_eq!(r.header("webhook-id"), Some(a.alert_id.as_str()));
     }
     verify_with_python(&ok, "standard-webhooks", SECRET, None);
@@ -114,16 +132,24 @@ async fn receiver_down_then_up_on_the_same_port() {
     let (port, url) = (first.port(), first.url());
     drop(first); // connection refused from now on
     tokio::time::sleep(Duration::from_millis(100)).await;
-    outbox.with(|o| o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])])).unwrap();
+    outbox
+        .with(|o| o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])]))
+        .unwrap();
     let (cancel, worker) = start(&outbox, sink(&url, SignatureMode::StandardWebhooks, SECRET));
     assert!(
         wait_until(Duration::from_secs(10), || {
-            outbox.with(|o| o.list(None, 10)).unwrap().iter().any(|r| r.attempts >= 3)
+            outbox
+                .with(|o| o.list(None, 10))
+                .unwrap()
+                .iter()
+                .any(|r| r.attempts >= 3)
         })
         .await
     );
     assert_eq!(stats(&outbox).pending, 2);
-    let again = Receiver::start(port, Some(secret_key()), None).await.unwrap();
+    let again = Receiver::start(port, Some(secret_key()), None)
+        .await
+        .unwrap();
     assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 2).await);
     cancel.cancel();
     worker.await.unwrap();
@@ -136,16 +162,26 @@ async fn permanent_rejection_dead_letters_and_replay_redelivers() {
     let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
     receiver.set_answer(Answer::Status(422));
-    outbox.with(|o| o.commit(&[alert(0, &["receiver"])])).unwrap();
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET));
+    outbox
+        .with(|o| o.commit(&[alert(0, &["receiver"])]))
+        .unwrap();
+    let (cancel, worker) = start(
+        &outbox,
+        sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET),
+    );
     assert!(wait_until(Duration::from_secs(10), || stats(&outbox).dead == 1).await);
     // Retried on the schedule (3 attempts) before giving up.
     assert_eq!(receiver.received().len(), 3);
     let dead = outbox.with(|o| o.list(Some(RowState::Dead), 10)).unwrap();
-    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 422 Unprocessable Entity"));
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("HTTP 422 Unprocessable Entity")
+    );
 
     receiver.set_answer(Answer::Status(204));
-    outbox.with(|o| o.replay(dead[0].id, Utc::now().timestamp_millis())).unwrap();
+    outbox
+        .with(|o| o.replay(dead[0].id, Utc::now().timestamp_millis()))
+        .unwrap();
     assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 1).await);
     cancel.cancel();
     worker.await.unwrap();
@@ -156,7 +192,9 @@ async fn hex_signatures_verify_the_simple_way() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
     let receiver = Receiver::start(0, None, None).await.unwrap();
-    outbox.with(|o| o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])])).unwrap();
+    outbox
+        .with(|o| o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])]))
+        .unwrap();
     let secret = "plain-shared-secret";
     let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::Hex, secret));
     assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 2).await);
@@ -174,11 +212,17 @@ async fn a_tampered_row_is_dead_lettered_not_delivered() {
     outbox.with(|o| o.commit(&[a.clone(), b.clone()])).unwrap();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("UPDATE alerts SET body = CAST('{\"evil\":1}' AS BLOB) WHERE alert_id = ?1", [&a.alert_id])
-            .unwrap();
+        conn.execute(
+            "UPDATE alerts SET body = CAST('{\"evil\":1}' AS BLOB) WHERE alert_id = ?1",
+            [&a.alert_id],
+        )
+        .unwrap();
     }
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET));
+    let (cancel, worker) = start(
+        &outbox,
+        sink(&receiver.url(), SignatureMode::StandardWebhooks, SECRET),
+    );
     assert!(wait_until(Duration::from_secs(10), || stats(&outbox).delivered == 1).await);
     cancel.cancel();
     worker.await.unwrap();
@@ -187,7 +231,11 @@ async fn a_tampered_row_is_dead_lettered_not_delivered() {
     assert_eq!(got[0].body, b.body);
     let dead = outbox.with(|o| o.list(Some(RowState::Dead), 10)).unwrap();
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].last_error.as_deref().unwrap_or("").contains("integrity"));
+    assert!(dead[0]
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .contains("integrity"));
 }
 
 #[test]
@@ -196,7 +244,8 @@ fn commits_survive_reopen_and_one_row_per_sink() {
     let path = dir.path().join("sub/outbox.db");
     {
         let mut o = Outbox::open(&path).unwrap();
-        o.commit(&[alert(0, &["a", "b"]), alert(1, &["a"])]).unwrap();
+        o.commit(&[alert(0, &["a", "b"]), alert(1, &["a"])])
+            .unwrap();
     }
     let o = Outbox::open(&path).unwrap();
     let s = o.stats().unwrap();

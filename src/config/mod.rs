@@ -420,10 +420,7 @@ impl Config {
     pub fn from_toml(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
         let doc = locate::Located::new(text, file);
         let mut config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| doc.line_col(s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| doc.line_col(s.start)).unwrap_or((1, 1));
             ConfigError::Invalid(vec![Problem {
                 file: file.to_path_buf(),
                 line,

@@ -42,7 +42,10 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
     }
 
     let model = FieldPath::root("model");
-    if c.model.input_size < 32 || c.model.input_size > 1280 || c.model.input_size % 32 != 0 {
+    if c.model.input_size < 32
+        || c.model.input_size > 1280
+        || !c.model.input_size.is_multiple_of(32)
+    {
         p.add(
             &model.key("input_size"),
             format!(
@@ -181,7 +184,7 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                     sink.name
                 ),
             ),
-            (None, Some(f)) => match std::fs::read_to_string(&*f) {
+            (None, Some(f)) => match std::fs::read_to_string(f) {
                 Ok(s) => sink.secret = Some(super::Secret::new(s.trim())),
                 Err(e) => p.add(
                     &at.key("secret_file"),
@@ -314,7 +317,10 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         );
         for (j, s) in rule.schedule.iter().flatten().enumerate() {
             if let Err(e) = crate::rules::Window::parse(s) {
-                p.add(&at.key("schedule").index(j), format!("rule \"{name}\": {e}"));
+                p.add(
+                    &at.key("schedule").index(j),
+                    format!("rule \"{name}\": {e}"),
+                );
             }
         }
     }
@@ -324,7 +330,12 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         p.add(&d.key("retry_schedule_seconds"), "must not be empty");
     }
     for (j, s) in c.delivery.retry_schedule_seconds.iter().enumerate() {
-        p.range(&d.key("retry_schedule_seconds").index(j), *s, 0.001, 86400.0);
+        p.range(
+            &d.key("retry_schedule_seconds").index(j),
+            *s,
+            0.001,
+            86400.0,
+        );
     }
     p.range(
         &d.key("max_backoff_seconds"),

@@ -67,7 +67,11 @@ impl RetryPolicy {
 
     /// Delay before attempt `n + 1`, after `n` (≥ 1) failures in a row.
     pub fn delay(&self, n: u32) -> Duration {
-        let last = self.schedule.last().copied().unwrap_or(Duration::from_secs(1));
+        let last = self
+            .schedule
+            .last()
+            .copied()
+            .unwrap_or(Duration::from_secs(1));
         let base = match self.schedule.get(n.saturating_sub(1) as usize) {
             Some(d) => *d,
             None => {
@@ -139,7 +143,9 @@ impl SinkWorker {
                 match outcome {
                     Outcome::Delivered => {
                         failures = 0;
-                        self.outbox.call(move |o| o.mark_delivered(id, now_ms)).await?;
+                        self.outbox
+                            .call(move |o| o.mark_delivered(id, now_ms))
+                            .await?;
                         tracing::info!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
                     }
                     Outcome::Rejected { error } => {
@@ -151,7 +157,9 @@ impl SinkWorker {
                         } else {
                             let next = now_ms + self.policy.delay(n).as_millis() as i64;
                             tracing::warn!(sink = %name, alert_id = %row.alert_id, %error, "rejected; will retry");
-                            self.outbox.call(move |o| o.mark_retry(id, next, &error)).await?;
+                            self.outbox
+                                .call(move |o| o.mark_retry(id, next, &error))
+                                .await?;
                         }
                     }
                     Outcome::Retry { after, error } => {
@@ -163,7 +171,9 @@ impl SinkWorker {
                         if failures == 1 || failures.is_power_of_two() {
                             tracing::warn!(sink = %name, %error, failures, retry_in_ms = delay.as_millis() as u64, "sink unavailable; backing off");
                         }
-                        self.outbox.call(move |o| o.mark_retry(id, next, &error)).await?;
+                        self.outbox
+                            .call(move |o| o.mark_retry(id, next, &error))
+                            .await?;
                         // The whole sink waits; the oldest due row is the next probe.
                         tokio::select! {
                             _ = cancel.cancelled() => return Ok(()),

@@ -82,7 +82,10 @@ pub enum DemoError {
     #[error("demo receiver: {0}")]
     Receiver(std::io::Error),
     #[error("demo data folder {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -126,11 +129,23 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 
 fn print_alert(r: &Received) {
     let Some(v) = r.json() else {
-        println!("{}  (unreadable body, {} bytes)", r.at.format("%H:%M:%S%.3f"), r.body.len());
+        println!(
+            "{}  (unreadable body, {} bytes)",
+            r.at.format("%H:%M:%S%.3f"),
+            r.body.len()
+        );
         return;
     };
-    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap_or("?").to_string();
-    let conf = v.pointer("/data/confidence").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(|x| x.as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let conf = v
+        .pointer("/data/confidence")
+        .and_then(|x| x.as_f64())
+        .unwrap_or(0.0);
     let check = match r.verified {
         Some(true) => "signature ok",
         Some(false) => "SIGNATURE INVALID",
@@ -144,7 +159,9 @@ fn print_alert(r: &Received) {
         s("/data/label"),
         conf,
         s("/data/severity"),
-        e2e_ms(r).map(|m| format!("{m:.0}")).unwrap_or_else(|| "?".into()),
+        e2e_ms(r)
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "?".into()),
         check
     );
 }
@@ -157,12 +174,18 @@ pub async fn run(opts: DemoOptions, cancel: CancellationToken) -> Result<DemoSum
     })?;
     let server = RtspClipServer::start(&opts.clip, 0)?;
     let key: [u8; 24] = rand::random();
-    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
     let receiver = Receiver::start(0, Some(key.to_vec()), Some(Arc::new(print_alert)))
         .await
         .map_err(DemoError::Receiver)?;
     let text = DEMO_CONFIG
-        .replace("{data_dir}", &toml_escape(&opts.data_dir.display().to_string()))
+        .replace(
+            "{data_dir}",
+            &toml_escape(&opts.data_dir.display().to_string()),
+        )
         .replace("{rtsp_url}", &server.url())
         .replace("{receiver_url}", &receiver.url())
         .replace("{secret}", &secret);
@@ -178,7 +201,11 @@ pub async fn run(opts: DemoOptions, cancel: CancellationToken) -> Result<DemoSum
         server.url(),
         receiver.url()
     );
-    println!("outbox: {}  (try: watchpost outbox stats --config {})", config.outbox_path().display(), config_path.display());
+    println!(
+        "outbox: {}  (try: watchpost outbox stats --config {})",
+        config.outbox_path().display(),
+        config_path.display()
+    );
     if let Some(d) = opts.duration {
         let c = cancel.clone();
         tokio::spawn(async move {

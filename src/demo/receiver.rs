@@ -63,7 +63,11 @@ pub struct Receiver {
 
 impl Receiver {
     /// Listens on 127.0.0.1:`port` (0 = ephemeral). `key` is the decoded whsec_ key to verify with.
-    pub async fn start(port: u16, key: Option<Vec<u8>>, on_receive: Option<Callback>) -> std::io::Result<Self> {
+    pub async fn start(
+        port: u16,
+        key: Option<Vec<u8>>,
+        on_receive: Option<Callback>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
@@ -79,7 +83,9 @@ impl Receiver {
         let stop = CancellationToken::new();
         let s = stop.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(s.cancelled_owned()).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(s.cancelled_owned())
+                .await;
         });
         Ok(Self { addr, inner, stop })
     }
@@ -98,7 +104,11 @@ impl Receiver {
 
     /// Every request so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
-        self.inner.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Stops listening (the port closes, as a receiver outage).
@@ -117,11 +127,16 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     let answer = *inner.answer.lock().unwrap_or_else(|e| e.into_inner());
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let verified = inner.key.as_ref().map(|key| {
-        let (Some(id), Some(ts), Some(sig)) = (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature"))
-        else {
+        let (Some(id), Some(ts), Some(sig)) = (
+            get("webhook-id"),
+            get("webhook-timestamp"),
+            get("webhook-signature"),
+        ) else {
             return false;
         };
-        let Ok(ts) = ts.parse::<i64>() else { return false };
+        let Ok(ts) = ts.parse::<i64>() else {
+            return false;
+        };
         let fresh = (Utc::now().timestamp() - ts).abs() <= 300;
         fresh && verify_standard(key, id, ts, &body, sig)
     });
@@ -146,6 +161,10 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     if let Some(cb) = &inner.on_receive {
         cb(&rec);
     }
-    inner.log.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
+    inner
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(rec);
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

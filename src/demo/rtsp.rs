@@ -101,7 +101,9 @@ impl RtspClipServer {
         // Quote the path for the launch line; a clip path with a quote in it is refused.
         let location = clip.display().to_string();
         if location.contains('"') {
-            return Err(RtspServerError::Start(format!("unsupported clip path {location}")));
+            return Err(RtspServerError::Start(format!(
+                "unsupported clip path {location}"
+            )));
         }
         factory.set_launch(&format!(
             "( filesrc location=\"{location}\" ! qtdemux name=demux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
@@ -127,7 +129,10 @@ impl RtspClipServer {
                     };
                     let _ = tx.send(Ok(server.bound_port()));
                     ml.run();
-                    id.remove();
+                    // SourceId::remove() looks in the global context; this source lives in `c`.
+                    if let Some(source) = c.find_source_by_id(&id) {
+                        source.destroy();
+                    }
                 });
                 if let Err(e) = result {
                     tracing::error!(error = %e, "RTSP server context");
@@ -139,7 +144,8 @@ impl RtspClipServer {
             .map_err(|_| RtspServerError::Start("server thread ended".into()))?
             .map_err(RtspServerError::Start)?;
         Ok(Self {
-            port: u16::try_from(port).map_err(|_| RtspServerError::Start(format!("bad port {port}")))?,
+            port: u16::try_from(port)
+                .map_err(|_| RtspServerError::Start(format!("bad port {port}")))?,
             main_loop,
             thread: Some(thread),
         })

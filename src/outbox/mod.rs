@@ -127,7 +127,8 @@ impl Outbox {
             message,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
         }
         let key = load_or_create_key(&path.with_extension("key")).map_err(io)?;
         let sql = |source| OutboxError::Sqlite {
@@ -135,10 +136,14 @@ impl Outbox {
             source,
         };
         let mut conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
         schema::migrate(&mut conn, path)?;
         Ok(Self {
             conn,
@@ -170,7 +175,10 @@ impl Outbox {
     /// Commits alerts in one transaction (one fsync for a burst). When this returns Ok, the
     /// alerts exist; before that, nothing may acknowledge them.
     pub fn commit(&mut self, alerts: &[NewAlert]) -> Result<(), OutboxError> {
-        let seals: Vec<Vec<u8>> = alerts.iter().map(|a| self.seal(&a.alert_id, &a.body)).collect();
+        let seals: Vec<Vec<u8>> = alerts
+            .iter()
+            .map(|a| self.seal(&a.alert_id, &a.body))
+            .collect();
         let path = self.path.clone();
         let sql = |source| OutboxError::Sqlite {
             path: path.clone(),
@@ -193,7 +201,9 @@ impl Outbox {
             for (a, seal) in alerts.iter().zip(&seals) {
                 let ms = a.created_at.timestamp_millis();
                 ins_alert
-                    .execute(params![a.alert_id, ms, a.camera, a.rule, a.severity, a.body, seal])
+                    .execute(params![
+                        a.alert_id, ms, a.camera, a.rule, a.severity, a.body, seal
+                    ])
                     .map_err(sql)?;
                 let seq = tx.last_insert_rowid();
                 for sink in &a.sinks {
@@ -206,7 +216,12 @@ impl Outbox {
 
     /// Up to `limit` rows of `sink` due at `now_ms`, oldest first. Rows whose seal does not
     /// match their body are dead-lettered here and never returned.
-    pub fn due(&mut self, sink: &str, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, OutboxError> {
+    pub fn due(
+        &mut self,
+        sink: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, OutboxError> {
         let mut rows = Vec::new();
         let mut broken = Vec::new();
         {
@@ -250,8 +265,14 @@ impl Outbox {
             }
         }
         for id in broken {
-            tracing::error!(row = id, "outbox row failed its integrity check; dead-lettered, not delivered");
-            self.mark_dead(id, "integrity check failed: body does not match its commit seal")?;
+            tracing::error!(
+                row = id,
+                "outbox row failed its integrity check; dead-lettered, not delivered"
+            );
+            self.mark_dead(
+                id,
+                "integrity check failed: body does not match its commit seal",
+            )?;
         }
         Ok(rows)
     }
@@ -339,7 +360,9 @@ impl Outbox {
 
     pub fn stats(&self) -> Result<Stats, OutboxError> {
         let count = |sql: &str| -> Result<i64, OutboxError> {
-            self.conn.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(|e| self.err(e))
         };
         let oldest: Option<i64> = self
             .conn
@@ -368,7 +391,11 @@ impl Outbox {
     }
 
     /// Rows oldest first, optionally only those in `state`.
-    pub fn list(&self, state: Option<RowState>, limit: usize) -> Result<Vec<ListedRow>, OutboxError> {
+    pub fn list(
+        &self,
+        state: Option<RowState>,
+        limit: usize,
+    ) -> Result<Vec<ListedRow>, OutboxError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -401,7 +428,11 @@ impl Outbox {
     /// The committed body of an alert, exactly as it is sent.
     pub fn body(&self, alert_id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
         self.conn
-            .query_row("SELECT body FROM alerts WHERE alert_id = ?1", params![alert_id], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM alerts WHERE alert_id = ?1",
+                params![alert_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -423,7 +454,13 @@ fn ms_to_rfc3339(ms: i64) -> String {
 fn load_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
     match std::fs::read(path) {
         Ok(k) if k.len() == 32 => return Ok(k),
-        Ok(k) => return Err(format!("{}: expected a 32-byte key, found {} bytes", path.display(), k.len())),
+        Ok(k) => {
+            return Err(format!(
+                "{}: expected a 32-byte key, found {} bytes",
+                path.display(),
+                k.len()
+            ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }

@@ -133,7 +133,8 @@ impl Engine {
                 .filter(|d| d.confidence >= cfg.min_confidence)
                 .filter(|d| cfg.zone.as_deref().is_none_or(|z| in_zone(z, &d.bbox)))
                 .collect();
-            let scheduled = rule.schedule.is_empty() || rule.schedule.iter().any(|w| w.contains(local));
+            let scheduled =
+                rule.schedule.is_empty() || rule.schedule.iter().any(|w| w.contains(local));
             let state = self.state.entry((idx, camera.clone())).or_default();
             if !scheduled || matched.len() < cfg.min_count as usize {
                 state.true_since = None;

@@ -22,7 +22,11 @@ impl Window {
         let (days_part, time_part) = match (parts.next(), parts.next(), parts.next()) {
             (Some(t), None, None) => (None, t),
             (Some(d), Some(t), None) => (Some(d), t),
-            _ => return Err(format!("expected \"[DAYS] HH:MM-HH:MM\", e.g. \"Mon-Fri 07:00-19:00\", got \"{text}\"")),
+            _ => {
+                return Err(format!(
+                    "expected \"[DAYS] HH:MM-HH:MM\", e.g. \"Mon-Fri 07:00-19:00\", got \"{text}\""
+                ))
+            }
         };
         let days = match days_part {
             None => [true; 7],
@@ -58,7 +62,15 @@ fn day_index(name: &str) -> Result<usize, String> {
 }
 
 fn is_day_name(lower: &str) -> bool {
-    const FULL: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    const FULL: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
     DAYS.contains(&lower) || FULL.contains(&lower)
 }
 

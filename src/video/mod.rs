@@ -197,8 +197,11 @@ fn sleep_unless_cancelled(d: Duration, cancel: &CancellationToken) {
 fn split_credentials(raw: &str) -> (String, Option<(String, String)>) {
     match url::Url::parse(raw) {
         Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let decode =
-                |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             let creds = (decode(u.username()), decode(u.password().unwrap_or("")));
             let _ = u.set_username("");
             let _ = u.set_password(None);
@@ -213,7 +216,9 @@ fn make(factory: &str, camera: &str) -> Result<gst::Element, VideoError> {
         .build()
         .map_err(|_| VideoError::Pipeline {
             camera: camera.to_string(),
-            message: format!("GStreamer element \"{factory}\" is missing (install its plugin package)"),
+            message: format!(
+                "GStreamer element \"{factory}\" is missing (install its plugin package)"
+            ),
         })
 }
 
@@ -267,11 +272,14 @@ fn run_session(
     pipeline
         .add_many([&src, &decode, &convert, &scale, appsink.upcast_ref()])
         .map_err(|e| perr(e.to_string()))?;
-    gst::Element::link_many([&convert, &scale, appsink.upcast_ref()]).map_err(|e| perr(e.to_string()))?;
+    gst::Element::link_many([&convert, &scale, appsink.upcast_ref()])
+        .map_err(|e| perr(e.to_string()))?;
 
     let decode_weak = decode.downgrade();
     src.connect_pad_added(move |_, pad| {
-        let Some(decode) = decode_weak.upgrade() else { return };
+        let Some(decode) = decode_weak.upgrade() else {
+            return;
+        };
         if let Some(sink) = decode.static_pad("sink") {
             if !sink.is_linked() {
                 let _ = pad.link(&sink);
@@ -284,7 +292,9 @@ fn run_session(
             .current_caps()
             .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
             .unwrap_or(false);
-        let Some(convert) = convert_weak.upgrade() else { return };
+        let Some(convert) = convert_weak.upgrade() else {
+            return;
+        };
         if let Some(sink) = convert.static_pad("sink") {
             if is_video && !sink.is_linked() {
                 let _ = pad.link(&sink);
@@ -300,14 +310,19 @@ fn run_session(
         let status = status.clone();
         let last_kept = last_kept.clone();
         let last_frame = last_frame.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let now = Instant::now();
             status.frames_received.fetch_add(1, Ordering::Relaxed);
             *last_frame.lock().unwrap_or_else(|e| e.into_inner()) = now;
             let mut last = last_kept.lock().unwrap_or_else(|e| e.into_inner());
             match *last {
                 // Keep a steady cadence: allow 10 % early so 10 fps → 5 fps keeps every other frame.
-                Some(t) if now.duration_since(t) < interval.mul_f64(0.9) => gst::PadProbeReturn::Drop,
+                Some(t) if now.duration_since(t) < interval.mul_f64(0.9) => {
+                    // Consume the buffer here and say Handled: returning Drop makes
+                    // GStreamer 1.22 unref a pointer the bindings already cleared (CRITICAL).
+                    drop(info.take_buffer());
+                    gst::PadProbeReturn::Handled
+                }
                 _ => {
                     *last = Some(now);
                     gst::PadProbeReturn::Ok
@@ -385,7 +400,10 @@ fn watch_bus(
             status.set(CameraState::Streaming, None);
             tracing::info!(camera = %cfg.name, url = %cfg.redacted_url(), "camera streaming");
         }
-        let idle = last_frame.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+        let idle = last_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
         if idle > opts.stall_after {
             return Err(stream_err(format!(
                 "no frames for {} s",

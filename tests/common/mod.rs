@@ -112,11 +112,16 @@ pub fn verify_with_python(requests: &[Received], mode: &str, secret: &str, heade
     let file = dir.path().join("requests.json");
     std::fs::write(&file, serde_json::to_vec(&list).expect("json")).expect("write requests");
     let mut cmd = std::process::Command::new("python3");
-    cmd.arg(repo().join("tests/verify_webhooks.py")).arg(&file).arg(mode).arg(secret);
+    cmd.arg(repo().join("tests/verify_webhooks.py"))
+        .arg(&file)
+        .arg(mode)
+        .arg(secret);
     if let Some(h) = header {
         cmd.arg(h);
     }
-    let out = cmd.output().expect("python3 runs (scripts/setup installs it)");
+    let out = cmd
+        .output()
+        .expect("python3 runs (scripts/setup installs it)");
     assert!(
         out.status.success(),
         "independent signature check failed:\n{}{}",
