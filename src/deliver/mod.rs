@@ -187,3 +187,76 @@ impl SinkWorker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+    use reqwest::StatusCode;
+
+    #[test]
+    fn answers_are_classified_as_the_contract_says() {
+        let none = HeaderMap::new();
+        let c = |code| webhook::classify(StatusCode::from_u16(code).unwrap(), &none);
+        assert_eq!(c(200), Outcome::Delivered);
+        assert_eq!(c(204), Outcome::Delivered);
+        for code in [408, 425, 429, 500, 502, 503] {
+            assert!(matches!(c(code), Outcome::Retry { .. }), "{code}");
+        }
+        for code in [301, 400, 401, 404, 410, 422] {
+            assert!(matches!(c(code), Outcome::Rejected { .. }), "{code}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(
+            webhook::classify(StatusCode::TOO_MANY_REQUESTS, &h),
+            Outcome::Retry {
+                after: Some(Duration::from_secs(7)),
+                error: "HTTP 429 Too Many Requests".into()
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_follows_the_schedule_then_doubles_to_the_cap() {
+        let p = RetryPolicy {
+            schedule: [1, 2, 4].map(Duration::from_secs).to_vec(),
+            max_backoff: Duration::from_secs(20),
+            max_age: Duration::from_secs(3600),
+            jitter: false,
+        };
+        let got: Vec<u64> = (1..=7).map(|n| p.delay(n).as_secs()).collect();
+        assert_eq!(got, vec![1, 2, 4, 8, 16, 20, 20]);
+        let j = RetryPolicy { jitter: true, ..p };
+        for _ in 0..100 {
+            let d = j.delay(2).as_secs_f64();
+            assert!((1.6..=2.4).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn standard_webhooks_signature_matches_the_spec_example() {
+        // The example from the Standard Webhooks specification (and its reference libraries).
+        let signer = Signer::standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let h = signer.headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(h[2].1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let Signer::StandardWebhooks { key } = &signer else {
+            unreachable!()
+        };
+        assert!(verify_standard(
+            key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            body,
+            &h[2].1
+        ));
+        assert!(!verify_standard(
+            key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265331,
+            body,
+            &h[2].1
+        ));
+    }
+}

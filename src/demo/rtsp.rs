@@ -38,8 +38,33 @@ mod imp {
 
     impl RTSPMediaImpl for LoopMedia {
         fn prepared(&self) {
-            self.parent_prepared();
+            // The flushing seek clears the sticky segment downstream. rtsp-server 1.22 aborts the
+            // process (gst_rtsp_media_get_rates) if a PLAY is answered before a new segment has
+            // reached the payloader's peer, so report "prepared" only once it has.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+            let pay_src = self
+                .obj()
+                .element()
+                .downcast_ref::<gst::Bin>()
+                .and_then(|b| b.by_name("pay0"))
+                .and_then(|p| p.static_pad("src"));
+            if let Some(pad) = &pay_src {
+                pad.add_probe(
+                    gst::PadProbeType::EVENT_DOWNSTREAM,
+                    move |_, info| match info.event().map(|e| e.type_()) {
+                        Some(gst::EventType::Segment) => {
+                            let _ = tx.try_send(());
+                            gst::PadProbeReturn::Remove
+                        }
+                        _ => gst::PadProbeReturn::Ok,
+                    },
+                );
+            }
             seek_to_start(&self.obj(), gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT);
+            if pay_src.is_some() && rx.recv_timeout(std::time::Duration::from_secs(5)).is_err() {
+                tracing::warn!("demo RTSP server: no segment after the loop seek");
+            }
+            self.parent_prepared();
         }
 
         fn handle_message(&self, message: &gst::MessageRef) -> bool {
@@ -81,7 +106,11 @@ glib::wrapper! {
 /// A running server; dropping it stops it.
 pub struct RtspClipServer {
     port: u16,
+    server: rtsp::RTSPServer,
+    /// The listening socket's source in the server's context.
+    listener: Option<glib::Source>,
     main_loop: glib::MainLoop,
+    ctx: glib::MainContext,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -115,38 +144,38 @@ impl RtspClipServer {
             .ok_or_else(|| RtspServerError::Start("no mount points".into()))?
             .add_factory("/clip", factory);
         let (tx, rx) = std::sync::mpsc::channel();
-        let (ml, c) = (main_loop.clone(), ctx.clone());
+        let (ml, c, srv) = (main_loop.clone(), ctx.clone(), server.clone());
         let thread = std::thread::Builder::new()
             .name("rtsp-server".into())
             .spawn(move || {
                 let result = c.with_thread_default(|| {
-                    let id = match server.attach(Some(&c)) {
+                    let id = match srv.attach(Some(&c)) {
                         Ok(id) => id,
                         Err(e) => {
                             let _ = tx.send(Err(e.to_string()));
                             return;
                         }
                     };
-                    let _ = tx.send(Ok(server.bound_port()));
-                    ml.run();
                     // SourceId::remove() looks in the global context; this source lives in `c`.
-                    if let Some(source) = c.find_source_by_id(&id) {
-                        source.destroy();
-                    }
+                    let _ = tx.send(Ok((srv.bound_port(), c.find_source_by_id(&id))));
+                    ml.run();
                 });
                 if let Err(e) = result {
                     tracing::error!(error = %e, "RTSP server context");
                 }
             })
             .map_err(|e| RtspServerError::Start(e.to_string()))?;
-        let port = rx
+        let (port, listener) = rx
             .recv()
             .map_err(|_| RtspServerError::Start("server thread ended".into()))?
             .map_err(RtspServerError::Start)?;
         Ok(Self {
             port: u16::try_from(port)
                 .map_err(|_| RtspServerError::Start(format!("bad port {port}")))?,
+            server,
+            listener,
             main_loop,
+            ctx,
             thread: Some(thread),
         })
     }
@@ -161,8 +190,24 @@ impl RtspClipServer {
 }
 
 impl Drop for RtspClipServer {
+    /// Stops like a camera that lost power: connected clients are cut off, not just the listener
+    /// (the media's streaming threads would otherwise keep sending to them).
     fn drop(&mut self) {
-        self.main_loop.quit();
+        // Tear down inside the server's own context, in this order: close the listener (a
+        // client reconnecting to a media being torn down makes rtsp-server 1.22 abort the
+        // process in gst_rtsp_media_get_rates), cut the clients off, stop the loop.
+        let (server, listener, main_loop) = (
+            self.server.clone(),
+            self.listener.take(),
+            self.main_loop.clone(),
+        );
+        self.ctx.invoke(move || {
+            if let Some(l) = listener {
+                l.destroy();
+            }
+            server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+            main_loop.quit();
+        });
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -302,31 +302,28 @@ fn run_session(
         }
     });
 
-    // Sampler: keep one frame per 1/detect_fps, drop the rest before conversion.
-    let interval = Duration::from_secs_f64(1.0 / cfg.detect_fps);
-    let last_kept: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    // Sampler: keep one frame per 1/detect_fps of *stream* time, drop the rest before conversion.
+    let sampler = Arc::new(Mutex::new(Sampler::new(Duration::from_secs_f64(
+        1.0 / cfg.detect_fps,
+    ))));
     let last_frame = Arc::new(Mutex::new(Instant::now()));
     if let Some(pad) = convert.static_pad("sink") {
         let status = status.clone();
-        let last_kept = last_kept.clone();
         let last_frame = last_frame.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let now = Instant::now();
             status.frames_received.fetch_add(1, Ordering::Relaxed);
-            *last_frame.lock().unwrap_or_else(|e| e.into_inner()) = now;
-            let mut last = last_kept.lock().unwrap_or_else(|e| e.into_inner());
-            match *last {
-                // Keep a steady cadence: allow 10 % early so 10 fps → 5 fps keeps every other frame.
-                Some(t) if now.duration_since(t) < interval.mul_f64(0.9) => {
-                    // Consume the buffer here and say Handled: returning Drop makes
-                    // GStreamer 1.22 unref a pointer the bindings already cleared (CRITICAL).
-                    drop(info.take_buffer());
-                    gst::PadProbeReturn::Handled
-                }
-                _ => {
-                    *last = Some(now);
-                    gst::PadProbeReturn::Ok
-                }
+            *last_frame.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            let pts = info
+                .buffer()
+                .and_then(|b| b.pts())
+                .map(|t| Duration::from_nanos(t.nseconds()));
+            if sampler.lock().unwrap_or_else(|e| e.into_inner()).keep(pts) {
+                gst::PadProbeReturn::Ok
+            } else {
+                // Consume the buffer here and say Handled: returning Drop makes
+                // GStreamer 1.22 unref a pointer the bindings already cleared (CRITICAL).
+                drop(info.take_buffer());
+                gst::PadProbeReturn::Handled
             }
         });
     }
@@ -363,6 +360,48 @@ fn run_session(
     let result = watch_bus(&pipeline, cfg, opts, status, &last_frame, cancel);
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+/// Picks frames at a steady rate by their timestamps (arrival times jitter, timestamps do
+/// not), like `videorate drop-only=true` but without converting the frames it drops.
+struct Sampler {
+    interval: Duration,
+    next: Option<Duration>,
+    /// Wall clock stands in when the stream carries no timestamps.
+    started: Instant,
+}
+
+impl Sampler {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            next: None,
+            started: Instant::now(),
+        }
+    }
+
+    fn keep(&mut self, pts: Option<Duration>) -> bool {
+        let t = pts.unwrap_or_else(|| self.started.elapsed());
+        match self.next {
+            // A jump back (new segment) or far ahead (gap) restarts the cadence.
+            Some(next)
+                if t + Duration::from_secs(5) >= next && t < next + Duration::from_secs(5) =>
+            {
+                // 2 ms of slack absorbs timestamp rounding (e.g. 29.97 fps → 5 fps).
+                if t + Duration::from_millis(2) < next {
+                    return false;
+                }
+                // Behind by more than a whole interval (a gap): resume from this frame.
+                let n = next + self.interval;
+                self.next = Some(if n <= t { t + self.interval } else { n });
+                true
+            }
+            _ => {
+                self.next = Some(t + self.interval);
+                true
+            }
+        }
+    }
 }
 
 fn watch_bus(
@@ -412,4 +451,47 @@ fn watch_bus(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(fps_in: f64, fps_out: f64, frames: usize) -> usize {
+        let mut s = Sampler::new(Duration::from_secs_f64(1.0 / fps_out));
+        (0..frames)
+            .filter(|i| s.keep(Some(Duration::from_secs_f64(*i as f64 / fps_in))))
+            .count()
+    }
+
+    #[test]
+    fn sampler_keeps_the_requested_rate() {
+        assert_eq!(kept(10.0, 5.0, 100), 50);
+        assert_eq!(kept(30.0, 5.0, 300), 50);
+        assert_eq!(kept(25.0, 2.0, 250), 20);
+        assert_eq!(
+            kept(5.0, 10.0, 50),
+            50,
+            "never more frames than the stream has"
+        );
+    }
+
+    #[test]
+    fn sampler_restarts_after_a_timestamp_jump() {
+        let mut s = Sampler::new(Duration::from_millis(200));
+        assert!(s.keep(Some(Duration::from_secs(100))));
+        assert!(!s.keep(Some(Duration::from_millis(100_100))));
+        // New segment starting at zero: keep at once instead of waiting 100 s.
+        assert!(s.keep(Some(Duration::ZERO)));
+        assert!(!s.keep(Some(Duration::from_millis(100))));
+        assert!(s.keep(Some(Duration::from_millis(200))));
+    }
+
+    #[test]
+    fn credentials_are_split_off_the_location() {
+        let (loc, creds) = split_credentials("rtsp://ad%40min:p%3Ass@cam.local:554/s1");
+        assert_eq!(loc, "rtsp://cam.local:554/s1");
+        assert_eq!(creds, Some(("ad@min".to_string(), "p:ss".to_string())));
+        assert_eq!(split_credentials("rtsp://cam.local/s1").1, None);
+    }
 }
