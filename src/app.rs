@@ -8,12 +8,18 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::config::IncludeSnapshot;
 use crate::deliver::{DeliverError, RetryPolicy, SinkWorker, WebhookSink};
 use crate::detect::{DetectError, Detector, DetectorSpec};
-use crate::outbox::{alert_body, NewAlert, Outbox, OutboxError, SharedOutbox};
-use crate::rules::{Engine, RuleHit, RulesError};
+use crate::evidence::{EvidenceError, SnapshotStore};
+use crate::outbox::{
+    alert_body, NewAlert, NewDelivery, Outbox, OutboxError, SharedOutbox, SnapshotField,
+};
+use crate::rules::{Engine, HitKind, RuleHit, RulesError};
 use crate::video::{self, CameraStatus, IngestOptions, LatestFrames};
+use base64::Engine as _;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -31,10 +37,14 @@ pub enum AppError {
     Rules(#[from] RulesError),
     #[error(transparent)]
     Deliver(#[from] DeliverError),
+    #[error(transparent)]
+    Evidence(#[from] EvidenceError),
     #[error("GStreamer: {0}")]
     Gstreamer(String),
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error("{0}")]
+    Task(String),
 }
 
 /// Knobs that are not in the config file (tests and the demo set them).
@@ -90,9 +100,16 @@ pub async fn run(
     };
     let detector = tokio::task::spawn_blocking(move || Detector::load(&spec))
         .await
-        .map_err(|e| AppError::Gstreamer(format!("model loader failed: {e}")))??;
-    let sink_names: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
-    let engine = Engine::new(&config.rules, &sink_names, opts.clock.clone())?;
+        .map_err(|e| AppError::Task(format!("model loader failed: {e}")))??;
+    let engine = Engine::from_config(&config, opts.clock.clone())?;
+    let snapshots = if config.snapshots.enabled {
+        Some(Arc::new(SnapshotStore::open(
+            &config.snapshot_dir(),
+            &config.snapshots,
+        )?))
+    } else {
+        None
+    };
     let sinks = config
         .sinks
         .iter()
@@ -128,18 +145,42 @@ pub async fn run(
 
     let (hits_tx, hits_rx) = mpsc::channel::<RuleHit>();
     let detector_thread = {
-        let (frames, counters, cancel) = (frames.clone(), counters.clone(), cancel.clone());
+        let (frames, counters, cancel, snaps) = (
+            frames.clone(),
+            counters.clone(),
+            cancel.clone(),
+            snapshots.clone(),
+        );
         std::thread::Builder::new()
             .name("detector".into())
-            .spawn(move || detect_loop(detector, engine, &frames, &counters, &hits_tx, &cancel))?
+            .spawn(move || {
+                detect_loop(
+                    detector,
+                    engine,
+                    snaps.as_deref(),
+                    &frames,
+                    &counters,
+                    &hits_tx,
+                    &cancel,
+                )
+            })?
     };
     let wakes: Vec<Arc<Notify>> = sinks.iter().map(|_| Arc::new(Notify::new())).collect();
     let committer_thread = {
         let (outbox, counters, wakes) = (outbox.clone(), counters.clone(), wakes.clone());
-        let (device, site) = (config.device.id.clone(), config.device.site.clone());
+        let bodies = BodyMaker {
+            device: config.device.id.clone(),
+            site: config.device.site.clone(),
+            include: config
+                .sinks
+                .iter()
+                .map(|s| (s.name.clone(), s.include_snapshot))
+                .collect(),
+            snapshots: snapshots.clone(),
+        };
         std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &wakes, &device, &site))?
+            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &wakes, &bodies))?
     };
 
     let sink_cancel = CancellationToken::new();
@@ -170,7 +211,7 @@ pub async fn run(
         let _ = committer_thread.join();
     })
     .await
-    .map_err(|e| AppError::Gstreamer(format!("shutdown failed: {e}")))?;
+    .map_err(|e| AppError::Task(format!("shutdown failed: {e}")))?;
 
     let deadline = Instant::now() + opts.drain_timeout;
     while Instant::now() < deadline {
@@ -202,6 +243,7 @@ pub async fn run(
 fn detect_loop(
     mut detector: Detector,
     mut engine: Engine,
+    snapshots: Option<&SnapshotStore>,
     frames: &LatestFrames,
     counters: &Counters,
     hits: &mpsc::Sender<RuleHit>,
@@ -223,12 +265,69 @@ fn detect_loop(
             .detect_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         counters.frames_detected.fetch_add(1, Ordering::Relaxed);
-        for hit in engine.evaluate(&frame.camera, frame.captured_at, &detections) {
+        for mut hit in engine.evaluate(&frame.camera, frame.captured_at, &detections) {
+            if let (Some(store), HitKind::Fired) = (snapshots, &hit.kind) {
+                // Evidence is best effort: an alert without its picture is still an alert.
+                match store.save(&frame, &hit) {
+                    Ok(id) => hit.snapshot = Some(id),
+                    Err(e) => {
+                        tracing::error!(alert_id = %hit.alert_id, error = %e, "snapshot not stored")
+                    }
+                }
+            }
             // The committer outlives this thread, so the channel is open while we run.
             if hits.send(hit).is_err() {
                 tracing::error!("committer is gone; stopping detector");
                 return;
             }
+        }
+    }
+}
+
+/// Builds each alert's body, and a sink's own body where its snapshot setting differs.
+struct BodyMaker {
+    device: String,
+    site: String,
+    include: HashMap<String, IncludeSnapshot>,
+    snapshots: Option<Arc<SnapshotStore>>,
+}
+
+impl BodyMaker {
+    fn alert(&self, h: &RuleHit) -> NewAlert {
+        let body = |field: SnapshotField<'_>| alert_body(h, &self.device, &self.site, field);
+        let inline = || -> Option<String> {
+            let store = self.snapshots.as_ref()?;
+            let jpeg = store.read(h.snapshot.as_deref()?).ok()?;
+            Some(base64::engine::general_purpose::STANDARD.encode(jpeg))
+        };
+        let mut inline_b64: Option<Option<String>> = None;
+        let sinks = h
+            .sinks
+            .iter()
+            .map(|sink| {
+                let own = match self.include.get(sink).copied().unwrap_or_default() {
+                    IncludeSnapshot::Reference => None,
+                    _ if h.snapshot.is_none() => None,
+                    IncludeSnapshot::None => Some(body(SnapshotField::Omit)),
+                    IncludeSnapshot::Inline => inline_b64
+                        .get_or_insert_with(inline)
+                        .as_deref()
+                        .map(|b64| body(SnapshotField::Inline(b64))),
+                };
+                NewDelivery {
+                    sink: sink.clone(),
+                    body: own,
+                }
+            })
+            .collect();
+        NewAlert {
+            alert_id: h.alert_id.to_string(),
+            created_at: h.fired_at,
+            camera: h.camera.clone(),
+            rule: h.rule.clone(),
+            severity: h.severity.as_str().to_string(),
+            body: body(SnapshotField::Reference),
+            sinks,
         }
     }
 }
@@ -240,24 +339,12 @@ fn commit_loop(
     outbox: &SharedOutbox,
     counters: &Counters,
     wakes: &[Arc<Notify>],
-    device: &str,
-    site: &str,
+    bodies: &BodyMaker,
 ) {
     while let Ok(first) = hits.recv() {
         let mut batch = vec![first];
         batch.extend(hits.try_iter().take(255));
-        let alerts: Vec<NewAlert> = batch
-            .iter()
-            .map(|h| NewAlert {
-                alert_id: h.alert_id.to_string(),
-                created_at: h.fired_at,
-                camera: h.camera.clone(),
-                rule: h.rule.clone(),
-                severity: h.severity.as_str().to_string(),
-                body: alert_body(h, device, site),
-                sinks: h.sinks.clone(),
-            })
-            .collect();
+        let alerts: Vec<NewAlert> = batch.iter().map(|h| bodies.alert(h)).collect();
         let mut delay = Duration::from_millis(100);
         while let Err(e) = outbox.with(|o| o.commit(&alerts)) {
             tracing::error!(error = %e, alerts = alerts.len(), "commit failed; retrying (alerts kept in memory)");
@@ -268,8 +355,13 @@ fn commit_loop(
             .alerts_committed
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         for h in &batch {
+            let kind = if h.kind == HitKind::Fired {
+                "alert committed"
+            } else {
+                "alert ended, committed"
+            };
             tracing::info!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
-                label = %h.label, confidence = h.confidence, "alert committed");
+                label = %h.label, confidence = h.confidence, snapshot = h.snapshot.as_deref().unwrap_or("-"), "{kind}");
         }
         for w in wakes {
             w.notify_one();

@@ -13,8 +13,10 @@
 //! - [`video`]: one GStreamer pipeline per camera (rtspsrc → decodebin → scale → appsink), reconnect,
 //!   sampling to `detect_fps`, and [`video::LatestFrames`], the newest-frame-wins hand-off.
 //! - [`detect`]: the ONNX detector on tract: pre-processing, inference, decoding and NMS.
-//! - [`rules`]: turns detections into [`rules::RuleHit`]s: labels, confidence, zone, count, dwell,
-//!   schedule and cooldown, all timed by a [`clock::Clock`].
+//! - [`rules`]: tracks objects across frames and turns them into [`rules::RuleHit`]s: labels,
+//!   median confidence, area, zones, count, dwell, schedule, cooldown, `alert.ended`; all timed
+//!   by a [`clock::Clock`].
+//! - [`evidence`]: the JPEG snapshot of each alert's frame, boxes and zone drawn, with retention.
 //! - [`outbox`]: the commit point. SQLite (WAL, `synchronous=FULL`), one row per alert × sink;
 //!   nothing is acknowledged anywhere before it is committed here.
 //! - [`deliver`]: signing (Standard Webhooks, hex HMAC), the webhook sink and the retry policy;
@@ -33,6 +35,7 @@ pub mod config;
 pub mod deliver;
 pub mod demo;
 pub mod detect;
+pub mod evidence;
 pub mod outbox;
 pub mod rules;
 pub mod video;

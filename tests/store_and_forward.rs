@@ -12,7 +12,7 @@ use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
 use watchpost::deliver::{RetryPolicy, SinkWorker, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
-use watchpost::outbox::{NewAlert, Outbox, RowState, SharedOutbox};
+use watchpost::outbox::{NewAlert, NewDelivery, Outbox, RowState, SharedOutbox};
 
 fn alert(n: usize, sinks: &[&str]) -> NewAlert {
     let id = ulid::Ulid::new().to_string();
@@ -24,7 +24,7 @@ fn alert(n: usize, sinks: &[&str]) -> NewAlert {
         camera: "yard".into(),
         rule: "r".into(),
         severity: "high".into(),
-        sinks: sinks.iter().map(|s| s.to_string()).collect(),
+        sinks: sinks.iter().map(|s| NewDelivery::to(s)).collect(),
     }
 }
 
@@ -38,6 +38,7 @@ fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<WebhookSink> {
         signature,
         signature_header: Some("X-Signature".into()),
         timeout_seconds: 1.0,
+        include_snapshot: Default::default(),
         topic: None,
         qos: None,
     };

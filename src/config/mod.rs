@@ -90,12 +90,18 @@ pub struct Config {
     pub model: ModelConfig,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneConfig>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleConfig>,
     #[serde(default, rename = "sink")]
     pub sinks: Vec<SinkConfig>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub tracker: TrackerConfig,
+    #[serde(default)]
+    pub snapshots: SnapshotConfig,
     #[serde(default)]
     pub web: Option<WebConfig>,
     #[serde(default)]
@@ -273,9 +279,19 @@ pub struct RuleConfig {
     pub labels: Vec<String>,
     #[serde(default = "default_min_confidence")]
     pub min_confidence: f32,
-    /// Polygon in normalised image coordinates; `None` = whole frame.
+    /// A `[[zone]]` by name, or a polygon in normalised image coordinates; `None` = whole frame.
     #[serde(default)]
-    pub zone: Option<Vec<[f64; 2]>>,
+    pub zone: Option<ZoneRef>,
+    /// Box area as a fraction of the frame, to ignore far-away or implausibly large objects.
+    #[serde(default)]
+    pub min_area: f64,
+    #[serde(default = "default_max_area")]
+    pub max_area: f64,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Also send `alert.ended` when the condition stops holding.
+    #[serde(default)]
+    pub emit_ended: bool,
     #[serde(default = "default_min_count")]
     pub min_count: u32,
     #[serde(default)]
@@ -292,6 +308,139 @@ pub struct RuleConfig {
     pub sinks: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_max_area() -> f64 {
+    1.0
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A rule's zone: the name of a `[[zone]]`, or an inline polygon (the original contract).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ZoneRef {
+    Name(String),
+    Polygon(Vec<[f64; 2]>),
+}
+
+/// Which point of a box decides whether the object is in a zone.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anchor {
+    /// Where a person or vehicle stands.
+    #[default]
+    BottomCenter,
+    Centroid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// `None` = the zone applies to any camera whose rules name it.
+    #[serde(default)]
+    pub cameras: Option<Vec<String>>,
+    pub polygon: Vec<[f64; 2]>,
+    #[serde(default)]
+    pub anchor: Anchor,
+    /// Consecutive frames an object must be in (or out) before it counts as entered (or left).
+    #[serde(default = "default_inertia")]
+    pub inertia: u32,
+}
+
+fn default_inertia() -> u32 {
+    2
+}
+
+/// Associates detections across frames so each object has a track id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerConfig {
+    /// Frames a track must be matched before rules see it (filters one-frame false positives).
+    #[serde(default = "default_min_hits")]
+    pub min_hits: u32,
+    /// Missed frames after which a track ends.
+    #[serde(default = "default_max_age")]
+    pub max_age: u32,
+    #[serde(default = "default_iou")]
+    pub iou_threshold: f32,
+    /// Frames over which a track's median score is taken.
+    #[serde(default = "default_score_window")]
+    pub score_window: usize,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            min_hits: default_min_hits(),
+            max_age: default_max_age(),
+            iou_threshold: default_iou(),
+            score_window: default_score_window(),
+        }
+    }
+}
+
+fn default_min_hits() -> u32 {
+    2
+}
+fn default_max_age() -> u32 {
+    5
+}
+fn default_iou() -> f32 {
+    0.3
+}
+fn default_score_window() -> usize {
+    5
+}
+
+/// JPEG evidence of each alert, kept in `data_dir/snapshots` within these bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_snapshot_count")]
+    pub max_count: usize,
+    #[serde(default = "default_snapshot_mb")]
+    pub max_mb: f64,
+    #[serde(default = "default_quality")]
+    pub quality: u8,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_count: default_snapshot_count(),
+            max_mb: default_snapshot_mb(),
+            quality: default_quality(),
+        }
+    }
+}
+
+fn default_snapshot_count() -> usize {
+    1000
+}
+fn default_snapshot_mb() -> f64 {
+    200.0
+}
+fn default_quality() -> u8 {
+    80
+}
+
+/// What a sink receives of the alert's snapshot.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IncludeSnapshot {
+    /// No snapshot field.
+    None,
+    /// `data.snapshot`: the snapshot's id (served by the gateway).
+    #[default]
+    Reference,
+    /// `data.snapshot` plus `data.snapshot_jpeg`: the JPEG, base64.
+    Inline,
 }
 
 fn default_min_confidence() -> f32 {
@@ -336,6 +485,8 @@ pub struct SinkConfig {
     pub signature_header: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
+    #[serde(default)]
+    pub include_snapshot: IncludeSnapshot,
     #[serde(default)]
     pub topic: Option<String>,
     #[serde(default)]
@@ -451,6 +602,10 @@ impl Config {
 
     pub fn outbox_path(&self) -> PathBuf {
         self.device.data_dir.join("outbox.db")
+    }
+
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.device.data_dir.join("snapshots")
     }
 }
 

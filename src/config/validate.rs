@@ -24,6 +24,29 @@ impl Problems<'_> {
         });
     }
 
+    fn polygon(&mut self, path: &FieldPath, poly: &[[f64; 2]], owner: &str) {
+        if poly.len() < 3 {
+            self.add(
+                path,
+                format!(
+                    "{owner}: a zone needs at least 3 points, got {}",
+                    poly.len()
+                ),
+            );
+        }
+        for (j, pt) in poly.iter().enumerate() {
+            if pt.iter().any(|v| !(0.0..=1.0).contains(v)) {
+                self.add(
+                    &path.index(j),
+                    format!(
+                        "{owner}: zone points are normalised 0..1, got [{}, {}]",
+                        pt[0], pt[1]
+                    ),
+                );
+            }
+        }
+    }
+
     fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
         if !(lo..=hi).contains(&v) {
             self.add(path, format!("must be between {lo} and {hi}, got {v}"));
@@ -239,6 +262,77 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         }
     }
 
+    let mut zones = HashSet::new();
+    for (i, zone) in c.zones.iter().enumerate() {
+        let at = FieldPath::root("zone").index(i);
+        if zone.name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !zones.insert(zone.name.clone()) {
+            p.add(
+                &at.key("name"),
+                format!("zone \"{}\" is defined twice", zone.name),
+            );
+        }
+        p.polygon(
+            &at.key("polygon"),
+            &zone.polygon,
+            &format!("zone \"{}\"", zone.name),
+        );
+        for (j, cam) in zone.cameras.iter().flatten().enumerate() {
+            if !cameras.contains(cam) {
+                p.add(
+                    &at.key("cameras").index(j),
+                    format!("zone \"{}\": no camera named \"{cam}\"", zone.name),
+                );
+            }
+        }
+        if zone.inertia == 0 || zone.inertia > 100 {
+            p.add(
+                &at.key("inertia"),
+                format!("must be between 1 and 100 frames, got {}", zone.inertia),
+            );
+        }
+    }
+
+    let t = FieldPath::root("tracker");
+    if c.tracker.min_hits == 0 || c.tracker.min_hits > 100 {
+        p.add(
+            &t.key("min_hits"),
+            format!("must be between 1 and 100, got {}", c.tracker.min_hits),
+        );
+    }
+    if c.tracker.max_age > 1000 {
+        p.add(
+            &t.key("max_age"),
+            format!("must be at most 1000 frames, got {}", c.tracker.max_age),
+        );
+    }
+    p.range(
+        &t.key("iou_threshold"),
+        c.tracker.iou_threshold as f64,
+        0.01,
+        0.99,
+    );
+    if c.tracker.score_window == 0 || c.tracker.score_window > 100 {
+        p.add(
+            &t.key("score_window"),
+            format!("must be between 1 and 100, got {}", c.tracker.score_window),
+        );
+    }
+    let snap = FieldPath::root("snapshots");
+    if c.snapshots.quality == 0 || c.snapshots.quality > 100 {
+        p.add(
+            &snap.key("quality"),
+            format!("must be between 1 and 100, got {}", c.snapshots.quality),
+        );
+    }
+    if c.snapshots.max_count == 0 || c.snapshots.max_mb.is_nan() || c.snapshots.max_mb <= 0.0 {
+        p.add(
+            &snap,
+            "max_count and max_mb must be above 0 (use enabled = false to turn snapshots off)",
+        );
+    }
+
     let mut rules = HashSet::new();
     for (i, rule) in c.rules.iter().enumerate() {
         let at = FieldPath::root("rule").index(i);
@@ -283,27 +377,27 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             0.0,
             1.0,
         );
-        if let Some(zone) = &rule.zone {
-            if zone.len() < 3 {
-                p.add(
-                    &at.key("zone"),
-                    format!(
-                        "rule \"{name}\": a zone needs at least 3 points, got {}",
-                        zone.len()
-                    ),
-                );
+        match &rule.zone {
+            Some(super::ZoneRef::Polygon(poly)) => {
+                p.polygon(&at.key("zone"), poly, &format!("rule \"{name}\""))
             }
-            for (j, pt) in zone.iter().enumerate() {
-                if pt.iter().any(|v| !(0.0..=1.0).contains(v)) {
-                    p.add(
-                        &at.key("zone").index(j),
-                        format!(
-                            "rule \"{name}\": zone points are normalised 0..1, got [{}, {}]",
-                            pt[0], pt[1]
-                        ),
-                    );
-                }
-            }
+            Some(super::ZoneRef::Name(z)) if !zones.contains(z) => p.add(
+                &at.key("zone"),
+                format!("rule \"{name}\": no [[zone]] named \"{z}\""),
+            ),
+            _ => {}
+        }
+        if !(0.0..=1.0).contains(&rule.min_area)
+            || !(0.0..=1.0).contains(&rule.max_area)
+            || rule.min_area > rule.max_area
+        {
+            p.add(
+                &at.key("max_area"),
+                format!(
+                    "rule \"{name}\": need 0 <= min_area <= max_area <= 1 (fractions of the frame), got {} and {}",
+                    rule.min_area, rule.max_area
+                ),
+            );
         }
         if rule.min_count == 0 {
             p.add(&at.key("min_count"), "must be at least 1");

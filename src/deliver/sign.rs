@@ -72,15 +72,20 @@ fn mac(key: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(key).expect("HMAC accepts any key length")
 }
 
-/// base64 HMAC-SHA256 over `{id}.{timestamp}.{body}`.
-pub fn standard_signature(key: &[u8], id: &str, unix_ts: i64, body: &[u8]) -> String {
+/// The MAC over `{id}.{timestamp}.{body}`, the signed content of Standard Webhooks.
+fn standard_mac(key: &[u8], id: &str, unix_ts: i64, body: &[u8]) -> HmacSha256 {
     let mut m = mac(key);
     m.update(id.as_bytes());
     m.update(b".");
     m.update(unix_ts.to_string().as_bytes());
     m.update(b".");
     m.update(body);
-    B64.encode(m.finalize().into_bytes())
+    m
+}
+
+/// base64 HMAC-SHA256 over `{id}.{timestamp}.{body}`.
+pub fn standard_signature(key: &[u8], id: &str, unix_ts: i64, body: &[u8]) -> String {
+    B64.encode(standard_mac(key, id, unix_ts, body).finalize().into_bytes())
 }
 
 pub fn hex_signature(secret: &[u8], body: &[u8]) -> String {
@@ -91,12 +96,7 @@ pub fn hex_signature(secret: &[u8], body: &[u8]) -> String {
 
 /// Checks a `webhook-signature` header (space-separated `v1,<b64>` entries) in constant time.
 pub fn verify_standard(key: &[u8], id: &str, unix_ts: i64, body: &[u8], header: &str) -> bool {
-    let mut m = mac(key);
-    m.update(id.as_bytes());
-    m.update(b".");
-    m.update(unix_ts.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
+    let m = standard_mac(key, id, unix_ts, body);
     header
         .split_whitespace()
         .filter_map(|sig| sig.strip_prefix("v1,"))

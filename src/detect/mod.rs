@@ -187,11 +187,22 @@ impl Detector {
 
 /// Bilinear convolution resize (smooths when shrinking), matching Pillow's BILINEAR.
 pub fn resize_rgb(rgb: &[u8], w: u32, h: u32, size: u32) -> Result<Vec<u8>, String> {
-    use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions};
-    let src = Image::from_slice_u8(w, h, &mut rgb.to_vec(), PixelType::U8x3)
-        .map_err(|e| e.to_string())?
-        .copy();
-    let mut dst = Image::new(size, size, PixelType::U8x3);
+    resize_rgb_to(rgb, w, h, size, size)
+}
+
+/// [`resize_rgb`] to any output size.
+pub fn resize_rgb_to(
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    out_w: u32,
+    out_h: u32,
+) -> Result<Vec<u8>, String> {
+    use fast_image_resize::{
+        images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions,
+    };
+    let src = ImageRef::new(w, h, rgb, PixelType::U8x3).map_err(|e| e.to_string())?;
+    let mut dst = Image::new(out_w, out_h, PixelType::U8x3);
     fast_image_resize::Resizer::new()
         .resize(
             &src,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
 
-pub use payload::alert_body;
+pub use payload::{alert_body, SnapshotField};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -48,7 +48,23 @@ pub struct NewAlert {
     pub rule: String,
     pub severity: String,
     pub body: Vec<u8>,
-    pub sinks: Vec<String>,
+    pub sinks: Vec<NewDelivery>,
+}
+
+/// One sink an alert goes to, with its own body when it differs from the alert's.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub sink: String,
+    pub body: Option<Vec<u8>>,
+}
+
+impl NewDelivery {
+    pub fn to(sink: &str) -> Self {
+        Self {
+            sink: sink.to_string(),
+            body: None,
+        }
+    }
 }
 
 /// One delivery due to a sink, handed to the deliver room.
@@ -175,9 +191,17 @@ impl Outbox {
     /// Commits alerts in one transaction (one fsync for a burst). When this returns Ok, the
     /// alerts exist; before that, nothing may acknowledge them.
     pub fn commit(&mut self, alerts: &[NewAlert]) -> Result<(), OutboxError> {
-        let seals: Vec<Vec<u8>> = alerts
+        type Seals = (Vec<u8>, Vec<Option<Vec<u8>>>);
+        let seals: Vec<Seals> = alerts
             .iter()
-            .map(|a| self.seal(&a.alert_id, &a.body))
+            .map(|a| {
+                let rows = a
+                    .sinks
+                    .iter()
+                    .map(|d| d.body.as_ref().map(|b| self.seal(&a.alert_id, b)))
+                    .collect();
+                (self.seal(&a.alert_id, &a.body), rows)
+            })
             .collect();
         let path = self.path.clone();
         let sql = |source| OutboxError::Sqlite {
@@ -194,11 +218,11 @@ impl Outbox {
                 .map_err(sql)?;
             let mut ins_row = tx
                 .prepare_cached(
-                    "INSERT INTO deliveries (alert_seq, sink, state, attempts, next_attempt_at)
-                     VALUES (?1, ?2, 'pending', 0, ?3)",
+                    "INSERT INTO deliveries (alert_seq, sink, state, attempts, next_attempt_at, body, seal)
+                     VALUES (?1, ?2, 'pending', 0, ?3, ?4, ?5)",
                 )
                 .map_err(sql)?;
-            for (a, seal) in alerts.iter().zip(&seals) {
+            for (a, (seal, row_seals)) in alerts.iter().zip(&seals) {
                 let ms = a.created_at.timestamp_millis();
                 ins_alert
                     .execute(params![
@@ -206,8 +230,10 @@ impl Outbox {
                     ])
                     .map_err(sql)?;
                 let seq = tx.last_insert_rowid();
-                for sink in &a.sinks {
-                    ins_row.execute(params![seq, sink, ms]).map_err(sql)?;
+                for (d, row_seal) in a.sinks.iter().zip(row_seals) {
+                    ins_row
+                        .execute(params![seq, d.sink, ms, d.body, row_seal])
+                        .map_err(sql)?;
                 }
             }
         }
@@ -228,7 +254,8 @@ impl Outbox {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT d.id, a.alert_id, d.sink, a.body, d.attempts, a.created_at, a.seal
+                    "SELECT d.id, a.alert_id, d.sink, COALESCE(d.body, a.body), d.attempts, a.created_at,
+                            COALESCE(d.seal, a.seal)
                      FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
                      WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2
                      ORDER BY d.id LIMIT ?3",

@@ -1,20 +1,20 @@
-//! The alert body (the payload contract in DESIGN.md). Built once, at commit; every attempt
-//! on every sink sends these same bytes.
+//! Alert bodies (the payload contract in DESIGN.md). Built once, at commit; every attempt
+//! on a sink sends the same bytes.
 
 use crate::clock::rfc3339_ms;
-use crate::rules::{HitObject, RuleHit};
+use crate::rules::{HitKind, HitObject, RuleHit};
 use serde::Serialize;
 
 #[derive(Serialize)]
-struct Body<'a> {
+struct Body<D> {
     #[serde(rename = "type")]
     kind: &'static str,
     timestamp: String,
-    data: Data<'a>,
+    data: D,
 }
 
 #[derive(Serialize)]
-struct Data<'a> {
+struct Fired<'a> {
     alert_id: String,
     device_id: &'a str,
     site: &'a str,
@@ -27,27 +27,89 @@ struct Data<'a> {
     frame_ts: String,
     objects: &'a [HitObject],
     metadata: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_jpeg: Option<&'a str>,
 }
 
-pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str) -> Vec<u8> {
-    let body = Body {
-        kind: "alert.fired",
-        timestamp: rfc3339_ms(hit.fired_at),
-        data: Data {
-            alert_id: hit.alert_id.to_string(),
-            device_id,
-            site,
-            camera: &hit.camera,
-            rule: &hit.rule,
-            label: &hit.label,
-            confidence: hit.confidence,
-            count: hit.count,
-            severity: hit.severity.as_str(),
-            frame_ts: rfc3339_ms(hit.frame_ts),
-            objects: &hit.objects,
-            metadata: &hit.metadata,
-        },
-    };
+#[derive(Serialize)]
+struct Ended<'a> {
+    alert_id: String,
+    fired_alert_id: String,
+    device_id: &'a str,
+    site: &'a str,
+    camera: &'a str,
+    rule: &'a str,
+    severity: &'static str,
+    started_at: String,
+    ended_at: String,
+    duration_seconds: f64,
+    metadata: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// What of the snapshot goes into this body.
+#[derive(Debug, Clone, Copy)]
+pub enum SnapshotField<'a> {
+    Omit,
+    Reference,
+    /// The JPEG, base64-encoded.
+    Inline(&'a str),
+}
+
+pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str, snapshot: SnapshotField) -> Vec<u8> {
+    let timestamp = rfc3339_ms(hit.fired_at);
     // Serialising plain structs of strings and numbers cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+    match &hit.kind {
+        HitKind::Fired => {
+            let (reference, inline) = match snapshot {
+                SnapshotField::Omit => (None, None),
+                SnapshotField::Reference => (hit.snapshot.as_deref(), None),
+                SnapshotField::Inline(b64) => {
+                    (hit.snapshot.as_deref(), hit.snapshot.as_ref().map(|_| b64))
+                }
+            };
+            serde_json::to_vec(&Body {
+                kind: "alert.fired",
+                timestamp,
+                data: Fired {
+                    alert_id: hit.alert_id.to_string(),
+                    device_id,
+                    site,
+                    camera: &hit.camera,
+                    rule: &hit.rule,
+                    label: &hit.label,
+                    confidence: hit.confidence,
+                    count: hit.count,
+                    severity: hit.severity.as_str(),
+                    frame_ts: rfc3339_ms(hit.frame_ts),
+                    objects: &hit.objects,
+                    metadata: &hit.metadata,
+                    snapshot: reference,
+                    snapshot_jpeg: inline,
+                },
+            })
+        }
+        HitKind::Ended {
+            fired_alert_id,
+            started_at,
+        } => serde_json::to_vec(&Body {
+            kind: "alert.ended",
+            timestamp,
+            data: Ended {
+                alert_id: hit.alert_id.to_string(),
+                fired_alert_id: fired_alert_id.to_string(),
+                device_id,
+                site,
+                camera: &hit.camera,
+                rule: &hit.rule,
+                severity: hit.severity.as_str(),
+                started_at: rfc3339_ms(*started_at),
+                ended_at: rfc3339_ms(hit.fired_at),
+                duration_seconds: (hit.fired_at - *started_at).num_milliseconds() as f64 / 1000.0,
+                metadata: &hit.metadata,
+            },
+        }),
+    }
+    .unwrap_or_default()
 }

@@ -28,6 +28,9 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (alert_seq, sink)
     );
     CREATE INDEX deliveries_due ON deliveries (sink, state, next_attempt_at, id);",
+    // 2: a sink may get its own body (e.g. with the snapshot inline); NULL = the alert's body.
+    "ALTER TABLE deliveries ADD COLUMN body BLOB;
+     ALTER TABLE deliveries ADD COLUMN seal BLOB;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {

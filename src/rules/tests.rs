@@ -1,132 +1,319 @@
 use super::*;
 use crate::clock::FakeClock;
 use chrono::TimeZone;
+use proptest::prelude::*;
+use std::path::Path;
 use std::time::Duration;
 
-fn rule(toml_text: &str) -> RuleConfig {
-    toml::from_str(toml_text).expect("test rule parses")
+/// A config with sinks "a" and "b", the given extra TOML (rules, zones, tracker).
+fn config(extra: &str) -> Config {
+    let text = format!(
+        r#"{extra}
+
+[[sink]]
+name = "a"
+kind = "webhook"
+url = "http://127.0.0.1:9/a"
+secret = "whsec_c2VjcmV0"
+
+[[sink]]
+name = "b"
+kind = "webhook"
+url = "http://127.0.0.1:9/b"
+secret = "whsec_c2VjcmV0"
+"#
+    );
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Config::from_toml(&text, Path::new("test.toml"), base).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn class_of(label: &str) -> usize {
+    match label {
+        "person" => 0,
+        "car" => 2,
+        "dog" => 16,
+        _ => 79,
+    }
 }
 
 fn det(label: &str, confidence: f32, bbox: [f32; 4]) -> Detection {
     Detection {
-        class_id: 0,
+        class_id: class_of(label),
         label: label.into(),
         confidence,
         bbox,
     }
 }
 
-fn engine(rules: &[RuleConfig]) -> (Engine, FakeClock) {
+fn engine(extra: &str) -> (Engine, FakeClock) {
     let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap());
-    let e = Engine::new(rules, &["a".into(), "b".into()], Arc::new(clock.clone())).unwrap();
+    let e = Engine::from_config(&config(extra), Arc::new(clock.clone())).unwrap();
     (e, clock)
 }
 
+/// Feeds `frames` frames of the same detections, 100 ms apart; returns every hit.
+fn feed(
+    e: &mut Engine,
+    clock: &FakeClock,
+    cam: &str,
+    dets: &[Detection],
+    frames: usize,
+) -> Vec<RuleHit> {
+    let cam: Arc<str> = cam.into();
+    let mut out = Vec::new();
+    for _ in 0..frames {
+        out.extend(e.evaluate(&cam, clock.now(), dets));
+        clock.advance(Duration::from_millis(100));
+    }
+    out
+}
+
+fn fired(hits: &[RuleHit]) -> Vec<&RuleHit> {
+    hits.iter().filter(|h| h.kind == HitKind::Fired).collect()
+}
+
+const PERSON_LEFT: [f32; 4] = [0.1, 0.2, 0.2, 0.8];
+const PERSON_RIGHT: [f32; 4] = [0.7, 0.2, 0.8, 0.8];
+
 #[test]
-fn label_confidence_and_cooldown() {
-    let (mut e, clock) = engine(&[rule(
-        r#"name = "p"
-           labels = ["person"]
-           min_confidence = 0.6
-           cooldown_seconds = 60
-           severity = "high"
-           sinks = ["b"]
-           metadata = { zone = "dock" }"#,
-    )]);
-    let cam: Arc<str> = "cam".into();
-    let t = clock.now();
-    assert!(e
-        .evaluate(&cam, t, &[det("person", 0.59, [0.1, 0.1, 0.2, 0.5])])
-        .is_empty());
-    assert!(e
-        .evaluate(&cam, t, &[det("dog", 0.9, [0.1, 0.1, 0.2, 0.5])])
-        .is_empty());
-    let hits = e.evaluate(
-        &cam,
-        t,
-        &[
-            det("person", 0.91, [0.1, 0.1, 0.2, 0.5]),
-            det("person", 0.7, [0.5, 0.1, 0.6, 0.5]),
-        ],
+fn one_person_who_stays_is_one_alert() {
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "p"
+labels = ["person"]
+min_confidence = 0.6
+cooldown_seconds = 5
+severity = "high"
+sinks = ["b"]
+metadata = { zone = "dock" }"#,
     );
-    assert_eq!(hits.len(), 1);
+    let hits = feed(
+        &mut e,
+        &clock,
+        "cam",
+        &[det("person", 0.9, PERSON_LEFT)],
+        200,
+    );
+    assert_eq!(
+        hits.len(),
+        1,
+        "20 s of the same person, cooldown 5 s: one alert"
+    );
     let h = &hits[0];
     assert_eq!(
         (h.rule.as_str(), h.label.as_str(), h.count),
-        ("p", "person", 2)
+        ("p", "person", 1)
     );
-    assert_eq!(h.confidence, 0.91);
     assert_eq!(h.severity, Severity::High);
     assert_eq!(h.sinks, vec!["b".to_string()]);
     assert_eq!(h.metadata["zone"], "dock");
-    // Within the cooldown: nothing; after it: fires again with a later, distinct id.
-    clock.advance(Duration::from_secs(59));
-    assert!(e
-        .evaluate(&cam, t, &[det("person", 0.9, [0.1, 0.1, 0.2, 0.5])])
-        .is_empty());
-    clock.advance(Duration::from_secs(1));
-    let again = e.evaluate(&cam, t, &[det("person", 0.9, [0.1, 0.1, 0.2, 0.5])]);
-    assert_eq!(again.len(), 1);
-    assert!(again[0].alert_id > h.alert_id);
-    // The cooldown is per camera: another camera fires at once.
-    let other: Arc<str> = "other".into();
+    assert_eq!(h.objects[0].track_id, e.tracks("cam")[0].id);
+    // A second person after the cooldown is a new event.
+    let two = [
+        det("person", 0.9, PERSON_LEFT),
+        det("person", 0.8, PERSON_RIGHT),
+    ];
+    let hits = feed(&mut e, &clock, "cam", &two, 10);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].count, 2);
+}
+
+#[test]
+fn median_confidence_not_one_frame_decides() {
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "p"
+labels = ["person"]
+min_confidence = 0.6
+cooldown_seconds = 0
+[tracker]
+min_hits = 1
+score_window = 5"#,
+    );
+    let cam: Arc<str> = "c".into();
+    // Mostly 0.5 with one 0.95 spike: the median stays below 0.6.
+    for s in [0.5, 0.5, 0.95, 0.5, 0.5, 0.5] {
+        assert!(e
+            .evaluate(&cam, clock.now(), &[det("person", s, PERSON_LEFT)])
+            .is_empty());
+        clock.advance(Duration::from_millis(100));
+    }
+    // Mostly 0.8 with one dip to 0.3: fires regardless of the dip.
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "p"
+labels = ["person"]
+min_confidence = 0.6
+[tracker]
+min_hits = 3"#,
+    );
+    let mut hits = Vec::new();
+    for s in [0.8, 0.3, 0.8] {
+        hits.extend(e.evaluate(&cam, clock.now(), &[det("person", s, PERSON_LEFT)]));
+    }
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].confidence, 0.8);
+}
+
+#[test]
+fn zones_count_cameras_and_area() {
+    let (mut e, clock) = engine(
+        r#"[[camera]]
+name = "east"
+url = "rtsp://127.0.0.1/east"
+[[camera]]
+name = "west"
+url = "rtsp://127.0.0.1/west"
+[[zone]]
+name = "lane"
+polygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]
+[[rule]]
+name = "crowd-in-lane"
+cameras = ["east"]
+labels = ["person"]
+zone = "lane"
+min_count = 2
+cooldown_seconds = 0
+[[rule]]
+name = "big-car"
+labels = ["car"]
+min_area = 0.1
+cooldown_seconds = 0"#,
+    );
+    let in_lane = det("person", 0.9, [0.1, 0.2, 0.2, 0.8]);
+    let in_lane2 = det("person", 0.9, [0.3, 0.3, 0.4, 0.9]);
+    let outside = det("person", 0.9, [0.7, 0.2, 0.8, 0.8]);
+    assert!(
+        feed(&mut e, &clock, "east", &[in_lane.clone(), outside], 10).is_empty(),
+        "one in the lane is below min_count"
+    );
+    let hits = feed(
+        &mut e,
+        &clock,
+        "east",
+        &[in_lane.clone(), in_lane2.clone()],
+        10,
+    );
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].count, 2);
+    assert_eq!(hits[0].sinks, vec!["a".to_string(), "b".to_string()]);
+    assert!(
+        feed(&mut e, &clock, "west", &[in_lane, in_lane2], 10).is_empty(),
+        "the rule is for east only"
+    );
+    let small_car = det("car", 0.9, [0.1, 0.1, 0.2, 0.2]);
+    assert!(
+        feed(&mut e, &clock, "west", &[small_car], 10).is_empty(),
+        "area 0.01 < min_area"
+    );
     assert_eq!(
-        e.evaluate(&other, t, &[det("person", 0.9, [0.1, 0.1, 0.2, 0.5])])
-            .len(),
+        feed(
+            &mut e,
+            &clock,
+            "west",
+            &[det("car", 0.9, [0.1, 0.1, 0.6, 0.6])],
+            10
+        )
+        .len(),
         1
     );
 }
 
 #[test]
-fn cameras_zone_count_and_default_sinks() {
-    let (mut e, clock) = engine(&[rule(
-        r#"name = "lane"
-           cameras = ["east"]
-           labels = ["person"]
-           zone = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
-           min_count = 2
-           cooldown_seconds = 0"#,
-    )]);
-    let (east, west): (Arc<str>, Arc<str>) = ("east".into(), "west".into());
-    let t = clock.now();
-    let in_lane = det("person", 0.9, [0.1, 0.2, 0.2, 0.8]);
-    let above = det("person", 0.9, [0.5, 0.0, 0.6, 0.4]);
-    let at_edge = det("person", 0.9, [0.7, 0.3, 0.8, 1.0]);
-    assert!(
-        e.evaluate(&east, t, &[in_lane.clone(), above]).is_empty(),
-        "one in the zone is below min_count"
+fn anchor_and_inertia() {
+    let (mut e, clock) = engine(
+        r#"[[zone]]
+name = "top"
+polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.5], [0.0, 0.5]]
+anchor = "centroid"
+inertia = 3
+[[rule]]
+name = "r"
+zone = "top"
+cooldown_seconds = 0
+[tracker]
+min_hits = 1"#,
     );
-    let hits = e.evaluate(&east, t, &[in_lane.clone(), at_edge.clone()]);
-    assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].sinks, vec!["a".to_string(), "b".to_string()]);
-    assert!(
-        e.evaluate(&west, t, &[in_lane, at_edge]).is_empty(),
-        "rule is for east only"
-    );
+    // Centroid at y = 0.35 (inside), feet at 0.6 (outside): centroid decides.
+    let d = det("person", 0.9, [0.4, 0.1, 0.5, 0.6]);
+    let cam: Arc<str> = "c".into();
+    let mut fired_at = None;
+    for i in 0..5 {
+        if !e
+            .evaluate(&cam, clock.now(), std::slice::from_ref(&d))
+            .is_empty()
+        {
+            fired_at.get_or_insert(i);
+        }
+    }
+    assert_eq!(fired_at, Some(2), "inside only after 3 frames of inertia");
 }
 
 #[test]
-fn dwell_needs_an_unbroken_condition() {
-    let (mut e, clock) = engine(&[rule(
-        r#"name = "loiter"
-           labels = ["person"]
-           dwell_seconds = 10
-           cooldown_seconds = 0"#,
-    )]);
-    let cam: Arc<str> = "c".into();
-    let p = [det("person", 0.9, [0.1, 0.1, 0.2, 0.5])];
-    let t = clock.now();
-    assert!(e.evaluate(&cam, t, &p).is_empty());
-    clock.advance(Duration::from_secs(6));
-    assert!(
-        e.evaluate(&cam, t, &[]).is_empty(),
-        "gone: the dwell restarts"
+fn dwell_is_per_track_and_restarts_when_it_leaves() {
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "loiter"
+labels = ["person"]
+zone = [[0.0, 0.0], [0.35, 0.0], [0.35, 1.0], [0.0, 1.0]]
+dwell_seconds = 10
+cooldown_seconds = 0"#,
     );
-    assert!(e.evaluate(&cam, t, &p).is_empty());
-    clock.advance(Duration::from_secs(9));
-    assert!(e.evaluate(&cam, t, &p).is_empty());
-    clock.advance(Duration::from_secs(1));
-    assert_eq!(e.evaluate(&cam, t, &p).len(), 1);
+    // Wide boxes, so stepping out and back keeps the same track (IoU 0.43).
+    let inside = [det("person", 0.9, [0.0, 0.2, 0.5, 0.8])];
+    let moved_out = [det("person", 0.9, [0.2, 0.2, 0.7, 0.8])];
+    assert!(
+        feed(&mut e, &clock, "c", &inside, 60).is_empty(),
+        "6 s < 10 s"
+    );
+    assert!(feed(&mut e, &clock, "c", &moved_out, 5).is_empty());
+    assert!(
+        feed(&mut e, &clock, "c", &inside, 95).is_empty(),
+        "the dwell restarted"
+    );
+    let id = e.tracks("c")[0].id;
+    let hits = feed(&mut e, &clock, "c", &inside, 20);
+    assert_eq!(hits.len(), 1, "fires once after 10 s in the zone");
+    assert_eq!(hits[0].objects[0].track_id, id, "one track throughout");
+}
+
+#[test]
+fn ended_closes_the_incident_with_its_duration() {
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "p"
+labels = ["person"]
+cooldown_seconds = 0
+emit_ended = true
+[tracker]
+max_age = 3"#,
+    );
+    let hits = feed(&mut e, &clock, "c", &[det("person", 0.9, PERSON_LEFT)], 50);
+    assert_eq!(fired(&hits).len(), 1);
+    let hits = feed(&mut e, &clock, "c", &[], 10);
+    assert_eq!(hits.len(), 1);
+    let HitKind::Ended {
+        fired_alert_id,
+        started_at,
+    } = &hits[0].kind
+    else {
+        panic!("{hits:?}")
+    };
+    assert!(hits[0].alert_id > *fired_alert_id);
+    // Fired on frame 2 (min_hits), ended when the track died (4 missed frames later).
+    let duration = (hits[0].fired_at - *started_at).num_milliseconds();
+    assert_eq!(duration, 5200, "{duration}");
+}
+
+#[test]
+fn disabled_rules_never_fire() {
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "off"
+enabled = false
+cooldown_seconds = 0"#,
+    );
+    assert!(feed(&mut e, &clock, "c", &[det("person", 0.99, PERSON_LEFT)], 50).is_empty());
 }
 
 #[test]
@@ -171,14 +358,13 @@ fn schedule_windows() {
 
 #[test]
 fn schedule_gates_rules_in_local_time() {
-    let (mut e, clock) = engine(&[rule(
-        r#"name = "after-hours"
-           labels = ["person"]
-           schedule = ["00:00-00:01"]
-           cooldown_seconds = 0"#,
-    )]);
-    let cam: Arc<str> = "c".into();
-    let p = [det("person", 0.9, [0.1, 0.1, 0.2, 0.5])];
+    let (mut e, clock) = engine(
+        r#"[[rule]]
+name = "after-hours"
+labels = ["person"]
+schedule = ["00:00-00:01"]
+cooldown_seconds = 0"#,
+    );
     let local_midnight = chrono::Local
         .from_local_datetime(
             &chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
@@ -189,7 +375,101 @@ fn schedule_gates_rules_in_local_time() {
         .earliest()
         .unwrap();
     clock.set(local_midnight.with_timezone(&Utc));
-    assert_eq!(e.evaluate(&cam, clock.now(), &p).len(), 1);
+    assert_eq!(
+        feed(&mut e, &clock, "c", &[det("person", 0.9, PERSON_LEFT)], 5).len(),
+        1
+    );
     clock.advance(Duration::from_secs(60));
-    assert!(e.evaluate(&cam, clock.now(), &p).is_empty());
+    assert!(
+        feed(&mut e, &clock, "c", &[det("person", 0.9, PERSON_RIGHT)], 20).is_empty(),
+        "outside the window"
+    );
+}
+
+/// A random scene: each frame, each of up to 3 people is present or not.
+fn scene() -> impl Strategy<Value = Vec<[bool; 3]>> {
+    proptest::collection::vec(
+        proptest::array::uniform3(proptest::bool::weighted(0.7)),
+        1..150,
+    )
+}
+
+fn people(present: &[bool; 3]) -> Vec<Detection> {
+    let boxes = [
+        [0.05, 0.2, 0.15, 0.8],
+        [0.4, 0.2, 0.5, 0.8],
+        [0.75, 0.2, 0.85, 0.8],
+    ];
+    present
+        .iter()
+        .zip(boxes)
+        .filter(|(p, _)| **p)
+        .map(|(_, b)| det("person", 0.9, b))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn cooldown_is_never_broken(frames in scene(), cooldown in 0u32..8) {
+        let (mut e, clock) = engine(&format!(
+            "[[rule]]\nname = \"p\"\nlabels = [\"person\"]\ncooldown_seconds = {cooldown}\n[tracker]\nmin_hits = 1\nmax_age = 2"
+        ));
+        let cam: Arc<str> = "c".into();
+        let mut times = Vec::new();
+        for f in &frames {
+            for h in e.evaluate(&cam, clock.now(), &people(f)) {
+                times.push(h.fired_at);
+            }
+            clock.advance(Duration::from_millis(100));
+        }
+        for pair in times.windows(2) {
+            prop_assert!((pair[1] - pair[0]).num_milliseconds() >= cooldown as i64 * 1000);
+        }
+    }
+
+    #[test]
+    fn min_count_counts_distinct_tracks(frames in scene(), min_count in 1u32..4) {
+        let (mut e, clock) = engine(&format!(
+            "[[rule]]\nname = \"p\"\nlabels = [\"person\"]\nmin_count = {min_count}\ncooldown_seconds = 0\n[tracker]\nmin_hits = 1\nmax_age = 0"
+        ));
+        let cam: Arc<str> = "c".into();
+        for f in &frames {
+            for h in e.evaluate(&cam, clock.now(), &people(f)) {
+                let ids: HashSet<u64> = h.objects.iter().map(|o| o.track_id).collect();
+                prop_assert_eq!(ids.len(), h.objects.len());
+                prop_assert!(ids.len() >= min_count as usize);
+                prop_assert!(ids.len() <= f.iter().filter(|p| **p).count());
+            }
+            clock.advance(Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn dwell_fires_once_for_a_stay_and_never_for_a_short_visit(stay in 1usize..120, dwell_frames in 1usize..60) {
+        let (mut e, clock) = engine(&format!(
+            "[[rule]]\nname = \"p\"\nlabels = [\"person\"]\ndwell_seconds = {}\ncooldown_seconds = 0\n[tracker]\nmin_hits = 1\nmax_age = 0",
+            dwell_frames as f64 / 10.0
+        ));
+        let cam: Arc<str> = "c".into();
+        let mut n = 0;
+        for _ in 0..stay {
+            n += e.evaluate(&cam, clock.now(), &[det("person", 0.9, PERSON_LEFT)]).len();
+            clock.advance(Duration::from_millis(100));
+        }
+        n += e.evaluate(&cam, clock.now(), &[]).len();
+        // Frame k (0-based) is k/10 s after the track was confirmed on frame 0.
+        prop_assert_eq!(n, usize::from(stay > dwell_frames));
+    }
+
+    #[test]
+    fn disabled_rules_stay_silent(frames in scene()) {
+        let (mut e, clock) = engine("[[rule]]\nname = \"p\"\nenabled = false\ncooldown_seconds = 0\n[tracker]\nmin_hits = 1");
+        let cam: Arc<str> = "c".into();
+        for f in &frames {
+            prop_assert!(e.evaluate(&cam, clock.now(), &people(f)).is_empty());
+            clock.advance(Duration::from_millis(100));
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub struct Frame {
     pub seq: u64,
     pub size: u32,
     pub rgb: Vec<u8>,
+    /// The camera's own frame size (before scaling to `size`), for snapshots.
+    pub source_width: u32,
+    pub source_height: u32,
     /// Wall-clock time the frame reached the appsink (the payload's `frame_ts`).
     pub captured_at: DateTime<Utc>,
     pub arrived: Instant,
@@ -307,10 +310,13 @@ fn run_session(
         1.0 / cfg.detect_fps,
     ))));
     let last_frame = Arc::new(Mutex::new(Instant::now()));
+    // The camera's frame size, read from the caps of the frames the sampler keeps.
+    let source_dims = Arc::new(AtomicU64::new(0));
     if let Some(pad) = convert.static_pad("sink") {
         let status = status.clone();
         let last_frame = last_frame.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let source_dims = source_dims.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             status.frames_received.fetch_add(1, Ordering::Relaxed);
             *last_frame.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             let pts = info
@@ -318,6 +324,14 @@ fn run_session(
                 .and_then(|b| b.pts())
                 .map(|t| Duration::from_nanos(t.nseconds()));
             if sampler.lock().unwrap_or_else(|e| e.into_inner()).keep(pts) {
+                if let Some(s) = pad.current_caps().as_ref().and_then(|c| c.structure(0)) {
+                    if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) {
+                        source_dims.store(
+                            ((w as u64) << 32) | (h as u64 & 0xffff_ffff),
+                            Ordering::Relaxed,
+                        );
+                    }
+                }
                 gst::PadProbeReturn::Ok
             } else {
                 // Consume the buffer here and say Handled: returning Drop makes
@@ -344,11 +358,18 @@ fn run_session(
                     return Err(gst::FlowError::Error);
                 }
                 cb_status.frames_sampled.fetch_add(1, Ordering::Relaxed);
+                let dims = source_dims.load(Ordering::Relaxed);
+                let (sw, sh) = match ((dims >> 32) as u32, dims as u32) {
+                    (0, _) | (_, 0) => (out_size, out_size),
+                    d => d,
+                };
                 cb_frames.put(Frame {
                     camera: camera.clone(),
                     seq: cb_seq.fetch_add(1, Ordering::Relaxed),
                     size: out_size,
                     rgb: map[..expected].to_vec(),
+                    source_width: sw,
+                    source_height: sh,
                     captured_at: Utc::now(),
                     arrived: Instant::now(),
                 });
@@ -451,6 +472,104 @@ fn watch_bus(
         }
     }
     Ok(())
+}
+
+/// Decodes a whole video file into model-size frames, as the camera path would deliver them.
+/// For replaying recorded footage through the detector and rules (tests, evaluation).
+pub fn decode_file(path: &std::path::Path, size: u32) -> Result<Vec<Frame>, VideoError> {
+    let name = path.display().to_string();
+    let err = |message: String| VideoError::Stream {
+        camera: name.clone(),
+        message,
+    };
+    crate::init_gstreamer().map_err(|e| err(e.to_string()))?;
+    let pipeline = gst::Pipeline::new();
+    let src = make("filesrc", &name)?;
+    src.set_property("location", path.to_string_lossy().as_ref());
+    let decode = make("decodebin", &name)?;
+    let convert = make("videoconvert", &name)?;
+    let scale = make("videoscale", &name)?;
+    scale.set_property("add-borders", false);
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", size as i32)
+        .field("height", size as i32)
+        .build();
+    // sync=false: as fast as it decodes; a bounded queue so nothing is dropped.
+    let appsink = gst_app::AppSink::builder()
+        .caps(&caps)
+        .sync(false)
+        .max_buffers(8)
+        .build();
+    pipeline
+        .add_many([&src, &decode, &convert, &scale, appsink.upcast_ref()])
+        .map_err(|e| err(e.to_string()))?;
+    src.link(&decode).map_err(|e| err(e.to_string()))?;
+    gst::Element::link_many([&convert, &scale, appsink.upcast_ref()])
+        .map_err(|e| err(e.to_string()))?;
+    let convert_weak = convert.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        if let Some(sink) = convert_weak.upgrade().and_then(|c| c.static_pad("sink")) {
+            if !sink.is_linked() {
+                let _ = pad.link(&sink);
+            }
+        }
+    });
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| err("cannot start decoding".into()))?;
+    let camera: Arc<str> = name.as_str().into();
+    let expected = (size * size * 3) as usize;
+    let mut frames = Vec::new();
+    let result = loop {
+        let Some(sample) = appsink.try_pull_sample(gst::ClockTime::from_seconds(10)) else {
+            break if appsink.is_eos() {
+                Ok(())
+            } else {
+                Err(err("decoding stalled for 10 s".into()))
+            };
+        };
+        let dims = convert
+            .static_pad("sink")
+            .and_then(|p| p.current_caps())
+            .and_then(|c| {
+                let s = c.structure(0)?;
+                Some((
+                    s.get::<i32>("width").ok()? as u32,
+                    s.get::<i32>("height").ok()? as u32,
+                ))
+            })
+            .unwrap_or((size, size));
+        let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+            break Err(err("unreadable frame".into()));
+        };
+        if map.len() < expected {
+            break Err(err(format!(
+                "frame of {} bytes, expected {expected}",
+                map.len()
+            )));
+        }
+        frames.push(Frame {
+            camera: camera.clone(),
+            seq: frames.len() as u64,
+            size,
+            rgb: map[..expected].to_vec(),
+            source_width: dims.0,
+            source_height: dims.1,
+            captured_at: Utc::now(),
+            arrived: Instant::now(),
+        });
+    };
+    if let Some(bus) = pipeline.bus() {
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                let _ = pipeline.set_state(gst::State::Null);
+                return Err(err(e.error().to_string()));
+            }
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    result.map(|_| frames)
 }
 
 #[cfg(test)]
