@@ -290,8 +290,8 @@ fn demo(
         let ms = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
         println!();
         println!(
-            "summary: {} alerts delivered ({} signatures verified, {} failed); end-to-end latency p50 {} ms, p95 {} ms",
-            s.alerts_received, s.verified, s.failed_verification, ms(s.e2e_p50_ms), ms(s.e2e_p95_ms)
+            "summary: {} alerts and {} alert.ended events delivered ({} signatures verified, {} failed); end-to-end latency p50 {} ms, p95 {} ms",
+            s.alerts_received, s.ended_received, s.verified, s.failed_verification, ms(s.e2e_p50_ms), ms(s.e2e_p95_ms)
         );
         println!(
             "         {} frames detected, mean {:.1} ms/frame, {} frames skipped by the newest-frame hand-off; {} alerts committed",

@@ -41,12 +41,18 @@ url = "{rtsp_url}"
 detect_fps = 5
 transport = "tcp"
 
+[[zone]]
+name = "left-half"
+polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]
+
 [[rule]]
 name = "person-in-yard"
 labels = ["person"]
 min_confidence = 0.5
+zone = "left-half"
 cooldown_seconds = 8
 severity = "high"
+emit_ended = true
 metadata = { zone = "demo-yard" }
 
 [[rule]]
@@ -103,6 +109,8 @@ pub struct DemoOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
     pub alerts_received: usize,
+    /// `alert.ended` events delivered.
+    pub ended_received: usize,
     pub verified: usize,
     pub failed_verification: usize,
     pub e2e_p50_ms: Option<f64>,
@@ -151,8 +159,23 @@ fn print_alert(r: &Received) {
         Some(false) => "SIGNATURE INVALID",
         None => "unverified",
     };
+    let kind = s("/type");
+    if kind == "alert.ended" {
+        let secs = v
+            .pointer("/data/duration_seconds")
+            .and_then(|x| x.as_f64())
+            .unwrap_or(0.0);
+        println!(
+            "{}  camera={} rule={} ended after {secs:.1} s  {}",
+            r.at.with_timezone(&chrono::Local).format("%H:%M:%S%.3f"),
+            s("/data/camera"),
+            s("/data/rule"),
+            check
+        );
+        return;
+    }
     println!(
-        "{}  camera={} rule={} label={} confidence={:.2} severity={} e2e={} ms  {}",
+        "{}  camera={} rule={} label={} confidence={:.2} severity={} e2e={} ms  {}  snapshot={}",
         r.at.with_timezone(&chrono::Local).format("%H:%M:%S%.3f"),
         s("/data/camera"),
         s("/data/rule"),
@@ -162,7 +185,8 @@ fn print_alert(r: &Received) {
         e2e_ms(r)
             .map(|m| format!("{m:.0}"))
             .unwrap_or_else(|| "?".into()),
-        check
+        check,
+        s("/data/snapshot")
     );
 }
 
@@ -215,12 +239,22 @@ pub async fn run(opts: DemoOptions, cancel: CancellationToken) -> Result<DemoSum
     }
     let summary = app::run(config, RunOptions::default(), cancel).await?;
     let got = receiver.received();
-    let accepted: Vec<&Received> = got.iter().filter(|r| r.status / 100 == 2).collect();
+    let accepted: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.status / 100 == 2)
+        .filter(|r| r.json().is_some_and(|v| v["type"] == "alert.fired"))
+        .collect();
     let mut lat: Vec<f64> = accepted.iter().filter_map(|r| e2e_ms(r)).collect();
     lat.sort_by(f64::total_cmp);
     drop(server);
+    let ended_received = got
+        .iter()
+        .filter(|r| r.status / 100 == 2)
+        .filter(|r| r.json().is_some_and(|v| v["type"] == "alert.ended"))
+        .count();
     Ok(DemoSummary {
         alerts_received: accepted.len(),
+        ended_received,
         verified: got.iter().filter(|r| r.verified == Some(true)).count(),
         failed_verification: got.iter().filter(|r| r.verified == Some(false)).count(),
         e2e_p50_ms: percentile(&lat, 0.5),
