@@ -70,6 +70,8 @@ pub struct HitObject {
 
 #[derive(Debug, Clone)]
 struct Zone {
+    /// `None` = every camera.
+    cameras: Option<Vec<String>>,
     polygon: Vec<[f64; 2]>,
     anchor: Anchor,
     inertia: u32,
@@ -141,6 +143,7 @@ impl Engine {
             .zones
             .iter()
             .map(|z| Zone {
+                cameras: z.cameras.clone(),
                 polygon: z.polygon.clone(),
                 anchor: z.anchor,
                 inertia: z.inertia.max(1),
@@ -174,6 +177,7 @@ impl Engine {
                 ),
                 Some(ZoneRef::Polygon(polygon)) => {
                     zones.push(Zone {
+                        cameras: None,
                         polygon: polygon.clone(),
                         anchor: Anchor::BottomCenter,
                         inertia: INLINE_INERTIA,
@@ -265,11 +269,14 @@ impl Engine {
         for idx in 0..self.rules.len() {
             let rule = &self.rules[idx];
             let cfg = &rule.cfg;
+            let watches = |cams: &Option<Vec<String>>| {
+                cams.as_ref()
+                    .is_none_or(|c| c.iter().any(|c| **c == **camera))
+            };
+            // A zone drawn for some cameras does not exist on the others.
             if !cfg.enabled
-                || cfg
-                    .cameras
-                    .as_ref()
-                    .is_some_and(|cams| !cams.iter().any(|c| **c == **camera))
+                || !watches(&cfg.cameras)
+                || rule.zone.is_some_and(|z| !watches(&self.zones[z].cameras))
             {
                 continue;
             }

@@ -166,10 +166,10 @@ name = "west"
 url = "rtsp://127.0.0.1/west"
 [[zone]]
 name = "lane"
+cameras = ["east"]
 polygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]
 [[rule]]
 name = "crowd-in-lane"
-cameras = ["east"]
 labels = ["person"]
 zone = "lane"
 min_count = 2
@@ -199,7 +199,7 @@ cooldown_seconds = 0"#,
     assert_eq!(hits[0].sinks, vec!["a".to_string(), "b".to_string()]);
     assert!(
         feed(&mut e, &clock, "west", &[in_lane, in_lane2], 10).is_empty(),
-        "the rule is for east only"
+        "the zone exists on east only"
     );
     let small_car = det("car", 0.9, [0.1, 0.1, 0.2, 0.2]);
     assert!(
