@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use watchpost::clock::{Clock, FakeClock};
 use watchpost::config::Config;
-use watchpost::detect::{Detection, Detector, DetectorSpec};
+use watchpost::detect::{Detection, Detector, DetectorSpec, ModelKind};
 use watchpost::rules::Engine;
 
 const LABELS: [&str; 5] = ["person", "car", "truck", "bicycle", "dog"];
@@ -76,9 +76,10 @@ fn bench(c: &mut Criterion) {
     let mut det = Detector::load(&DetectorSpec {
         model: root.join("models/nanodet-416.onnx"),
         labels: root.join("models/coco80.txt"),
-        input_size: 416,
+        kind: ModelKind::Nanodet,
+        input_size: Some(416),
         threads: 1,
-        score_threshold: 0.35,
+        score_threshold: None,
     })
     .expect("model");
     let img = image::open(root.join("tests/data/dog.416.png"))

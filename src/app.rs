@@ -91,13 +91,7 @@ pub async fn run(
 ) -> Result<Summary, AppError> {
     crate::init_gstreamer().map_err(|e| AppError::Gstreamer(e.to_string()))?;
     let outbox = SharedOutbox::new(Outbox::open(&config.outbox_path())?);
-    let spec = DetectorSpec {
-        model: config.model.path.clone(),
-        labels: config.model.labels.clone(),
-        input_size: config.model.input_size as usize,
-        threads: config.model.threads,
-        score_threshold: config.model.score_threshold,
-    };
+    let spec = DetectorSpec::from_config(&config.model);
     let detector = tokio::task::spawn_blocking(move || Detector::load(&spec))
         .await
         .map_err(|e| AppError::Task(format!("model loader failed: {e}")))??;
@@ -128,7 +122,7 @@ pub async fn run(
     let counters = Arc::new(Counters::default());
     let frames = Arc::new(LatestFrames::new());
     let mut ingest = opts.ingest.clone();
-    ingest.size = config.model.input_size;
+    ingest.size = detector.input_size() as u32;
     let mut statuses = Vec::new();
     let mut camera_threads = Vec::new();
     for cam in &config.cameras {
@@ -143,6 +137,7 @@ pub async fn run(
         statuses.push(status);
     }
 
+    let filters = class_filters(&config, &detector);
     let (hits_tx, hits_rx) = mpsc::channel::<RuleHit>();
     let detector_thread = {
         let (frames, counters, cancel, snaps) = (
@@ -155,8 +150,11 @@ pub async fn run(
             .name("detector".into())
             .spawn(move || {
                 detect_loop(
-                    detector,
-                    engine,
+                    DetectStage {
+                        detector,
+                        filters,
+                        engine,
+                    },
                     snaps.as_deref(),
                     &frames,
                     &counters,
@@ -240,9 +238,45 @@ pub async fn run(
     })
 }
 
+/// Per camera, the classes its rules can use; `None` where some rule takes any label.
+type ClassFilters = HashMap<Arc<str>, Option<Vec<bool>>>;
+
+fn class_filters(config: &Config, detector: &Detector) -> ClassFilters {
+    config
+        .cameras
+        .iter()
+        .map(|cam| {
+            let rules: Vec<_> = config
+                .rules
+                .iter()
+                .filter(|r| r.enabled)
+                .filter(|r| r.cameras.as_ref().is_none_or(|c| c.contains(&cam.name)))
+                .collect();
+            let filter = (!rules.iter().any(|r| r.labels.is_empty())).then(|| {
+                detector.class_filter(
+                    rules
+                        .iter()
+                        .flat_map(|r| r.labels.iter().map(String::as_str)),
+                )
+            });
+            (Arc::from(cam.name.as_str()), filter)
+        })
+        .collect()
+}
+
+/// Everything the detector thread owns.
+struct DetectStage {
+    detector: Detector,
+    filters: ClassFilters,
+    engine: Engine,
+}
+
 fn detect_loop(
-    mut detector: Detector,
-    mut engine: Engine,
+    DetectStage {
+        mut detector,
+        filters,
+        mut engine,
+    }: DetectStage,
     snapshots: Option<&SnapshotStore>,
     frames: &LatestFrames,
     counters: &Counters,
@@ -254,7 +288,8 @@ fn detect_loop(
             continue;
         };
         let started = Instant::now();
-        let detections = match detector.detect_rgb(&frame.rgb) {
+        let wanted = filters.get(&frame.camera).and_then(|f| f.as_deref());
+        let detections = match detector.detect_rgb_filtered(&frame.rgb, wanted) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(camera = %frame.camera, error = %e, "detector failed on a frame");

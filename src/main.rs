@@ -35,6 +35,9 @@ enum Cmd {
         image: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// An ONNX model to use instead of the config's (e.g. models/ssdlite-mnv2-300.onnx).
+        #[arg(long, conflicts_with = "config")]
+        model: Option<PathBuf>,
     },
     /// The embedded default: bundled clip → local RTSP → detector → rules → outbox → signed
     /// webhook to a local verifying receiver.
@@ -64,8 +67,11 @@ enum Cmd {
         runs: usize,
         #[arg(long, default_value_t = 1)]
         threads: usize,
-        #[arg(long, default_value_t = 416)]
-        input_size: usize,
+        /// Default: the model family's own size.
+        #[arg(long)]
+        input_size: Option<usize>,
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
 }
 
@@ -142,23 +148,16 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Cmd::Detect { image, config } => {
-            let model = match config {
-                Some(p) => Config::load(&p)?.model,
-                None => {
-                    let mut m = config::ModelConfig::default();
-                    m.path = config::resolve(Path::new("."), &m.path);
-                    m.labels = config::resolve(Path::new("."), &m.labels);
-                    m
-                }
+        Cmd::Detect {
+            image,
+            config,
+            model,
+        } => {
+            let spec = match config {
+                Some(p) => DetectorSpec::from_config(&Config::load(&p)?.model),
+                None => bundled_spec(model, None, 2),
             };
-            let mut det = Detector::load(&DetectorSpec {
-                model: model.path,
-                labels: model.labels,
-                input_size: model.input_size as usize,
-                threads: model.threads,
-                score_threshold: model.score_threshold,
-            })?;
+            let mut det = Detector::load(&spec)?;
             let (dets, w, h) = det.detect_file(&image)?;
             #[derive(serde::Serialize)]
             struct Out<'a> {
@@ -194,7 +193,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             runs,
             threads,
             input_size,
-        } => bench_detect(&images, runs, threads, input_size),
+            model,
+        } => bench_detect(&images, runs, threads, input_size, model),
     }
 }
 
@@ -371,20 +371,26 @@ fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The default model config with paths resolved from here, optionally another model file.
+fn bundled_spec(model: Option<PathBuf>, input_size: Option<usize>, threads: usize) -> DetectorSpec {
+    let mut m = config::ModelConfig::default();
+    m.path = model.unwrap_or_else(|| config::resolve(Path::new("."), &m.path));
+    m.labels = config::resolve(Path::new("."), &m.labels);
+    let mut spec = DetectorSpec::from_config(&m);
+    spec.input_size = input_size;
+    spec.threads = threads;
+    spec
+}
+
 fn bench_detect(
     images: &[PathBuf],
     runs: usize,
     threads: usize,
-    input_size: usize,
+    input_size: Option<usize>,
+    model: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let m = config::ModelConfig::default();
-    let mut det = Detector::load(&DetectorSpec {
-        model: config::resolve(Path::new("."), &m.path),
-        labels: config::resolve(Path::new("."), &m.labels),
-        input_size,
-        threads,
-        score_threshold: m.score_threshold,
-    })?;
+    let mut det = Detector::load(&bundled_spec(model, input_size, threads))?;
+    let input_size = det.input_size();
     let mut times = Vec::new();
     for img in images {
         let rgb = image::open(img)

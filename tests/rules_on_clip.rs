@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use watchpost::clock::{Clock, FakeClock};
 use watchpost::config::{Config, SnapshotConfig};
-use watchpost::detect::{Detection, Detector, DetectorSpec};
+use watchpost::detect::{Detection, Detector};
 use watchpost::evidence::SnapshotStore;
 use watchpost::rules::{Engine, HitKind, RuleHit};
 use watchpost::video::{decode_file, Frame};
@@ -21,14 +21,7 @@ fn clip_detections() -> &'static (Vec<Frame>, Vec<Vec<Detection>>) {
     static CACHE: OnceLock<(Vec<Frame>, Vec<Vec<Detection>>)> = OnceLock::new();
     CACHE.get_or_init(|| {
         let frames = decode_file(&clip(), 416).expect("clip decodes");
-        let mut det = Detector::load(&DetectorSpec {
-            model: repo().join("models/nanodet-416.onnx"),
-            labels: repo().join("models/coco80.txt"),
-            input_size: 416,
-            threads: 1,
-            score_threshold: 0.35,
-        })
-        .expect("model");
+        let mut det = Detector::load(&common::spec("nanodet-416.onnx")).expect("model");
         let dets = frames
             .iter()
             .map(|f| det.detect_rgb(&f.rgb).expect("detect"))
@@ -218,4 +211,30 @@ fn snapshots_decode_at_frame_size_and_retention_keeps_the_newest() {
         store.path("../../etc/passwd").is_err(),
         "ids cannot walk out of the folder"
     );
+}
+
+#[test]
+fn the_same_rules_fire_on_the_person_segment_with_either_model() {
+    for model in ["nanodet-416.onnx", "ssdlite-mnv2-300.onnx"] {
+        let mut det = Detector::load(&common::spec(model)).expect("model");
+        let frames = decode_file(&clip(), det.input_size() as u32).expect("clip decodes");
+        let (mut e, clock) = engine("[[rule]]\nname = \"person\"\nlabels = [\"person\"]\nmin_confidence = 0.5\ncooldown_seconds = 60");
+        let cam: Arc<str> = "yard".into();
+        let mut fired = Vec::new();
+        // The person segment and the next second, which has no person.
+        for (i, f) in frames[..30].iter().enumerate() {
+            let d = det.detect_rgb(&f.rgb).expect("detect");
+            fired.extend(
+                e.evaluate(&cam, clock.now(), &d)
+                    .into_iter()
+                    .map(|h| (i, h.label)),
+            );
+            clock.advance(Duration::from_millis(100));
+        }
+        assert_eq!(fired.len(), 1, "{model}: {fired:?}");
+        assert!(
+            fired[0].0 < 20 && fired[0].1 == "person",
+            "{model}: {fired:?}"
+        );
+    }
 }

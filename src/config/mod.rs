@@ -148,13 +148,18 @@ pub struct ModelConfig {
     pub path: PathBuf,
     #[serde(default = "default_labels_path")]
     pub labels: PathBuf,
-    #[serde(default = "default_input_size")]
-    pub input_size: u32,
+    /// `auto` (from the ONNX shapes), `nanodet` or `ssd`.
+    #[serde(default)]
+    pub kind: crate::detect::ModelKind,
+    /// `None` = the model family's own size (NanoDet 416, SSD 300).
+    #[serde(default)]
+    pub input_size: Option<u32>,
     #[serde(default = "default_threads")]
     pub threads: usize,
-    /// Candidates below this score are dropped before NMS (the model's calibration point).
-    #[serde(default = "default_score_threshold")]
-    pub score_threshold: f32,
+    /// Candidates below this score are dropped before NMS; `None` = the family's calibration
+    /// point (NanoDet 0.35, SSD 0.5). Rules' `min_confidence` filters further.
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
 }
 
 impl Default for ModelConfig {
@@ -162,9 +167,10 @@ impl Default for ModelConfig {
         Self {
             path: default_model_path(),
             labels: default_labels_path(),
-            input_size: default_input_size(),
+            kind: Default::default(),
+            input_size: None,
             threads: default_threads(),
-            score_threshold: default_score_threshold(),
+            score_threshold: None,
         }
     }
 }
@@ -175,14 +181,8 @@ fn default_model_path() -> PathBuf {
 fn default_labels_path() -> PathBuf {
     PathBuf::from("models/coco80.txt")
 }
-fn default_input_size() -> u32 {
-    416
-}
 fn default_threads() -> usize {
     2
-}
-fn default_score_threshold() -> f32 {
-    0.35
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]

@@ -65,17 +65,13 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
     }
 
     let model = FieldPath::root("model");
-    if c.model.input_size < 32
-        || c.model.input_size > 1280
-        || !c.model.input_size.is_multiple_of(32)
-    {
-        p.add(
-            &model.key("input_size"),
-            format!(
-                "must be a multiple of 32 between 32 and 1280 (320 or 416 for the bundled model), got {}",
-                c.model.input_size
-            ),
-        );
+    if let Some(size) = c.model.input_size {
+        if !(32..=1280).contains(&size) {
+            p.add(
+                &model.key("input_size"),
+                format!("must be between 32 and 1280 (NanoDet: 320 or 416; SSD: 300), got {size}"),
+            );
+        }
     }
     if c.model.threads == 0 || c.model.threads > 64 {
         p.add(
@@ -83,12 +79,9 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             format!("must be between 1 and 64, got {}", c.model.threads),
         );
     }
-    p.range(
-        &model.key("score_threshold"),
-        c.model.score_threshold as f64,
-        0.01,
-        1.0,
-    );
+    if let Some(t) = c.model.score_threshold {
+        p.range(&model.key("score_threshold"), t as f64, 0.01, 1.0);
+    }
     if !c.model.path.is_file() {
         p.add(
             &model.key("path"),

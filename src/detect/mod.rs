@@ -1,21 +1,24 @@
-//! The detect room: the bundled NanoDet model on tract-onnx.
+//! The detect room: ONNX object detectors on tract-onnx, behind one API for every model family.
 //!
-//! Pre- and post-processing follow models/README.md exactly (stretch resize, BGR, NanoDet
-//! mean/std; GFL distance decoding with cell centres at +0.5 stride; per-class greedy NMS),
-//! because the test oracle was produced that way and scores drift otherwise.
+//! A [`family`] knows a model's input layout and normalisation and how to decode its outputs
+//! (NanoDet's GFL distances, SSD's decoded boxes); the family is stated in config
+//! (`model.kind`) or recognised from the ONNX shapes. Pre- and post-processing follow each
+//! model's reference pipeline exactly (models/README.md), because the test oracles were
+//! produced that way and scores drift otherwise.
 
+mod family;
 mod post;
+mod resize;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::RunOptions;
 
+pub use family::ModelKind;
 pub use post::{iou, Detection};
+pub use resize::pillow_bilinear;
 
-/// NanoDet's training normalisation, in BGR order, in 0..255 space.
-const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
-const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
 const NMS_IOU: f32 = 0.5;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,46 +44,99 @@ pub enum DetectError {
 pub struct DetectorSpec {
     pub model: PathBuf,
     pub labels: PathBuf,
-    pub input_size: usize,
+    pub kind: ModelKind,
+    /// `None` = the family's own size (NanoDet 416, SSD 300).
+    pub input_size: Option<usize>,
     pub threads: usize,
-    pub score_threshold: f32,
+    /// `None` = the family's calibration point (NanoDet 0.35, SSD 0.5).
+    pub score_threshold: Option<f32>,
 }
 
-/// Where one stride's two outputs sit in the model's output list.
-#[derive(Debug, Clone, Copy)]
-struct Head {
-    stride: usize,
-    cls: usize,
-    reg: usize,
+impl DetectorSpec {
+    pub fn from_config(m: &crate::config::ModelConfig) -> Self {
+        Self {
+            model: m.path.clone(),
+            labels: m.labels.clone(),
+            kind: m.kind,
+            input_size: m.input_size.map(|s| s as usize),
+            threads: m.threads,
+            score_threshold: m.score_threshold,
+        }
+    }
 }
 
 pub struct Detector {
     state: TypedSimpleState,
+    family: family::Family,
     size: usize,
-    heads: Vec<Head>,
     labels: Arc<[String]>,
-    num_classes: usize,
     score_threshold: f32,
 }
 
 impl Detector {
     pub fn load(spec: &DetectorSpec) -> Result<Self, DetectError> {
         let labels = load_labels(&spec.labels)?;
-        let size = spec.input_size;
-        let model_err = |e: TractError| DetectError::Model {
+        let bad = |message: String| DetectError::Model {
             path: spec.model.clone(),
-            message: format!("{e:#}"),
+            message,
         };
-        // The graph carries 416-sized value_info; ignoring it lets other sizes (320) load.
-        let model = tract_onnx::onnx()
+        let model_err = |e: TractError| bad(format!("{e:#}"));
+        // Ignoring value_info lets other input sizes (NanoDet at 320) load.
+        let mut model = tract_onnx::onnx()
             .with_ignore_value_info(true)
             .with_ignore_output_shapes(true)
             .model_for_path(&spec.model)
-            .map_err(model_err)?
-            .with_input_fact(0, f32::fact([1, 3, size, size]).into())
-            .map_err(model_err)?
-            .into_optimized()
             .map_err(model_err)?;
+        let declared: Option<Vec<usize>> = model
+            .input_fact(0)
+            .ok()
+            .and_then(|f| f.shape.as_concrete_finite().ok().flatten())
+            .map(|s| s.to_vec());
+        let kind = match spec.kind {
+            ModelKind::Auto => declared
+                .as_deref()
+                .and_then(ModelKind::from_input_shape)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "cannot tell the model family from its input shape {declared:?}; \
+                         set model.kind = \"nanodet\" or \"ssd\""
+                    ))
+                })?,
+            k => k,
+        };
+        if let Some(d) = &declared {
+            if ModelKind::from_input_shape(d).is_some_and(|k| k != kind) {
+                return Err(bad(format!(
+                    "model.kind = \"{}\" expects a {} input, but this model declares {d:?}",
+                    kind.name(),
+                    if kind == ModelKind::Ssd {
+                        "[1, S, S, 3] (NHWC)"
+                    } else {
+                        "[1, 3, S, S] (NCHW)"
+                    }
+                )));
+            }
+        }
+        let size = spec.input_size.unwrap_or(kind.default_input_size());
+        let fixed = declared.as_deref().filter(|_| kind == ModelKind::Ssd);
+        if let Some(d) = fixed {
+            if d != kind.input_shape(size) {
+                return Err(bad(format!(
+                    "this SSD model takes a fixed {:?} input; model.input_size = {size} does not fit (use {})",
+                    d,
+                    d[1]
+                )));
+            }
+        }
+        if kind == ModelKind::Nanodet && (size < 32 || !size.is_multiple_of(32)) {
+            return Err(bad(format!(
+                "NanoDet needs an input size that is a multiple of 32, got {size}"
+            )));
+        }
+        model = model
+            .with_input_fact(0, f32::fact(kind.input_shape(size)).into())
+            .map_err(model_err)?;
+        let model = model.into_optimized().map_err(model_err)?;
         let shapes: Vec<Vec<usize>> = model
             .output_outlets()
             .map_err(model_err)?
@@ -93,15 +149,7 @@ impl Detector {
                     .unwrap_or_default()
             })
             .collect();
-        let heads = find_heads(&shapes, size, labels.len()).ok_or_else(|| DetectError::Model {
-            path: spec.model.clone(),
-            message: format!(
-                "outputs {shapes:?} do not look like NanoDet at {size}x{size} with {} classes \
-                 (expected [1,N,{}] scores and [1,N,44] boxes for strides 8, 16, 32)",
-                labels.len(),
-                labels.len()
-            ),
-        })?;
+        let family = family::Family::bind(kind, &shapes, size, labels.len()).map_err(bad)?;
         let options = RunOptions {
             executor: (spec.threads > 1)
                 .then(|| tract_linalg::multithread::Executor::multithread(spec.threads)),
@@ -113,12 +161,17 @@ impl Detector {
         let state = plan.spawn().map_err(model_err)?;
         Ok(Self {
             state,
+            family,
             size,
-            heads,
-            num_classes: labels.len(),
             labels: labels.into(),
-            score_threshold: spec.score_threshold,
+            score_threshold: spec
+                .score_threshold
+                .unwrap_or(kind.default_score_threshold()),
         })
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.family.kind()
     }
 
     pub fn input_size(&self) -> usize {
@@ -132,6 +185,16 @@ impl Detector {
     /// Detects on an RGB frame already at the model's size (what the video room delivers).
     /// Boxes come back normalised to 0..1.
     pub fn detect_rgb(&mut self, rgb: &[u8]) -> Result<Vec<Detection>, DetectError> {
+        self.detect_rgb_filtered(rgb, None)
+    }
+
+    /// As [`Detector::detect_rgb`], keeping only classes `wanted[class_id]` is true for
+    /// (skipped before NMS, so a camera that only watches people pays nothing for cups).
+    pub fn detect_rgb_filtered(
+        &mut self,
+        rgb: &[u8],
+        wanted: Option<&[bool]>,
+    ) -> Result<Vec<Detection>, DetectError> {
         let s = self.size;
         if rgb.len() != s * s * 3 {
             return Err(DetectError::FrameSize {
@@ -140,29 +203,41 @@ impl Detector {
                 size: s,
             });
         }
-        let input = preprocess(rgb, s);
-        let outputs = self
-            .state
-            .run(tvec!(input.into()))
-            .map_err(|e| DetectError::Inference(format!("{e:#}")))?;
+        let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
+        let mut input = family::input_tensor(self.family.kind(), s).map_err(infer)?;
+        {
+            let mut view = input.to_plain_array_view_mut::<f32>().map_err(infer)?;
+            let slice = view
+                .as_slice_mut()
+                .ok_or_else(|| DetectError::Inference("input tensor is not contiguous".into()))?;
+            self.family.preprocess(rgb, slice);
+        }
+        let outputs = self.state.run(tvec!(input.into())).map_err(infer)?;
         let mut views = Vec::with_capacity(outputs.len());
         for o in outputs.iter() {
-            let view = o
-                .to_plain_array_view::<f32>()
-                .map_err(|e| DetectError::Inference(format!("{e:#}")))?;
-            views.push(
-                view.to_slice()
-                    .ok_or_else(|| DetectError::Inference("output is not contiguous".into()))?,
-            );
+            views.push(o.to_plain_array_view::<f32>().map_err(infer)?);
         }
-        let candidates = post::decode(
-            &views,
-            &self.heads,
-            s,
-            self.num_classes,
-            self.score_threshold,
-        );
-        Ok(post::nms(candidates, NMS_IOU, s, &self.labels))
+        let slices: Vec<&[f32]> = views
+            .iter()
+            .map(|v| {
+                v.as_slice()
+                    .ok_or_else(|| DetectError::Inference("output is not contiguous".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        let candidates = self.family.decode(&slices, s, self.score_threshold, wanted);
+        Ok(post::nms(candidates, NMS_IOU, &self.labels))
+    }
+
+    /// Which classes a set of labels needs, for [`Detector::detect_rgb_filtered`]; `None` when
+    /// any label is wanted.
+    pub fn class_filter<'a>(&self, labels: impl IntoIterator<Item = &'a str>) -> Vec<bool> {
+        let mut wanted = vec![false; self.labels.len()];
+        for l in labels {
+            if let Some(i) = self.labels.iter().position(|x| x == l) {
+                wanted[i] = true;
+            }
+        }
+        wanted
     }
 
     /// Decodes an image file, resizes it the way the reference does (a smoothing bilinear, as
@@ -180,7 +255,8 @@ impl Detector {
             .map_err(|e| img_err(e.to_string()))?
             .to_rgb8();
         let (w, h) = img.dimensions();
-        let rgb = resize_rgb(img.as_raw(), w, h, self.size as u32).map_err(img_err)?;
+        let s = self.size;
+        let rgb = pillow_bilinear(img.as_raw(), w as usize, h as usize, s, s);
         Ok((self.detect_rgb(&rgb)?, w, h))
     }
 }
@@ -211,38 +287,6 @@ pub fn resize_rgb_to(
         )
         .map_err(|e| e.to_string())?;
     Ok(dst.into_vec())
-}
-
-/// Interleaved RGB u8 → planar BGR f32 `[1,3,S,S]`, normalised with NanoDet's mean/std.
-fn preprocess(rgb: &[u8], s: usize) -> Tensor {
-    let plane = s * s;
-    let mut data = vec![0f32; 3 * plane];
-    let (b, rest) = data.split_at_mut(plane);
-    let (g, r) = rest.split_at_mut(plane);
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
-        b[i] = (px[2] as f32 - MEAN_BGR[0]) / STD_BGR[0];
-        g[i] = (px[1] as f32 - MEAN_BGR[1]) / STD_BGR[1];
-        r[i] = (px[0] as f32 - MEAN_BGR[2]) / STD_BGR[2];
-    }
-    // The length is 3·S·S by construction, so the shape always fits.
-    tract_ndarray::Array4::from_shape_vec((1, 3, s, s), data)
-        .map(Tensor::from)
-        .unwrap_or_else(|_| Tensor::from(0f32))
-}
-
-fn find_heads(shapes: &[Vec<usize>], size: usize, classes: usize) -> Option<Vec<Head>> {
-    [8usize, 16, 32]
-        .into_iter()
-        .map(|stride| {
-            let n = (size / stride).pow(2);
-            let find = |c: usize| shapes.iter().position(|s| s.as_slice() == [1, n, c]);
-            Some(Head {
-                stride,
-                cls: find(classes)?,
-                reg: find(44)?,
-            })
-        })
-        .collect()
 }
 
 pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {

@@ -1,10 +1,7 @@
-//! NanoDet GFL decoding and per-class greedy NMS.
+//! Per-class greedy NMS, shared by every model family.
 
-use super::Head;
 use serde::Serialize;
 use std::sync::Arc;
-
-const REG_BINS: usize = 11;
 
 /// One detected object. `bbox` is `[x1, y1, x2, y2]` normalised to 0..1 of the frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,68 +15,9 @@ pub struct Detection {
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Candidate {
-    class_id: usize,
-    score: f32,
-    bbox: [f32; 4],
-}
-
-/// Every (cell, class) pair at or above `threshold`, with its box in input pixels.
-pub(super) fn decode(
-    outputs: &[&[f32]],
-    heads: &[Head],
-    size: usize,
-    classes: usize,
-    threshold: f32,
-) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    let limit = size as f32;
-    for head in heads {
-        let g = size / head.stride;
-        let st = head.stride as f32;
-        let (cls, reg) = (outputs[head.cls], outputs[head.reg]);
-        for cell in 0..g * g {
-            let scores = &cls[cell * classes..(cell + 1) * classes];
-            if !scores.iter().any(|&s| s >= threshold) {
-                continue;
-            }
-            let cx = ((cell % g) as f32 + 0.5) * st;
-            let cy = ((cell / g) as f32 + 0.5) * st;
-            let logits = &reg[cell * 4 * REG_BINS..(cell + 1) * 4 * REG_BINS];
-            let d: Vec<f32> = logits
-                .chunks_exact(REG_BINS)
-                .map(|side| expectation(side) * st)
-                .collect();
-            let bbox = [
-                (cx - d[0]).clamp(0.0, limit),
-                (cy - d[1]).clamp(0.0, limit),
-                (cx + d[2]).clamp(0.0, limit),
-                (cy + d[3]).clamp(0.0, limit),
-            ];
-            for (class_id, &score) in scores.iter().enumerate() {
-                if score >= threshold {
-                    out.push(Candidate {
-                        class_id,
-                        score,
-                        bbox,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Softmax over the bins, then Σ k·p_k: the expected distance in units of the stride.
-fn expectation(logits: &[f32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    let mut weighted = 0.0;
-    for (k, &l) in logits.iter().enumerate() {
-        let e = (l - max).exp();
-        sum += e;
-        weighted += k as f32 * e;
-    }
-    weighted / sum
+    pub(super) class_id: usize,
+    pub(super) score: f32,
+    pub(super) bbox: [f32; 4],
 }
 
 pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
@@ -94,13 +32,9 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     }
 }
 
-/// Greedy NMS within each class; the result is sorted by score, boxes normalised.
-pub(super) fn nms(
-    mut cands: Vec<Candidate>,
-    thr: f32,
-    size: usize,
-    labels: &Arc<[String]>,
-) -> Vec<Detection> {
+/// Greedy NMS within each class (boxes of different classes never suppress each other);
+/// the result is sorted by score.
+pub(super) fn nms(mut cands: Vec<Candidate>, thr: f32, labels: &Arc<[String]>) -> Vec<Detection> {
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Candidate> = Vec::new();
     for c in cands {
@@ -111,13 +45,12 @@ pub(super) fn nms(
             kept.push(c);
         }
     }
-    let side = size as f32;
     kept.into_iter()
         .map(|c| Detection {
             class_id: c.class_id,
             label: labels.get(c.class_id).cloned().unwrap_or_default(),
             confidence: c.score,
-            bbox: c.bbox.map(|v| v / side),
+            bbox: c.bbox,
         })
         .collect()
 }

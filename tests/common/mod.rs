@@ -129,3 +129,15 @@ pub fn verify_with_python(requests: &[Received], mode: &str, secret: &str, heade
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A detector spec for a model shipped in models/, with the family's defaults.
+pub fn spec(model_file: &str) -> watchpost::detect::DetectorSpec {
+    watchpost::detect::DetectorSpec {
+        model: repo().join("models").join(model_file),
+        labels: repo().join("models/coco80.txt"),
+        kind: watchpost::detect::ModelKind::Auto,
+        input_size: None,
+        threads: 1,
+        score_threshold: None,
+    }
+}
