@@ -144,6 +144,8 @@ fn cli_detect_prints_json_in_image_pixels() {
     let out = std::process::Command::new(bin())
         .arg("detect")
         .arg(data("dog.jpg"))
+        .arg("--model")
+        .arg(repo().join("models/nanodet-416.onnx"))
         .output()
         .expect("run watchpost detect");
     assert!(
@@ -168,6 +170,29 @@ fn cli_detect_prints_json_in_image_pixels() {
         assert!((g - w).abs() < 15.0, "bicycle box {b:?} vs {want:?}");
     }
     assert!((bike["confidence"].as_f64().unwrap() - 0.684).abs() <= 0.02);
+
+    // Without --model: the default model, SSDLite (its oracle: bicycle 0.933).
+    let out = std::process::Command::new(bin())
+        .arg("detect")
+        .arg(data("dog.jpg"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bike = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["label"] == "bicycle")
+        .expect("bicycle");
+    assert!(
+        (bike["confidence"].as_f64().unwrap() - 0.933).abs() <= 0.02,
+        "{bike}"
+    );
 }
 
 #[test]

@@ -30,9 +30,7 @@ site = "demo-site"
 data_dir = "{data_dir}"
 
 [model]
-path = "models/nanodet-416.onnx"
-labels = "models/coco80.txt"
-input_size = 416
+# The default model (SSDLite-MobileNetV2 300); NanoDet-g: path = "models/nanodet-416.onnx"
 threads = 2
 
 [[camera]]
@@ -58,7 +56,7 @@ metadata = { zone = "demo-yard" }
 [[rule]]
 name = "dog-in-yard"
 labels = ["dog"]
-min_confidence = 0.4
+min_confidence = 0.5
 cooldown_seconds = 8
 severity = "medium"
 
