@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub ingest: IngestOptions,
     /// After the last commit, how long sinks may keep draining before they stop.
     pub drain_timeout: Duration,
+    /// Switches the detector's model while the pipeline runs.
+    pub model_switch: ModelSwitch,
 }
 
 impl Default for RunOptions {
@@ -62,13 +64,51 @@ impl Default for RunOptions {
             clock: Arc::new(SystemClock),
             ingest: IngestOptions::default(),
             drain_timeout: Duration::from_secs(5),
+            model_switch: ModelSwitch::new(),
         }
+    }
+}
+
+/// Asks a running pipeline to change its model. The new model loads beside the old one, which
+/// keeps detecting until the swap; cameras are not touched (frames of the old size are
+/// resized for the new model until a camera reconnects).
+#[derive(Clone)]
+pub struct ModelSwitch {
+    tx: mpsc::Sender<DetectorSpec>,
+    rx: Arc<std::sync::Mutex<Option<mpsc::Receiver<DetectorSpec>>>>,
+}
+
+impl ModelSwitch {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            tx,
+            rx: Arc::new(std::sync::Mutex::new(Some(rx))),
+        }
+    }
+
+    /// Returns false when no pipeline is listening any more.
+    pub fn request(&self, spec: DetectorSpec) -> bool {
+        self.tx.send(spec).is_ok()
+    }
+
+    fn take_receiver(&self) -> Option<mpsc::Receiver<DetectorSpec>> {
+        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Default for ModelSwitch {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 /// Counters the pipeline keeps while it runs.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// The model file in use, and how many times it was switched.
+    pub model: std::sync::Mutex<String>,
+    pub model_switches: AtomicU64,
     pub frames_detected: AtomicU64,
     pub detect_micros: AtomicU64,
     pub alerts_committed: AtomicU64,
@@ -78,6 +118,8 @@ pub struct Counters {
 pub struct Summary {
     pub frames_detected: u64,
     pub frames_skipped: u64,
+    pub model: String,
+    pub model_switches: u64,
     pub mean_detect_ms: f64,
     pub alerts_committed: u64,
     pub cameras: Vec<video::CameraSnapshot>,
@@ -120,6 +162,8 @@ pub async fn run(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let counters = Arc::new(Counters::default());
+    *counters.model.lock().unwrap_or_else(|e| e.into_inner()) =
+        config.model.path.display().to_string();
     let frames = Arc::new(LatestFrames::new());
     let mut ingest = opts.ingest.clone();
     ingest.size = detector.input_size() as u32;
@@ -138,6 +182,8 @@ pub async fn run(
     }
 
     let filters = class_filters(&config, &detector);
+    let stage_config = config.clone();
+    let switch_rx = opts.model_switch.take_receiver();
     let (hits_tx, hits_rx) = mpsc::channel::<RuleHit>();
     let detector_thread = {
         let (frames, counters, cancel, snaps) = (
@@ -154,6 +200,8 @@ pub async fn run(
                         detector,
                         filters,
                         engine,
+                        config: stage_config,
+                        switch: switch_rx,
                     },
                     snaps.as_deref(),
                     &frames,
@@ -227,9 +275,16 @@ pub async fn run(
         }
     }
     let detected = counters.frames_detected.load(Ordering::Relaxed);
+    let model_in_use = counters
+        .model
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Ok(Summary {
         frames_detected: detected,
         frames_skipped: frames.skipped(),
+        model: model_in_use,
+        model_switches: counters.model_switches.load(Ordering::Relaxed),
         mean_detect_ms: counters.detect_micros.load(Ordering::Relaxed) as f64
             / 1000.0
             / detected.max(1) as f64,
@@ -269,13 +324,19 @@ struct DetectStage {
     detector: Detector,
     filters: ClassFilters,
     engine: Engine,
+    config: Config,
+    switch: Option<mpsc::Receiver<DetectorSpec>>,
 }
+
+type Loading = Arc<std::sync::Mutex<Option<Result<(Detector, DetectorSpec), DetectError>>>>;
 
 fn detect_loop(
     DetectStage {
         mut detector,
-        filters,
+        mut filters,
         mut engine,
+        config,
+        switch,
     }: DetectStage,
     snapshots: Option<&SnapshotStore>,
     frames: &LatestFrames,
@@ -283,13 +344,58 @@ fn detect_loop(
     hits: &mpsc::Sender<RuleHit>,
     cancel: &CancellationToken,
 ) {
+    let loading: Loading = Arc::default();
     while !cancel.is_cancelled() {
+        if let Some(spec) = switch.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            tracing::info!(model = %spec.model.display(), "loading a new model beside the running one");
+            let slot = loading.clone();
+            let spawned = std::thread::Builder::new()
+                .name("model-loader".into())
+                .spawn(move || {
+                    let result = Detector::load(&spec).map(|d| (d, spec));
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the model loader; keeping the current model");
+            }
+        }
+        match loading.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(Ok((new, spec))) => {
+                detector = new;
+                filters = class_filters(&config, &detector);
+                counters.model_switches.fetch_add(1, Ordering::Relaxed);
+                *counters.model.lock().unwrap_or_else(|e| e.into_inner()) =
+                    spec.model.display().to_string();
+                tracing::info!(model = %spec.model.display(), kind = detector.kind().name(), "model switched");
+            }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "new model failed to load; keeping the current one")
+            }
+            None => {}
+        }
         let Some(frame) = frames.take(Duration::from_millis(200)) else {
             continue;
         };
         let started = Instant::now();
         let wanted = filters.get(&frame.camera).and_then(|f| f.as_deref());
-        let detections = match detector.detect_rgb_filtered(&frame.rgb, wanted) {
+        let size = detector.input_size() as u32;
+        // After a model switch, cameras still deliver the old size until they reconnect.
+        let resized;
+        let rgb = if frame.size == size {
+            &frame.rgb
+        } else {
+            match crate::detect::resize_rgb(&frame.rgb, frame.size, frame.size, size) {
+                Ok(r) => {
+                    resized = r;
+                    &resized
+                }
+                Err(e) => {
+                    tracing::error!(camera = %frame.camera, error = %e, "cannot resize frame for the model");
+                    continue;
+                }
+            }
+        };
+        let detections = match detector.detect_rgb_filtered(rgb, wanted) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(camera = %frame.camera, error = %e, "detector failed on a frame");

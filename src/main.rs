@@ -134,12 +134,14 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
         Cmd::CheckConfig { path } => Ok(check_config(&path)),
-        Cmd::Run { config } => {
-            let config = Config::load(&config)?;
+        Cmd::Run { config: path } => {
+            let config = Config::load(&path)?;
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 stop_on_signal(cancel.clone());
-                let summary = watchpost::app::run(config, Default::default(), cancel).await?;
+                let opts = watchpost::app::RunOptions::default();
+                reload_model_on_sighup(path, config.model.clone(), opts.model_switch.clone());
+                let summary = watchpost::app::run(config, opts, cancel).await?;
                 tracing::info!(
                     frames = summary.frames_detected,
                     alerts = summary.alerts_committed,
@@ -227,6 +229,39 @@ fn stop_on_signal(cancel: CancellationToken) {
                 cancel.cancel();
             } else {
                 std::process::exit(130);
+            }
+        }
+    });
+}
+
+/// SIGHUP → re-read the config; a changed `[model]` is switched live (cameras keep running).
+/// Other changes need a restart for now, and the log says so.
+fn reload_model_on_sighup(
+    path: PathBuf,
+    mut current: config::ModelConfig,
+    switch: watchpost::app::ModelSwitch,
+) {
+    tokio::spawn(async move {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&path) {
+                Err(e) => {
+                    tracing::error!(config = %path.display(), "reload refused, keeping the running config:\n{e}")
+                }
+                Ok(c) if c.model == current => {
+                    tracing::warn!("config reloaded: [model] unchanged; other changes apply at the next restart")
+                }
+                Ok(c) => {
+                    tracing::info!(model = %c.model.path.display(), "config reloaded: switching model");
+                    switch.request(DetectorSpec::from_config(&c.model));
+                    current = c.model;
+                }
             }
         }
     });

@@ -141,7 +141,7 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/watchpost")
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     #[serde(default = "default_model_path")]
