@@ -372,8 +372,11 @@ fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
     match cmd {
         OutboxCmd::Stats { json } => {
             let s = ob.stats()?;
+            let sinks = ob.sink_stats(chrono::Utc::now().timestamp_millis())?;
             if json {
-                println!("{}", serde_json::to_string(&s)?);
+                let mut v = serde_json::to_value(&s)?;
+                v["sinks"] = serde_json::to_value(&sinks)?;
+                println!("{v}");
             } else {
                 println!("outbox:    {}", ob.path().display());
                 println!("alerts:    {}", s.alerts);
@@ -385,11 +388,52 @@ fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
                     s.oldest_pending.as_deref().unwrap_or("-")
                 );
                 println!("file size: {} bytes", s.file_bytes);
+                for k in sinks {
+                    let opt = |v: Option<f64>, unit: &str| {
+                        v.map(|v| format!("{v:.1}{unit}"))
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    println!(
+                        "sink {}: {} pending, {} delivered, {} dead; last 24 h: {} events, success {}, latency avg {} p95 {}",
+                        k.sink,
+                        k.pending,
+                        k.delivered,
+                        k.dead,
+                        k.events_24h,
+                        opt(k.delivery_success_rate.map(|r| r * 100.0), " %"),
+                        opt(k.latency_avg_ms, " ms"),
+                        opt(k.latency_p95_ms.map(|v| v as f64), " ms"),
+                    );
+                }
             }
         }
         OutboxCmd::List { json, state, limit } => print_rows(ob.list(state, limit)?, json)?,
         OutboxCmd::DeadLetters { json } => {
-            print_rows(ob.list(Some(RowState::Dead), usize::MAX >> 1)?, json)?
+            let rows = ob.list(Some(RowState::Dead), usize::MAX >> 1)?;
+            if json {
+                // Each dead letter with its whole attempt history.
+                for r in rows {
+                    let mut v = serde_json::to_value(&r)?;
+                    v["attempt_history"] = serde_json::to_value(ob.attempts(r.id)?)?;
+                    println!("{v}");
+                }
+            } else {
+                for r in &rows {
+                    let history = ob.attempts(r.id)?;
+                    print_rows(vec![r.clone()], false)?;
+                    for a in history {
+                        println!(
+                            "          {}  status={}  {} ms  {}",
+                            a.at,
+                            a.status
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            a.latency_ms,
+                            a.error.unwrap_or_default()
+                        );
+                    }
+                }
+            }
         }
         OutboxCmd::Replay { id, all_dead } => {
             let now = chrono::Utc::now().timestamp_millis();

@@ -9,7 +9,7 @@ mod webhook;
 
 use crate::clock::Clock;
 use crate::config::DeliveryConfig;
-use crate::outbox::{OutboxError, SharedOutbox};
+use crate::outbox::{Attempt, Next, OutboxError, SharedOutbox};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,15 +31,25 @@ pub enum DeliverError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The receiver acknowledged (HTTP 2xx).
-    Delivered,
-    /// Try again later: network error, timeout, 408/425/429/5xx. `after` is the receiver's
-    /// `Retry-After`, when it gave one.
+    Delivered { status: u16 },
+    /// Try again later: network error or timeout (no status), 408/425/429/5xx. `after` is the
+    /// receiver's `Retry-After`, when it gave one.
     Retry {
         after: Option<Duration>,
+        status: Option<u16>,
         error: String,
     },
     /// The receiver refused this alert (other 4xx); retried on the schedule, then dead-lettered.
-    Rejected { error: String },
+    Rejected { status: u16, error: String },
+}
+
+impl Outcome {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Delivered { status } | Outcome::Rejected { status, .. } => Some(*status),
+            Outcome::Retry { status, .. } => *status,
+        }
+    }
 }
 
 /// Delays between attempts: the configured schedule, then doubling up to the cap, ±20 %.
@@ -134,45 +144,54 @@ impl SinkWorker {
             }
             for row in rows {
                 let started = self.clock.now();
+                let clock_started = std::time::Instant::now();
                 let outcome = tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
                     o = self.sink.send(&row, started.timestamp()) => o,
                 };
                 let now_ms = self.clock.now().timestamp_millis();
                 let id = row.id;
+                let mut attempt = Attempt {
+                    at_ms: started.timestamp_millis(),
+                    status: outcome.status(),
+                    latency_ms: clock_started.elapsed().as_millis() as i64,
+                    error: None,
+                };
                 match outcome {
-                    Outcome::Delivered => {
+                    Outcome::Delivered { .. } => {
                         failures = 0;
                         self.outbox
-                            .call(move |o| o.mark_delivered(id, now_ms))
+                            .call(move |o| o.record(id, &attempt, Next::Delivered))
                             .await?;
                         tracing::info!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
                     }
-                    Outcome::Rejected { error } => {
+                    Outcome::Rejected { error, .. } => {
                         failures = 0;
                         let n = row.attempts as u32 + 1;
-                        if n as usize >= self.policy.schedule.len() {
+                        let next = if n as usize >= self.policy.schedule.len() {
                             tracing::error!(sink = %name, alert_id = %row.alert_id, %error, "rejected after {n} attempts; dead-lettered");
-                            self.outbox.call(move |o| o.mark_dead(id, &error)).await?;
+                            Next::Dead
                         } else {
-                            let next = now_ms + self.policy.delay(n).as_millis() as i64;
                             tracing::warn!(sink = %name, alert_id = %row.alert_id, %error, "rejected; will retry");
-                            self.outbox
-                                .call(move |o| o.mark_retry(id, next, &error))
-                                .await?;
-                        }
+                            Next::RetryAt(now_ms + self.policy.delay(n).as_millis() as i64)
+                        };
+                        attempt.error = Some(error);
+                        self.outbox
+                            .call(move |o| o.record(id, &attempt, next))
+                            .await?;
                     }
-                    Outcome::Retry { after, error } => {
+                    Outcome::Retry { after, error, .. } => {
                         failures = failures.saturating_add(1);
                         let delay = after
                             .map(|a| a.min(self.policy.max_backoff))
                             .unwrap_or_else(|| self.policy.delay(failures));
-                        let next = now_ms + delay.as_millis() as i64;
+                        let next = Next::RetryAt(now_ms + delay.as_millis() as i64);
                         if failures == 1 || failures.is_power_of_two() {
                             tracing::warn!(sink = %name, %error, failures, retry_in_ms = delay.as_millis() as u64, "sink unavailable; backing off");
                         }
+                        attempt.error = Some(error);
                         self.outbox
-                            .call(move |o| o.mark_retry(id, next, &error))
+                            .call(move |o| o.record(id, &attempt, next))
                             .await?;
                         // The whole sink waits; the oldest due row is the next probe.
                         tokio::select! {
@@ -198,8 +217,8 @@ mod tests {
     fn answers_are_classified_as_the_contract_says() {
         let none = HeaderMap::new();
         let c = |code| webhook::classify(StatusCode::from_u16(code).unwrap(), &none);
-        assert_eq!(c(200), Outcome::Delivered);
-        assert_eq!(c(204), Outcome::Delivered);
+        assert_eq!(c(200), Outcome::Delivered { status: 200 });
+        assert_eq!(c(204), Outcome::Delivered { status: 204 });
         for code in [408, 425, 429, 500, 502, 503] {
             assert!(matches!(c(code), Outcome::Retry { .. }), "{code}");
         }
@@ -212,6 +231,7 @@ mod tests {
             webhook::classify(StatusCode::TOO_MANY_REQUESTS, &h),
             Outcome::Retry {
                 after: Some(Duration::from_secs(7)),
+                status: Some(429),
                 error: "HTTP 429 Too Many Requests".into()
             }
         );

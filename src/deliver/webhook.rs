@@ -76,6 +76,7 @@ impl WebhookSink {
             // Errors carry the URL, which may hold a token: strip it before it reaches a log.
             Err(e) => Outcome::Retry {
                 after: None,
+                status: None,
                 error: describe(&e.without_url()),
             },
             Ok(r) => classify(r.status(), r.headers()),
@@ -98,7 +99,7 @@ fn describe(e: &reqwest::Error) -> String {
 pub(crate) fn classify(status: reqwest::StatusCode, headers: &HeaderMap) -> Outcome {
     let code = status.as_u16();
     if status.is_success() {
-        return Outcome::Delivered;
+        return Outcome::Delivered { status: code };
     }
     let error = format!("HTTP {status}");
     if matches!(code, 408 | 425 | 429) || status.is_server_error() {
@@ -107,7 +108,14 @@ pub(crate) fn classify(status: reqwest::StatusCode, headers: &HeaderMap) -> Outc
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        return Outcome::Retry { after, error };
+        return Outcome::Retry {
+            after,
+            status: Some(code),
+            error,
+        };
     }
-    Outcome::Rejected { error }
+    Outcome::Rejected {
+        status: code,
+        error,
+    }
 }

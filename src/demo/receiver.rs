@@ -42,6 +42,8 @@ impl Received {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Answer {
     Status(u16),
+    /// A status with a `Retry-After: seconds` header (429, 503).
+    RetryAfter(u16, u64),
     /// Never answer (until the client times out).
     Hang,
 }
@@ -51,6 +53,8 @@ type Callback = Arc<dyn Fn(&Received) + Send + Sync>;
 struct Inner {
     key: Option<Vec<u8>>,
     answer: Mutex<Answer>,
+    /// Answers used first, one per request, before `answer`.
+    script: Mutex<std::collections::VecDeque<Answer>>,
     log: Mutex<Vec<Received>>,
     on_receive: Option<Callback>,
 }
@@ -73,6 +77,7 @@ impl Receiver {
         let inner = Arc::new(Inner {
             key,
             answer: Mutex::new(Answer::Status(200)),
+            script: Mutex::new(Default::default()),
             log: Mutex::new(Vec::new()),
             on_receive,
         });
@@ -102,6 +107,15 @@ impl Receiver {
         *self.inner.answer.lock().unwrap_or_else(|e| e.into_inner()) = a;
     }
 
+    /// The next requests get these answers, in order; then `set_answer`'s.
+    pub fn script(&self, answers: &[Answer]) {
+        self.inner
+            .script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(answers.iter().copied());
+    }
+
     /// Every request so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.inner
@@ -123,8 +137,18 @@ impl Drop for Receiver {
     }
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let answer = *inner.answer.lock().unwrap_or_else(|e| e.into_inner());
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap) {
+    let scripted = inner
+        .script
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop_front();
+    let answer =
+        scripted.unwrap_or_else(|| *inner.answer.lock().unwrap_or_else(|e| e.into_inner()));
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let verified = inner.key.as_ref().map(|key| {
         let (Some(id), Some(ts), Some(sig)) = (
@@ -140,9 +164,14 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         let fresh = (Utc::now().timestamp() - ts).abs() <= 300;
         fresh && verify_standard(key, id, ts, &body, sig)
     });
+    let mut reply = HeaderMap::new();
     let status = match (answer, verified) {
         (_, Some(false)) => 401,
         (Answer::Status(s), _) => s,
+        (Answer::RetryAfter(s, secs), _) => {
+            reply.insert(axum::http::header::RETRY_AFTER, secs.into());
+            s
+        }
         (Answer::Hang, _) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             504
@@ -166,5 +195,8 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(rec);
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        reply,
+    )
 }

@@ -103,6 +103,48 @@ impl RowState {
     }
 }
 
+/// One delivery attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at_ms: i64,
+    /// The receiver's status, when it answered.
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// What happens to a row after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Next {
+    Delivered,
+    RetryAt(i64),
+    Dead,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRow {
+    pub at: String,
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// Per-sink delivery figures (last 24 h where named so).
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkStats {
+    pub sink: String,
+    pub pending: i64,
+    pub delivered: i64,
+    pub dead: i64,
+    /// Alerts committed for this sink in the last 24 h.
+    pub events_24h: i64,
+    /// Share of the last 24 h's attempts the receiver acknowledged.
+    pub delivery_success_rate: Option<f64>,
+    /// Commit → acknowledged, for rows delivered in the last 24 h.
+    pub latency_avg_ms: Option<f64>,
+    pub latency_p95_ms: Option<i64>,
+}
+
 /// A row as `outbox list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListedRow {
@@ -315,26 +357,126 @@ impl Outbox {
             .map_err(|e| self.err(e))
     }
 
-    pub fn mark_delivered(&mut self, id: i64, now_ms: i64) -> Result<(), OutboxError> {
-        self.conn
-            .execute(
+    /// Records one delivery attempt and what follows from it, in one transaction.
+    pub fn record(&mut self, id: i64, attempt: &Attempt, next: Next) -> Result<(), OutboxError> {
+        let path = self.path.clone();
+        let sql = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT INTO attempts (delivery_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, attempt.at_ms, attempt.status, attempt.latency_ms, attempt.error],
+        )
+        .map_err(sql)?;
+        match next {
+            Next::Delivered => tx.execute(
                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
                  delivered_at = ?2, last_error = NULL WHERE id = ?1",
-                params![id, now_ms],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
-    }
-
-    pub fn mark_retry(&mut self, id: i64, next_at_ms: i64, error: &str) -> Result<(), OutboxError> {
-        self.conn
-            .execute(
+                params![id, attempt.at_ms + attempt.latency_ms],
+            ),
+            Next::RetryAt(at) => tx.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
                  WHERE id = ?1 AND state = 'pending'",
-                params![id, next_at_ms, error],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+                params![id, at, attempt.error],
+            ),
+            Next::Dead => tx.execute(
+                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                params![id, attempt.error],
+            ),
+        }
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// The attempt history of a delivery row, oldest first.
+    pub fn attempts(&self, id: i64) -> Result<Vec<AttemptRow>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT at, status, latency_ms, error FROM attempts WHERE delivery_id = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok(AttemptRow {
+                    at: ms_to_rfc3339(r.get(0)?),
+                    status: r.get(1)?,
+                    latency_ms: r.get(2)?,
+                    error: r.get(3)?,
+                })
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.err(e))
+    }
+
+    /// Per-sink figures over the last 24 hours (what receivers' dashboards watch).
+    pub fn sink_stats(&self, now_ms: i64) -> Result<Vec<SinkStats>, OutboxError> {
+        let since = now_ms - 24 * 3600 * 1000;
+        let sinks: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT DISTINCT sink FROM deliveries ORDER BY sink")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .and_then(|it| it.collect::<Result<Vec<String>, _>>());
+            rows.map_err(|e| self.err(e))?
+        };
+        let mut out = Vec::new();
+        for sink in sinks {
+            let one = |sql: &str| -> Result<i64, OutboxError> {
+                self.conn
+                    .query_row(sql, params![sink, since], |r| r.get(0))
+                    .map_err(|e| self.err(e))
+            };
+            let count_state = |state: &str| {
+                one(&format!(
+                    "SELECT COUNT(*) FROM deliveries WHERE sink = ?1 AND state = '{state}' AND ?2 = ?2"
+                ))
+            };
+            let attempts_24h = one(
+                "SELECT COUNT(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+                 WHERE d.sink = ?1 AND a.at >= ?2",
+            )?;
+            let ok_24h = one(
+                "SELECT COUNT(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+                 WHERE d.sink = ?1 AND a.at >= ?2 AND a.status BETWEEN 200 AND 299",
+            )?;
+            let mut latencies: Vec<i64> = {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT d.delivered_at - a.created_at FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
+                         WHERE d.sink = ?1 AND d.state = 'delivered' AND d.delivered_at >= ?2",
+                    )
+                    .map_err(|e| self.err(e))?;
+                let rows = stmt
+                    .query_map(params![sink, since], |r| r.get(0))
+                    .and_then(|it| it.collect::<Result<Vec<i64>, _>>());
+                rows.map_err(|e| self.err(e))?
+            };
+            latencies.sort_unstable();
+            let avg = (!latencies.is_empty())
+                .then(|| latencies.iter().sum::<i64>() as f64 / latencies.len() as f64);
+            let p95 = latencies
+                .get(((latencies.len() as f64 - 1.0) * 0.95).round().max(0.0) as usize)
+                .copied();
+            out.push(SinkStats {
+                events_24h: one(
+                    "SELECT COUNT(*) FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
+                     WHERE d.sink = ?1 AND a.created_at >= ?2",
+                )?,
+                pending: count_state("pending")?,
+                delivered: count_state("delivered")?,
+                dead: count_state("dead")?,
+                delivery_success_rate: (attempts_24h > 0)
+                    .then(|| ok_24h as f64 / attempts_24h as f64),
+                latency_avg_ms: avg,
+                latency_p95_ms: p95,
+                sink,
+            });
+        }
+        Ok(out)
     }
 
     pub fn mark_dead(&mut self, id: i64, error: &str) -> Result<(), OutboxError> {

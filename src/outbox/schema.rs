@@ -31,6 +31,17 @@ const MIGRATIONS: &[&str] = &[
     // 2: a sink may get its own body (e.g. with the snapshot inline); NULL = the alert's body.
     "ALTER TABLE deliveries ADD COLUMN body BLOB;
      ALTER TABLE deliveries ADD COLUMN seal BLOB;",
+    // 3: every attempt, for dead-letter forensics and delivery statistics.
+    "CREATE TABLE attempts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+        at          INTEGER NOT NULL,
+        status      INTEGER,
+        latency_ms  INTEGER NOT NULL,
+        error       TEXT
+    );
+    CREATE INDEX attempts_delivery ON attempts (delivery_id);
+    CREATE INDEX attempts_at ON attempts (at);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {
