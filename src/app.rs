@@ -112,6 +112,10 @@ pub struct Counters {
     pub frames_detected: AtomicU64,
     pub detect_micros: AtomicU64,
     pub alerts_committed: AtomicU64,
+    /// Rows removed to keep the outbox under `outbox_max_mb`, by kind.
+    pub dropped_delivered: AtomicU64,
+    pub dropped_dead: AtomicU64,
+    pub dropped_undelivered: AtomicU64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,9 +228,14 @@ pub async fn run(
                 .collect(),
             snapshots: snapshots.clone(),
         };
+        let limits = Limits {
+            max_bytes: config.delivery.outbox_max_mb.saturating_mul(1024 * 1024),
+            history: Duration::from_secs_f64(config.delivery.history_hours * 3600.0),
+            dead_retention: Duration::from_secs_f64(config.delivery.max_age_hours * 3600.0),
+        };
         std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &wakes, &bodies))?
+            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &wakes, &bodies, &limits))?
     };
 
     let sink_cancel = CancellationToken::new();
@@ -473,6 +482,13 @@ impl BodyMaker {
     }
 }
 
+/// The outbox's bounds, enforced by the committer after each commit.
+struct Limits {
+    max_bytes: u64,
+    history: Duration,
+    dead_retention: Duration,
+}
+
 /// The single writer: batches whatever the rules produced, commits, then wakes the sinks.
 /// A failed commit is retried with the same batch; hits are never dropped here.
 fn commit_loop(
@@ -481,7 +497,9 @@ fn commit_loop(
     counters: &Counters,
     wakes: &[Arc<Notify>],
     bodies: &BodyMaker,
+    limits: &Limits,
 ) {
+    let mut last_drop_log: Option<Instant> = None;
     while let Ok(first) = hits.recv() {
         let mut batch = vec![first];
         batch.extend(hits.try_iter().take(255));
@@ -506,6 +524,38 @@ fn commit_loop(
         }
         for w in wakes {
             w.notify_one();
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let cutoff = |d: Duration| now - d.as_millis() as i64;
+        match outbox.with(|o| {
+            o.enforce_limits(
+                limits.max_bytes,
+                cutoff(limits.history),
+                cutoff(limits.dead_retention),
+            )
+        }) {
+            Ok(d) if d != Default::default() => {
+                counters
+                    .dropped_delivered
+                    .fetch_add(d.delivered, Ordering::Relaxed);
+                counters.dropped_dead.fetch_add(d.dead, Ordering::Relaxed);
+                counters
+                    .dropped_undelivered
+                    .fetch_add(d.undelivered, Ordering::Relaxed);
+                // Once per burst: a full outbox drops on every commit.
+                if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    last_drop_log = Some(Instant::now());
+                    tracing::warn!(
+                        delivered = d.delivered,
+                        dead = d.dead,
+                        undelivered = d.undelivered,
+                        total_undelivered = counters.dropped_undelivered.load(Ordering::Relaxed),
+                        "outbox at its size cap (delivery.outbox_max_mb); oldest rows removed"
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox size check failed"),
         }
     }
 }

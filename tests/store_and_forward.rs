@@ -257,3 +257,113 @@ fn commits_survive_reopen_and_one_row_per_sink() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[test]
+fn the_size_cap_drops_delivered_then_old_dead_then_lowest_severity() {
+    use watchpost::outbox::{Attempt, Next};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let mut o = Outbox::open(&path).unwrap();
+    let old = Utc::now() - chrono::Duration::days(10);
+    let make = |n: usize, severity: &str, created: chrono::DateTime<Utc>| {
+        let mut a = alert(n, &["receiver"]);
+        a.body = format!("{{\"n\":{n},\"pad\":\"{}\"}}", "x".repeat(4000)).into_bytes();
+        a.severity = severity.into();
+        a.created_at = created;
+        a
+    };
+    let delivered: Vec<_> = (0..100).map(|n| make(n, "high", Utc::now())).collect();
+    let dead: Vec<_> = (100..200).map(|n| make(n, "high", old)).collect();
+    let pending: Vec<_> = (200..300)
+        .map(|n| make(n, if n % 2 == 0 { "info" } else { "critical" }, Utc::now()))
+        .collect();
+    o.commit(&delivered).unwrap();
+    o.commit(&dead).unwrap();
+    o.commit(&pending).unwrap();
+    let rows = o.list(None, 1000).unwrap();
+    let attempt = |error: &str| Attempt {
+        at_ms: Utc::now().timestamp_millis(),
+        status: Some(200),
+        latency_ms: 1,
+        error: Some(error.into()),
+    };
+    for r in &rows[..100] {
+        o.record(r.id, &attempt("ok"), Next::Delivered).unwrap();
+    }
+    for r in &rows[100..200] {
+        o.record(r.id, &attempt("gone"), Next::Dead).unwrap();
+    }
+    let full = o.used_bytes().unwrap();
+    let now = Utc::now().timestamp_millis();
+    let week_ago = now - 7 * 24 * 3600 * 1000;
+
+    // Room for about 60 % of the rows: delivered and some old dead letters go, pending stay.
+    let d = o
+        .enforce_limits(full * 6 / 10, week_ago, now - 24 * 3600 * 1000)
+        .unwrap();
+    assert_eq!(d.delivered, 100, "{d:?}");
+    assert!(d.dead > 0 && d.undelivered == 0, "{d:?}");
+    assert!(o.used_bytes().unwrap() <= full * 6 / 10);
+    assert_eq!(o.stats().unwrap().pending, 100);
+
+    // Room for about a quarter: the info alerts are sacrificed before any critical one.
+    let d = o
+        .enforce_limits(full / 4, week_ago, now - 24 * 3600 * 1000)
+        .unwrap();
+    assert!(d.undelivered > 0, "{d:?}");
+    let left = o.list(Some(RowState::Pending), 1000).unwrap();
+    let bodies: Vec<String> = left
+        .iter()
+        .map(|r| String::from_utf8(o.body(&r.alert_id).unwrap().unwrap()).unwrap())
+        .collect();
+    let info_left = bodies
+        .iter()
+        .filter(|b| {
+            let n: usize = b[5..b.find(',').unwrap()].parse().unwrap();
+            n % 2 == 0
+        })
+        .count();
+    let critical_left = left.len() - info_left;
+    assert!(info_left < 50, "no info alert was dropped");
+    assert!(
+        info_left == 0 || critical_left == 50,
+        "critical rows dropped while {info_left} info rows remain"
+    );
+    assert!(o.used_bytes().unwrap() <= full / 4);
+
+    // Still a healthy file that takes new commits.
+    o.commit(&[alert(999, &["receiver"])]).unwrap();
+    let check: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn delivered_rows_leave_after_history_hours() {
+    use watchpost::outbox::{Attempt, Next};
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Outbox::open(&dir.path().join("outbox.db")).unwrap();
+    o.commit(&[alert(0, &["receiver"]), alert(1, &["receiver"])])
+        .unwrap();
+    let rows = o.list(None, 10).unwrap();
+    let at = Utc::now().timestamp_millis() - 3 * 3600 * 1000;
+    o.record(
+        rows[0].id,
+        &Attempt {
+            at_ms: at,
+            status: Some(200),
+            latency_ms: 5,
+            error: None,
+        },
+        Next::Delivered,
+    )
+    .unwrap();
+    let d = o
+        .enforce_limits(u64::MAX, Utc::now().timestamp_millis() - 2 * 3600 * 1000, 0)
+        .unwrap();
+    assert_eq!(d, Default::default(), "retention is not a drop");
+    let s = o.stats().unwrap();
+    assert_eq!((s.alerts, s.delivered, s.pending), (1, 0, 1));
+}

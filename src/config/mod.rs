@@ -510,6 +510,9 @@ pub struct DeliveryConfig {
     pub max_age_hours: f64,
     #[serde(default = "default_outbox_max_mb")]
     pub outbox_max_mb: u64,
+    /// Delivered rows are kept this long, for the delivery statistics.
+    #[serde(default = "default_history_hours")]
+    pub history_hours: f64,
 }
 
 impl Default for DeliveryConfig {
@@ -519,6 +522,7 @@ impl Default for DeliveryConfig {
             max_backoff_seconds: default_max_backoff(),
             max_age_hours: default_max_age_hours(),
             outbox_max_mb: default_outbox_max_mb(),
+            history_hours: default_history_hours(),
         }
     }
 }
@@ -531,6 +535,9 @@ fn default_max_backoff() -> f64 {
 }
 fn default_max_age_hours() -> f64 {
     168.0
+}
+fn default_history_hours() -> f64 {
+    72.0
 }
 fn default_outbox_max_mb() -> u64 {
     512

@@ -436,6 +436,12 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         0.001,
         24.0 * 365.0,
     );
+    p.range(
+        &d.key("history_hours"),
+        c.delivery.history_hours,
+        0.0,
+        24.0 * 365.0,
+    );
     if c.delivery.outbox_max_mb == 0 {
         p.add(&d.key("outbox_max_mb"), "must be at least 1");
     }
