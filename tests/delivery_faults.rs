@@ -236,3 +236,44 @@ async fn a_long_outage_with_a_thousand_alerts_is_probed_not_stormed() {
     }
     verify_with_python(&ok[..20], "standard-webhooks", SECRET, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_secret_rotation_receivers_with_either_secret_verify() {
+    let (_dir, outbox) = open();
+    let new = "whsec_bmV3LXNlY3JldC1mb3Itcm90YXRpb24=";
+    // The receiver still holds the old secret (SECRET).
+    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    let toml = format!(
+        "name = \"receiver\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"{new} {SECRET}\"",
+        receiver.url()
+    );
+    let cfg: SinkConfig = toml::from_str(&toml).unwrap();
+    outbox.with(|o| o.commit(&[alert(0)])).unwrap();
+    let (cancel, worker) = start(
+        &outbox,
+        Arc::new(WebhookSink::from_config(&cfg).unwrap()),
+        500,
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || outbox
+            .with(|o| o.stats())
+            .unwrap()
+            .delivered
+            == 1)
+        .await
+    );
+    cancel.cancel();
+    worker.await.unwrap();
+    let got = receiver.received();
+    assert_eq!(got[0].verified, Some(true));
+    assert_eq!(
+        got[0]
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    verify_with_python(&got, "standard-webhooks", SECRET, None);
+    verify_with_python(&got, "standard-webhooks", new, None);
+}

@@ -275,7 +275,17 @@ fn the_size_cap_drops_delivered_then_old_dead_then_lowest_severity() {
     let delivered: Vec<_> = (0..100).map(|n| make(n, "high", Utc::now())).collect();
     let dead: Vec<_> = (100..200).map(|n| make(n, "high", old)).collect();
     let pending: Vec<_> = (200..300)
-        .map(|n| make(n, if n.is_multiple_of(2) { "info" } else { "critical" }, Utc::now()))
+        .map(|n| {
+            make(
+                n,
+                if n.is_multiple_of(2) {
+                    "info"
+                } else {
+                    "critical"
+                },
+                Utc::now(),
+            )
+        })
         .collect();
     o.commit(&delivered).unwrap();
     o.commit(&dead).unwrap();

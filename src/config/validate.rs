@@ -217,12 +217,16 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         if let Some(secret) = &sink.secret {
             match sink.signature {
                 SignatureMode::StandardWebhooks => {
-                    let key = secret.expose().strip_prefix("whsec_");
-                    let ok = key.is_some_and(|k| {
-                        base64::engine::general_purpose::STANDARD
-                            .decode(k)
-                            .is_ok_and(|b| !b.is_empty())
-                    });
+                    // Several secrets (a rotation) are separated by whitespace.
+                    let mut parts = secret.expose().split_whitespace().peekable();
+                    let ok = parts.peek().is_some()
+                        && parts.all(|one| {
+                            one.strip_prefix("whsec_").is_some_and(|k| {
+                                base64::engine::general_purpose::STANDARD
+                                    .decode(k)
+                                    .is_ok_and(|b| !b.is_empty())
+                            })
+                        });
                     if !ok {
                         p.add(
                             &at.key(field),

@@ -261,22 +261,22 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let h = signer.headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(h[2].1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        let Signer::StandardWebhooks { key } = &signer else {
+        let Signer::StandardWebhooks { keys } = &signer else {
             unreachable!()
         };
-        assert!(verify_standard(
-            key,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            body,
-            &h[2].1
-        ));
-        assert!(!verify_standard(
-            key,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265331,
-            body,
-            &h[2].1
-        ));
+        let (id, key) = ("msg_p5jXN8AQM9LWM0D4loKWxJek", &keys[0]);
+        assert!(verify_standard(key, id, 1614265330, body, &h[2].1));
+        assert!(!verify_standard(key, id, 1614265331, body, &h[2].1));
+
+        // During a rotation: one signature per secret, each verifying with its own key.
+        let rotating =
+            Signer::standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2Vjb25k")
+                .unwrap();
+        let h = rotating.headers(id, 1614265330, body);
+        let sigs: Vec<&str> = h[2].1.split(' ').collect();
+        assert_eq!(sigs.len(), 2);
+        assert_eq!(sigs[0], "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(verify_standard(b"second", id, 1614265330, body, &h[2].1));
+        assert!(Signer::standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw nope").is_err());
     }
 }

@@ -15,8 +15,15 @@ type HmacSha256 = Hmac<Sha256>;
 /// How a sink signs; holds key material, so it never implements `Debug` with contents.
 #[derive(Clone)]
 pub enum Signer {
-    StandardWebhooks { key: Vec<u8> },
-    Hex { secret: Vec<u8>, header: String },
+    /// Several keys during a rotation: one `v1,` signature each, so receivers holding either
+    /// the old or the new secret verify.
+    StandardWebhooks {
+        keys: Vec<Vec<u8>>,
+    },
+    Hex {
+        secret: Vec<u8>,
+        header: String,
+    },
 }
 
 impl std::fmt::Debug for Signer {
@@ -35,13 +42,22 @@ pub enum SignError {
 }
 
 impl Signer {
-    pub fn standard_webhooks(secret: &str) -> Result<Self, SignError> {
-        let key = secret
-            .strip_prefix("whsec_")
-            .and_then(|k| B64.decode(k).ok())
-            .filter(|k| !k.is_empty())
-            .ok_or(SignError::BadSecret)?;
-        Ok(Signer::StandardWebhooks { key })
+    /// `secrets`: one or more `whsec_…` values separated by whitespace.
+    pub fn standard_webhooks(secrets: &str) -> Result<Self, SignError> {
+        let keys = secrets
+            .split_whitespace()
+            .map(|secret| {
+                secret
+                    .strip_prefix("whsec_")
+                    .and_then(|k| B64.decode(k).ok())
+                    .filter(|k| !k.is_empty())
+                    .ok_or(SignError::BadSecret)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(SignError::BadSecret);
+        }
+        Ok(Signer::StandardWebhooks { keys })
     }
 
     pub fn hex(secret: &str, header: &str) -> Self {
@@ -54,14 +70,17 @@ impl Signer {
     /// The headers to add to one attempt, signed with that attempt's timestamp.
     pub fn headers(&self, alert_id: &str, unix_ts: i64, body: &[u8]) -> Vec<(String, String)> {
         match self {
-            Signer::StandardWebhooks { key } => vec![
-                ("webhook-id".into(), alert_id.to_string()),
-                ("webhook-timestamp".into(), unix_ts.to_string()),
-                (
-                    "webhook-signature".into(),
-                    format!("v1,{}", standard_signature(key, alert_id, unix_ts, body)),
-                ),
-            ],
+            Signer::StandardWebhooks { keys } => {
+                let sigs: Vec<String> = keys
+                    .iter()
+                    .map(|key| format!("v1,{}", standard_signature(key, alert_id, unix_ts, body)))
+                    .collect();
+                vec![
+                    ("webhook-id".into(), alert_id.to_string()),
+                    ("webhook-timestamp".into(), unix_ts.to_string()),
+                    ("webhook-signature".into(), sigs.join(" ")),
+                ]
+            }
             Signer::Hex { secret, header } => vec![(header.clone(), hex_signature(secret, body))],
         }
     }
