@@ -243,13 +243,15 @@ pub async fn run(
     let workers: Vec<_> = sinks
         .iter()
         .zip(&wakes)
-        .map(|(sink, wake)| {
+        .zip(&config.sinks)
+        .map(|((sink, wake), cfg)| {
             let worker = SinkWorker {
                 sink: sink.clone(),
                 outbox: outbox.clone(),
                 policy: policy.clone(),
                 clock: opts.clock.clone(),
                 wake: wake.clone(),
+                concurrency: cfg.concurrency,
             };
             tokio::spawn(worker.run(sink_cancel.clone()))
         })

@@ -39,11 +39,16 @@ fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<WebhookSink> {
         signature_header: Some("X-Signature".into()),
         timeout_seconds: 1.0,
         include_snapshot: Default::default(),
+        concurrency: 1,
         topic: None,
         qos: None,
     };
     Arc::new(WebhookSink::from_config(&cfg).expect("sink"))
 }
+
+/// One request at a time, so receipt order is commit order exactly (delivery_faults.rs
+/// covers concurrent delivery).
+const CONCURRENCY: usize = 1;
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -69,6 +74,7 @@ fn start(
         policy: policy(),
         clock: Arc::new(SystemClock),
         wake: Arc::new(Notify::new()),
+        concurrency: CONCURRENCY,
     };
     let c = cancel.clone();
     let h = tokio::spawn(async move {

@@ -489,12 +489,18 @@ pub struct SinkConfig {
     pub timeout_seconds: f64,
     #[serde(default)]
     pub include_snapshot: IncludeSnapshot,
+    /// Requests in flight at once while the receiver is healthy (started oldest first).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
     #[serde(default)]
     pub topic: Option<String>,
     #[serde(default)]
     pub qos: Option<u8>,
 }
 
+fn default_concurrency() -> usize {
+    4
+}
 fn default_timeout() -> f64 {
     5.0
 }

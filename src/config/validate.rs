@@ -185,6 +185,12 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                 ),
             );
         }
+        if sink.concurrency == 0 || sink.concurrency > 64 {
+            p.add(
+                &at.key("concurrency"),
+                format!("must be between 1 and 64, got {}", sink.concurrency),
+            );
+        }
         match (&sink.secret, &sink.secret_file) {
             (Some(_), Some(_)) => p.add(
                 &at.key("secret_file"),

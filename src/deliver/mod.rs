@@ -106,6 +106,8 @@ pub struct SinkWorker {
     pub clock: Arc<dyn Clock>,
     /// Notified by the committer after each commit, so new alerts leave at once.
     pub wake: Arc<Notify>,
+    /// Requests in flight at once while the sink is healthy.
+    pub concurrency: usize,
 }
 
 /// Rows fetched per round; small, so a long backlog does not pin the outbox lock.
@@ -114,6 +116,64 @@ const BATCH: usize = 32;
 const IDLE: Duration = Duration::from_secs(1);
 
 impl SinkWorker {
+    /// Records one attempt's outcome; returns the sink-level backoff when the sink failed.
+    async fn settle(
+        &self,
+        row: &crate::outbox::OutboxRow,
+        started: chrono::DateTime<chrono::Utc>,
+        latency: Duration,
+        outcome: Outcome,
+        failures: &mut u32,
+    ) -> Result<Option<Duration>, DeliverError> {
+        let name = self.sink.name();
+        let now_ms = self.clock.now().timestamp_millis();
+        let id = row.id;
+        let mut attempt = Attempt {
+            at_ms: started.timestamp_millis(),
+            status: outcome.status(),
+            latency_ms: latency.as_millis() as i64,
+            error: None,
+        };
+        let (next, backoff) = match outcome {
+            Outcome::Delivered { .. } => {
+                *failures = 0;
+                tracing::info!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
+                (Next::Delivered, None)
+            }
+            Outcome::Rejected { error, .. } => {
+                *failures = 0;
+                let n = row.attempts as u32 + 1;
+                let next = if n as usize >= self.policy.schedule.len() {
+                    tracing::error!(sink = %name, alert_id = %row.alert_id, %error, "rejected after {n} attempts; dead-lettered");
+                    Next::Dead
+                } else {
+                    tracing::warn!(sink = %name, alert_id = %row.alert_id, %error, "rejected; will retry");
+                    Next::RetryAt(now_ms + self.policy.delay(n).as_millis() as i64)
+                };
+                attempt.error = Some(error);
+                (next, None)
+            }
+            Outcome::Retry { after, error, .. } => {
+                *failures = failures.saturating_add(1);
+                let delay = after
+                    .map(|a| a.min(self.policy.max_backoff))
+                    .unwrap_or_else(|| self.policy.delay(*failures));
+                if *failures == 1 || failures.is_power_of_two() {
+                    tracing::warn!(sink = %name, %error, failures = *failures, retry_in_ms = delay.as_millis() as u64, "sink unavailable; backing off");
+                }
+                attempt.error = Some(error);
+                (
+                    Next::RetryAt(now_ms + delay.as_millis() as i64),
+                    Some(delay),
+                )
+            }
+        };
+        self.outbox
+            .call(move |o| o.record(id, &attempt, next))
+            .await?;
+        Ok(backoff)
+    }
+
     pub async fn run(self, cancel: CancellationToken) -> Result<(), DeliverError> {
         let name = self.sink.name().to_string();
         let mut failures: u32 = 0;
@@ -142,64 +202,55 @@ impl SinkWorker {
                 }
                 continue;
             }
-            for row in rows {
-                let started = self.clock.now();
-                let clock_started = std::time::Instant::now();
-                let outcome = tokio::select! {
-                    _ = cancel.cancelled() => return Ok(()),
-                    o = self.sink.send(&row, started.timestamp()) => o,
-                };
-                let now_ms = self.clock.now().timestamp_millis();
-                let id = row.id;
-                let mut attempt = Attempt {
-                    at_ms: started.timestamp_millis(),
-                    status: outcome.status(),
-                    latency_ms: clock_started.elapsed().as_millis() as i64,
-                    error: None,
-                };
-                match outcome {
-                    Outcome::Delivered { .. } => {
-                        failures = 0;
-                        self.outbox
-                            .call(move |o| o.record(id, &attempt, Next::Delivered))
-                            .await?;
-                        tracing::info!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
-                    }
-                    Outcome::Rejected { error, .. } => {
-                        failures = 0;
-                        let n = row.attempts as u32 + 1;
-                        let next = if n as usize >= self.policy.schedule.len() {
-                            tracing::error!(sink = %name, alert_id = %row.alert_id, %error, "rejected after {n} attempts; dead-lettered");
-                            Next::Dead
-                        } else {
-                            tracing::warn!(sink = %name, alert_id = %row.alert_id, %error, "rejected; will retry");
-                            Next::RetryAt(now_ms + self.policy.delay(n).as_millis() as i64)
-                        };
-                        attempt.error = Some(error);
-                        self.outbox
-                            .call(move |o| o.record(id, &attempt, next))
-                            .await?;
-                    }
-                    Outcome::Retry { after, error, .. } => {
-                        failures = failures.saturating_add(1);
-                        let delay = after
-                            .map(|a| a.min(self.policy.max_backoff))
-                            .unwrap_or_else(|| self.policy.delay(failures));
-                        let next = Next::RetryAt(now_ms + delay.as_millis() as i64);
-                        if failures == 1 || failures.is_power_of_two() {
-                            tracing::warn!(sink = %name, %error, failures, retry_in_ms = delay.as_millis() as u64, "sink unavailable; backing off");
+            // Healthy: up to `concurrency` requests in flight, started oldest first. Failing:
+            // one probe at a time.
+            let width = if failures > 0 {
+                1
+            } else {
+                self.concurrency.max(1)
+            };
+            for chunk in rows.chunks(width) {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, row) in chunk.iter().cloned().enumerate() {
+                    let (sink, clock) = (self.sink.clone(), self.clock.clone());
+                    set.spawn(async move {
+                        let started = clock.now();
+                        let t = std::time::Instant::now();
+                        let outcome = sink.send(&row, started.timestamp()).await;
+                        (i, row, started, t.elapsed(), outcome)
+                    });
+                }
+                let mut results = Vec::with_capacity(chunk.len());
+                while !set.is_empty() {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            set.abort_all();
+                            return Ok(());
                         }
-                        attempt.error = Some(error);
-                        self.outbox
-                            .call(move |o| o.record(id, &attempt, next))
-                            .await?;
-                        // The whole sink waits; the oldest due row is the next probe.
-                        tokio::select! {
-                            _ = cancel.cancelled() => return Ok(()),
-                            _ = tokio::time::sleep(delay) => {}
+                        r = set.join_next() => match r {
+                            Some(Ok(x)) => results.push(x),
+                            Some(Err(e)) => tracing::error!(sink = %name, error = %e, "delivery task failed; the row stays pending"),
+                            None => {}
                         }
-                        break;
                     }
+                }
+                results.sort_by_key(|r| r.0);
+                let mut backoff: Option<Duration> = None;
+                for (_, row, started, latency, outcome) in results {
+                    if let Some(d) = self
+                        .settle(&row, started, latency, outcome, &mut failures)
+                        .await?
+                    {
+                        backoff = Some(backoff.map_or(d, |b| b.max(d)));
+                    }
+                }
+                if let Some(delay) = backoff {
+                    // The whole sink waits; the oldest due row is the next probe.
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    break;
                 }
             }
         }
