@@ -9,7 +9,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::config::IncludeSnapshot;
-use crate::deliver::{DeliverError, RetryPolicy, SinkWorker, WebhookSink};
+use crate::deliver::{DeliverError, RetryPolicy, Sink, SinkWorker};
 use crate::detect::{DetectError, Detector, DetectorSpec};
 use crate::evidence::{EvidenceError, SnapshotStore};
 use crate::outbox::{
@@ -153,7 +153,7 @@ pub async fn run(
     let sinks = config
         .sinks
         .iter()
-        .map(|s| WebhookSink::from_config(s).map(Arc::new))
+        .map(|s| Sink::from_config(s, &config.device.id).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let stats = outbox.call(|o| o.stats()).await?;
     tracing::info!(

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
-use watchpost::deliver::{RetryPolicy, SinkWorker, WebhookSink};
+use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
 use watchpost::outbox::{NewAlert, NewDelivery, Outbox, SharedOutbox};
 
@@ -33,7 +33,7 @@ fn alert(n: usize) -> NewAlert {
     }
 }
 
-fn sink(url: &str, timeout: f64) -> Arc<WebhookSink> {
+fn sink(url: &str, timeout: f64) -> Arc<Sink> {
     let toml = format!(
         "name = \"receiver\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\ntimeout_seconds = {timeout}"
     );
@@ -42,12 +42,12 @@ fn sink(url: &str, timeout: f64) -> Arc<WebhookSink> {
         (cfg.kind, cfg.signature),
         (SinkKind::Webhook, SignatureMode::StandardWebhooks)
     );
-    Arc::new(WebhookSink::from_config(&cfg).unwrap())
+    Arc::new(Sink::Webhook(WebhookSink::from_config(&cfg).unwrap()))
 }
 
 fn start(
     outbox: &SharedOutbox,
-    sink: Arc<WebhookSink>,
+    sink: Arc<Sink>,
     max_backoff_ms: u64,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let cancel = CancellationToken::new();
@@ -260,7 +260,7 @@ async fn during_a_secret_rotation_receivers_with_either_secret_verify() {
     outbox.with(|o| o.commit(&[alert(0)])).unwrap();
     let (cancel, worker) = start(
         &outbox,
-        Arc::new(WebhookSink::from_config(&cfg).unwrap()),
+        Arc::new(Sink::Webhook(WebhookSink::from_config(&cfg).unwrap())),
         500,
     );
     assert!(

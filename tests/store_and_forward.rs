@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
-use watchpost::deliver::{RetryPolicy, SinkWorker, WebhookSink};
+use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
 use watchpost::outbox::{NewAlert, NewDelivery, Outbox, RowState, SharedOutbox};
 
@@ -28,7 +28,7 @@ fn alert(n: usize, sinks: &[&str]) -> NewAlert {
     }
 }
 
-fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<WebhookSink> {
+fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<Sink> {
     let cfg: SinkConfig = SinkConfig {
         name: "receiver".into(),
         kind: SinkKind::Webhook,
@@ -43,7 +43,7 @@ fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<WebhookSink> {
         topic: None,
         qos: None,
     };
-    Arc::new(WebhookSink::from_config(&cfg).expect("sink"))
+    Arc::new(Sink::Webhook(WebhookSink::from_config(&cfg).expect("sink")))
 }
 
 /// One request at a time, so receipt order is commit order exactly (delivery_faults.rs
@@ -65,7 +65,7 @@ fn policy() -> RetryPolicy {
 
 fn start(
     outbox: &SharedOutbox,
-    sink: Arc<WebhookSink>,
+    sink: Arc<Sink>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let cancel = CancellationToken::new();
     let worker = SinkWorker {

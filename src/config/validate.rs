@@ -152,13 +152,38 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             );
         }
         if sink.kind == SinkKind::Mqtt {
-            p.add(
-                &at.key("kind"),
-                format!(
-                    "sink \"{}\": kind \"mqtt\" is not available in this version yet; use \"webhook\"",
-                    sink.name
+            match url::Url::parse(&sink.url) {
+                Ok(u) if u.scheme() == "mqtt" && u.host_str().is_some() => {}
+                Ok(u) if u.scheme() == "mqtts" => p.add(
+                    &at.key("url"),
+                    format!("sink \"{}\": mqtts:// (TLS) is not available in this version yet; use mqtt://", sink.name),
                 ),
-            );
+                Ok(u) => p.add(
+                    &at.key("url"),
+                    format!("sink \"{}\": expected mqtt://host[:port], got scheme \"{}\"", sink.name, u.scheme()),
+                ),
+                Err(e) => p.add(&at.key("url"), format!("sink \"{}\": not a valid URL ({e})", sink.name)),
+            }
+            if sink.qos.is_some_and(|q| q > 2) {
+                p.add(&at.key("qos"), "must be 0, 1 or 2");
+            }
+            if let Some(t) = &sink.topic {
+                if t.is_empty() || t.contains(['#', '+']) {
+                    p.add(
+                        &at.key("topic"),
+                        "a publish topic must not be empty or contain wildcards (# +)",
+                    );
+                }
+            }
+            if let Some(secret) = &sink.secret {
+                let ok = crate::deliver::Signer::standard_webhooks(secret.expose()).is_ok();
+                if !ok {
+                    p.add(
+                        &at.key("secret"),
+                        format!("sink \"{}\": a standard-webhooks secret is \"whsec_\" followed by base64 (the value is not shown)", sink.name),
+                    );
+                }
+            }
             continue;
         }
         match url::Url::parse(&sink.url) {

@@ -4,6 +4,7 @@
 //! receiver's answer back to the outbox. A sink that cannot be reached backs off as a whole:
 //! one probe at a time (the oldest row), and when it answers the backlog drains at full speed.
 
+mod mqtt;
 mod sign;
 mod webhook;
 
@@ -16,8 +17,42 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use mqtt::MqttSink;
 pub use sign::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use webhook::WebhookSink;
+
+/// A delivery target; every kind goes through the same worker, retries and dead letters.
+pub enum Sink {
+    Webhook(WebhookSink),
+    Mqtt(MqttSink),
+}
+
+impl Sink {
+    /// Builds the sink a config entry describes (MQTT needs a tokio runtime).
+    pub fn from_config(
+        cfg: &crate::config::SinkConfig,
+        device: &str,
+    ) -> Result<Self, DeliverError> {
+        Ok(match cfg.kind {
+            crate::config::SinkKind::Webhook => Sink::Webhook(WebhookSink::from_config(cfg)?),
+            crate::config::SinkKind::Mqtt => Sink::Mqtt(MqttSink::from_config(cfg, device)?),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Sink::Webhook(s) => s.name(),
+            Sink::Mqtt(s) => s.name(),
+        }
+    }
+
+    pub async fn send(&self, row: &crate::outbox::OutboxRow, unix_ts: i64) -> Outcome {
+        match self {
+            Sink::Webhook(s) => s.send(row, unix_ts).await,
+            Sink::Mqtt(s) => s.send(row, unix_ts).await,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -100,7 +135,7 @@ impl RetryPolicy {
 
 /// Delivers one sink's rows until cancelled.
 pub struct SinkWorker {
-    pub sink: Arc<WebhookSink>,
+    pub sink: Arc<Sink>,
     pub outbox: SharedOutbox,
     pub policy: RetryPolicy,
     pub clock: Arc<dyn Clock>,

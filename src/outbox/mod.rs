@@ -73,6 +73,8 @@ pub struct OutboxRow {
     pub id: i64,
     pub alert_id: String,
     pub sink: String,
+    /// For sinks that route by camera (MQTT topics).
+    pub camera: String,
     pub body: Vec<u8>,
     pub attempts: i64,
     pub created_at: i64,
@@ -306,7 +308,7 @@ impl Outbox {
                 .conn
                 .prepare_cached(
                     "SELECT d.id, a.alert_id, d.sink, COALESCE(d.body, a.body), d.attempts, a.created_at,
-                            COALESCE(d.seal, a.seal)
+                            COALESCE(d.seal, a.seal), a.camera
                      FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
                      WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2
                      ORDER BY d.id LIMIT ?3",
@@ -322,6 +324,7 @@ impl Outbox {
                             body: r.get(3)?,
                             attempts: r.get(4)?,
                             created_at: r.get(5)?,
+                            camera: r.get(7)?,
                         },
                         r.get::<_, Vec<u8>>(6)?,
                     ))
@@ -449,7 +452,7 @@ impl Outbox {
             )?;
             let ok_24h = one(
                 "SELECT COUNT(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-                 WHERE d.sink = ?1 AND a.at >= ?2 AND a.status BETWEEN 200 AND 299",
+                 WHERE d.sink = ?1 AND a.at >= ?2 AND a.error IS NULL",
             )?;
             let mut latencies: Vec<i64> = {
                 let mut stmt = self
