@@ -59,6 +59,16 @@ enum Cmd {
         #[command(subcommand)]
         cmd: OutboxCmd,
     },
+    /// Outbox and delivery throughput (used by scripts/bench-outbox).
+    #[command(hide = true)]
+    BenchOutbox {
+        /// Backlog size for the drain measurements.
+        #[arg(long, default_value_t = 100_000)]
+        backlog: usize,
+        /// A running MQTT broker to drain to (mqtt://host:port); skipped when absent.
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
     /// Time the detector on images (used by scripts/bench).
     #[command(hide = true)]
     BenchDetect {
@@ -190,6 +200,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             clip,
         } => demo(duration, data_dir, clip),
         Cmd::Outbox { config, cmd } => outbox(&config, cmd),
+        Cmd::BenchOutbox { backlog, mqtt } => runtime()?.block_on(bench_outbox(backlog, mqtt)),
         Cmd::BenchDetect {
             images,
             runs,
@@ -493,6 +504,118 @@ fn bench_detect(
         serde_json::json!({"runtime": "watchpost/tract", "threads": threads, "input_size": input_size,
             "frames": times.len(), "median_ms": med, "mean_ms": mean,
             "min_ms": times.first(), "max_ms": times.last()})
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_alert(n: usize) -> watchpost::outbox::NewAlert {
+    let id = ulid::Ulid::new().to_string();
+    watchpost::outbox::NewAlert {
+        body: format!(
+            r#"{{"type":"alert.fired","timestamp":"2026-11-24T10:30:45.123Z","data":{{"alert_id":"{id}","device_id":"bench","site":"bench","camera":"cam","rule":"r","label":"person","confidence":0.91,"count":1,"severity":"high","n":{n}}}}}"#
+        )
+        .into_bytes(),
+        alert_id: id,
+        created_at: chrono::Utc::now(),
+        camera: "cam".into(),
+        rule: "r".into(),
+        severity: "high".into(),
+        sinks: vec![watchpost::outbox::NewDelivery::to("bench")],
+    }
+}
+
+/// Drains a fresh outbox of `backlog` alerts through one sink; returns alerts per second.
+async fn bench_drain(sink_toml: &str, backlog: usize) -> Result<f64> {
+    use watchpost::deliver::{RetryPolicy, Sink, SinkWorker};
+    use watchpost::outbox::SharedOutbox;
+    let dir = tempfile::tempdir()?;
+    let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db"))?);
+    for chunk in (0..backlog).collect::<Vec<_>>().chunks(5000) {
+        let alerts: Vec<_> = chunk.iter().map(|n| bench_alert(*n)).collect();
+        outbox.with(|o| o.commit(&alerts))?;
+    }
+    let cfg: config::SinkConfig = toml::from_str(sink_toml)?;
+    let worker = SinkWorker {
+        sink: std::sync::Arc::new(Sink::from_config(&cfg, "bench")?),
+        outbox: outbox.clone(),
+        policy: RetryPolicy::from_config(&config::DeliveryConfig::default()),
+        clock: std::sync::Arc::new(watchpost::clock::SystemClock),
+        wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        concurrency: cfg.concurrency,
+    };
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let task = tokio::spawn(worker.run(cancel.clone()));
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let stats = outbox.call(|o| o.stats()).await?;
+        if stats.delivered as usize >= backlog || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    cancel.cancel();
+    let _ = task.await;
+    let delivered = outbox.call(|o| o.stats()).await?.delivered as f64;
+    Ok(delivered / secs)
+}
+
+async fn bench_outbox(backlog: usize, mqtt: Option<String>) -> Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    let mut ob = Outbox::open(&dir.path().join("outbox.db"))?;
+    // 1. Single-alert commits, each its own fsync'd transaction.
+    let mut lat: Vec<f64> = (0..500)
+        .map(|n| {
+            let a = [bench_alert(n)];
+            let t = Instant::now();
+            ob.commit(&a).map(|_| t.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect::<Result<_, _>>()?;
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    // 2. Batched commits, as the committer does under a burst.
+    let t = Instant::now();
+    for b in 0..20 {
+        let batch: Vec<_> = (0..500).map(|n| bench_alert(b * 500 + n)).collect();
+        ob.commit(&batch)?;
+    }
+    let batched = 10_000.0 / t.elapsed().as_secs_f64();
+    println!(
+        "commit single: p50 {:.2} ms, p99 {:.2} ms; batched (500/commit): {batched:.0} alerts/s",
+        pct(0.5),
+        pct(0.99)
+    );
+
+    // 3. Drain a backlog to a loopback webhook receiver.
+    let secret = "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==";
+    let receiver = watchpost::demo::Receiver::start(0, None, None).await?;
+    let webhook = bench_drain(
+        &format!(
+            "name = \"bench\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"{secret}\"",
+            receiver.url()
+        ),
+        backlog,
+    )
+    .await?;
+    println!("drain webhook: {backlog} alerts at {webhook:.0} alerts/s (concurrency 4, signed per attempt)");
+    drop(receiver);
+    // 4. And to an MQTT broker, when one is given.
+    let mqtt_rate = match mqtt {
+        Some(url) => {
+            let r = bench_drain(
+                &format!("name = \"bench\"\nkind = \"mqtt\"\nurl = \"{url}\"\nsecret = \"{secret}\"\nqos = 1"),
+                backlog,
+            )
+            .await?;
+            println!("drain mqtt: {backlog} alerts at {r:.0} alerts/s (QoS 1, PUBACK per alert)");
+            format!("{r:.0}")
+        }
+        None => "-".into(),
+    };
+    println!(
+        "commit_p99_ms={:.2} drain_webhook_per_s={webhook:.0} drain_mqtt_per_s={mqtt_rate}",
+        pct(0.99)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -151,15 +151,16 @@ const BATCH: usize = 32;
 const IDLE: Duration = Duration::from_secs(1);
 
 impl SinkWorker {
-    /// Records one attempt's outcome; returns the sink-level backoff when the sink failed.
-    async fn settle(
+    /// Decides what an attempt's outcome means for its row; returns the record to write and
+    /// the sink-level backoff when the sink failed.
+    fn settle(
         &self,
         row: &crate::outbox::OutboxRow,
         started: chrono::DateTime<chrono::Utc>,
         latency: Duration,
         outcome: Outcome,
         failures: &mut u32,
-    ) -> Result<Option<Duration>, DeliverError> {
+    ) -> ((i64, Attempt, Next), Option<Duration>) {
         let name = self.sink.name();
         let now_ms = self.clock.now().timestamp_millis();
         let id = row.id;
@@ -203,10 +204,7 @@ impl SinkWorker {
                 )
             }
         };
-        self.outbox
-            .call(move |o| o.record(id, &attempt, next))
-            .await?;
-        Ok(backoff)
+        ((id, attempt, next), backoff)
     }
 
     pub async fn run(self, cancel: CancellationToken) -> Result<(), DeliverError> {
@@ -271,14 +269,17 @@ impl SinkWorker {
                 }
                 results.sort_by_key(|r| r.0);
                 let mut backoff: Option<Duration> = None;
+                let mut records = Vec::with_capacity(results.len());
                 for (_, row, started, latency, outcome) in results {
-                    if let Some(d) = self
-                        .settle(&row, started, latency, outcome, &mut failures)
-                        .await?
-                    {
+                    let (record, wait) =
+                        self.settle(&row, started, latency, outcome, &mut failures);
+                    records.push(record);
+                    if let Some(d) = wait {
                         backoff = Some(backoff.map_or(d, |b| b.max(d)));
                     }
                 }
+                // One transaction (one fsync) for the whole chunk.
+                self.outbox.call(move |o| o.record_many(&records)).await?;
                 if let Some(delay) = backoff {
                     // The whole sink waits; the oldest due row is the next probe.
                     tokio::select! {

@@ -371,34 +371,54 @@ impl Outbox {
 
     /// Records one delivery attempt and what follows from it, in one transaction.
     pub fn record(&mut self, id: i64, attempt: &Attempt, next: Next) -> Result<(), OutboxError> {
+        self.record_many(&[(id, attempt.clone(), next)])
+    }
+
+    /// Records several attempts in one transaction (one fsync for a drained batch).
+    pub fn record_many(&mut self, items: &[(i64, Attempt, Next)]) -> Result<(), OutboxError> {
         let path = self.path.clone();
         let sql = |source| OutboxError::Sqlite {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(sql)?;
-        tx.execute(
-            "INSERT INTO attempts (delivery_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, attempt.at_ms, attempt.status, attempt.latency_ms, attempt.error],
-        )
-        .map_err(sql)?;
-        match next {
-            Next::Delivered => tx.execute(
-                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
-                 delivered_at = ?2, last_error = NULL WHERE id = ?1",
-                params![id, attempt.at_ms + attempt.latency_ms],
-            ),
-            Next::RetryAt(at) => tx.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
-                 WHERE id = ?1 AND state = 'pending'",
-                params![id, at, attempt.error],
-            ),
-            Next::Dead => tx.execute(
-                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-                params![id, attempt.error],
-            ),
+        for (id, attempt, next) in items {
+            tx.prepare_cached(
+                "INSERT INTO attempts (delivery_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![id, attempt.at_ms, attempt.status, attempt.latency_ms, attempt.error])
+            })
+            .map_err(sql)?;
+            let (update, p2): (&str, Option<i64>) = match next {
+                Next::Delivered => (
+                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
+                     delivered_at = ?2, last_error = NULL WHERE id = ?1",
+                    Some(attempt.at_ms + attempt.latency_ms),
+                ),
+                Next::RetryAt(at) => (
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                     WHERE id = ?1 AND state = 'pending'",
+                    Some(*at),
+                ),
+                Next::Dead => (
+                    "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?3
+                     WHERE id = ?1 AND ?2 IS NULL",
+                    None,
+                ),
+            };
+            tx.prepare_cached(update)
+                .and_then(|mut st| {
+                    // Each statement names only the parameters it uses; bind the rest as NULL.
+                    st.raw_bind_parameter(1, id)?;
+                    st.raw_bind_parameter(2, p2)?;
+                    if st.parameter_count() >= 3 {
+                        st.raw_bind_parameter(3, &attempt.error)?;
+                    }
+                    st.raw_execute()
+                })
+                .map_err(sql)?;
         }
-        .map_err(sql)?;
         tx.commit().map_err(sql)
     }
 
