@@ -40,7 +40,47 @@ pub mod outbox;
 pub mod rules;
 pub mod video;
 
-/// The one-time GStreamer initialisation, shared by the camera and the demo server.
+/// The one-time GStreamer initialisation, shared by the camera and the demo server. GLib's own
+/// messages (criticals from GStreamer's RTSP client, for example) go to `tracing`, each
+/// distinct message at most once a minute: a connection being torn down can repeat one
+/// critical hundreds of thousands of times, which would flood the journal.
 pub fn init_gstreamer() -> Result<(), gstreamer::glib::Error> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| gstreamer::glib::log_set_default_handler(glib_to_tracing));
     gstreamer::init()
+}
+
+fn glib_to_tracing(domain: Option<&str>, level: gstreamer::glib::LogLevel, message: &str) {
+    use gstreamer::glib::LogLevel;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static SEEN: Mutex<Option<HashMap<String, (Instant, u64)>>> = Mutex::new(None);
+    let key = format!("{}:{message}", domain.unwrap_or("glib"));
+    let repeats = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let map = seen.get_or_insert_with(HashMap::new);
+        if map.len() > 1000 {
+            map.clear();
+        }
+        let entry = map
+            .entry(key)
+            .or_insert((Instant::now() - Duration::from_secs(3600), 0));
+        if entry.0.elapsed() < Duration::from_secs(60) {
+            entry.1 += 1;
+            return;
+        }
+        let repeats = entry.1;
+        *entry = (Instant::now(), 0);
+        repeats
+    };
+    let domain = domain.unwrap_or("glib");
+    match level {
+        LogLevel::Error | LogLevel::Critical => {
+            tracing::error!(target: "glib", domain, repeats, "{message}")
+        }
+        LogLevel::Warning => tracing::warn!(target: "glib", domain, repeats, "{message}"),
+        LogLevel::Message | LogLevel::Info => tracing::info!(target: "glib", domain, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: "glib", domain, "{message}"),
+    }
 }

@@ -286,3 +286,36 @@ async fn during_a_secret_rotation_receivers_with_either_secret_verify() {
     verify_with_python(&got, "standard-webhooks", SECRET, None);
     verify_with_python(&got, "standard-webhooks", new, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_delivered_after_a_ten_minute_outage_still_verifies() {
+    // Signed at send time: the webhook-timestamp is the attempt's, not the commit's, so a
+    // verifier's 5-minute tolerance accepts an alert that waited 10 minutes in the outbox.
+    let (_dir, outbox) = open();
+    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    let mut old = alert(0);
+    old.created_at = Utc::now() - chrono::Duration::minutes(10);
+    let fresh = alert(1);
+    outbox
+        .with(|o| o.commit(&[old.clone(), fresh.clone()]))
+        .unwrap();
+    let (cancel, worker) = start(&outbox, sink(&receiver.url(), 2.0), 500);
+    assert!(
+        wait_until(Duration::from_secs(10), || outbox
+            .with(|o| o.stats())
+            .unwrap()
+            .delivered
+            == 2)
+        .await
+    );
+    cancel.cancel();
+    worker.await.unwrap();
+    let got = receiver.received();
+    let ts: i64 = got[0].header("webhook-timestamp").unwrap().parse().unwrap();
+    assert!(
+        ts - old.created_at.timestamp() >= 600,
+        "signed with the attempt's time"
+    );
+    assert!(got.iter().all(|r| r.verified == Some(true)));
+    verify_with_python(&got, "standard-webhooks", SECRET, None);
+}
