@@ -173,7 +173,7 @@ impl SinkWorker {
         let (next, backoff) = match outcome {
             Outcome::Delivered { .. } => {
                 *failures = 0;
-                tracing::info!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
+                tracing::debug!(sink = %name, alert_id = %row.alert_id, attempts = row.attempts + 1, "delivered");
                 (Next::Delivered, None)
             }
             Outcome::Rejected { error, .. } => {
