@@ -146,7 +146,7 @@ pub struct SinkWorker {
 }
 
 /// Rows fetched per round; small, so a long backlog does not pin the outbox lock.
-const BATCH: usize = 32;
+const BATCH: usize = 128;
 /// Longest idle wait: bounds how late a row whose retry time came is noticed.
 const IDLE: Duration = Duration::from_secs(1);
 
