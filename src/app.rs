@@ -251,7 +251,7 @@ pub async fn run(
                 policy: policy.clone(),
                 clock: opts.clock.clone(),
                 wake: wake.clone(),
-                concurrency: cfg.concurrency,
+                concurrency: cfg.concurrency(),
             };
             tokio::spawn(worker.run(sink_cancel.clone()))
         })

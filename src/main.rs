@@ -541,7 +541,7 @@ async fn bench_drain(sink_toml: &str, backlog: usize) -> Result<f64> {
         policy: RetryPolicy::from_config(&config::DeliveryConfig::default()),
         clock: std::sync::Arc::new(watchpost::clock::SystemClock),
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
-        concurrency: cfg.concurrency,
+        concurrency: cfg.concurrency(),
     };
     let cancel = CancellationToken::new();
     let started = Instant::now();
@@ -598,7 +598,7 @@ async fn bench_outbox(backlog: usize, mqtt: Option<String>) -> Result<ExitCode> 
         backlog,
     )
     .await?;
-    println!("drain webhook: {backlog} alerts at {webhook:.0} alerts/s (concurrency 4, signed per attempt)");
+    println!("drain webhook: {backlog} alerts at {webhook:.0} alerts/s (4 in flight, signed per attempt)");
     drop(receiver);
     // 4. And to an MQTT broker, when one is given.
     let mqtt_rate = match mqtt {
@@ -608,7 +608,7 @@ async fn bench_outbox(backlog: usize, mqtt: Option<String>) -> Result<ExitCode> 
                 backlog,
             )
             .await?;
-            println!("drain mqtt: {backlog} alerts at {r:.0} alerts/s (QoS 1, PUBACK per alert)");
+            println!("drain mqtt: {backlog} alerts at {r:.0} alerts/s (QoS 1, 64 in flight, PUBACK per alert)");
             format!("{r:.0}")
         }
         None => "-".into(),

@@ -39,7 +39,7 @@ fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<Sink> {
         signature_header: Some("X-Signature".into()),
         timeout_seconds: 1.0,
         include_snapshot: Default::default(),
-        concurrency: 1,
+        concurrency_setting: Some(1),
         topic: None,
         qos: None,
     };

@@ -489,18 +489,28 @@ pub struct SinkConfig {
     pub timeout_seconds: f64,
     #[serde(default)]
     pub include_snapshot: IncludeSnapshot,
-    /// Requests in flight at once while the receiver is healthy (started oldest first).
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
+    /// Requests in flight at once while the receiver is healthy (started oldest first);
+    /// `None` = the kind's default ([`SinkConfig::concurrency`]).
+    #[serde(default, rename = "concurrency")]
+    pub concurrency_setting: Option<usize>,
     #[serde(default)]
     pub topic: Option<String>,
     #[serde(default)]
     pub qos: Option<u8>,
 }
 
-fn default_concurrency() -> usize {
-    4
+impl SinkConfig {
+    /// Webhooks: 4, as receivers expect few parallel calls. MQTT: 64 publishes in flight,
+    /// because a broker without TCP_NODELAY (mosquitto's default) batches PUBACKs every ~40 ms,
+    /// so throughput is in-flight ÷ 40 ms.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency_setting.unwrap_or(match self.kind {
+            SinkKind::Webhook => 4,
+            SinkKind::Mqtt => 64,
+        })
+    }
 }
+
 fn default_timeout() -> f64 {
     5.0
 }

@@ -210,10 +210,10 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                 ),
             );
         }
-        if sink.concurrency == 0 || sink.concurrency > 64 {
+        if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
             p.add(
                 &at.key("concurrency"),
-                format!("must be between 1 and 64, got {}", sink.concurrency),
+                format!("must be between 1 and 256, got {c}"),
             );
         }
         match (&sink.secret, &sink.secret_file) {
