@@ -92,18 +92,7 @@ async fn twenty_sigkills_lose_no_committed_alert() {
         before_last.iter().all(|id| d.contains_key(id))
     })
     .await;
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(last.id().to_string())
-        .status();
-    for _ in 0..200 {
-        if last.try_wait().unwrap().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = last.kill();
-    let _ = last.wait();
+    common::stop(&mut last).await;
 
     let d = delivered(&receiver);
     let missing: Vec<_> = before_last

@@ -14,23 +14,13 @@ use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
 use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
-use watchpost::outbox::{NewAlert, NewDelivery, Outbox, SharedOutbox};
+use watchpost::outbox::{NewAlert, Outbox, SharedOutbox};
 
 /// The default per-sink concurrency.
 const CONCURRENCY: usize = 4;
 
 fn alert(n: usize) -> NewAlert {
-    let id = ulid::Ulid::new().to_string();
-    NewAlert {
-        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#)
-            .into_bytes(),
-        alert_id: id,
-        created_at: Utc::now(),
-        camera: "yard".into(),
-        rule: "r".into(),
-        severity: "high".into(),
-        sinks: vec![NewDelivery::to("receiver")],
-    }
+    common::new_alert(n, "yard", &["receiver"])
 }
 
 fn sink(url: &str, timeout: f64) -> Arc<Sink> {

@@ -61,21 +61,7 @@ async fn sighup_switches_the_model_without_restarting_cameras() {
     })
     .await;
 
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if status.is_none() {
-        let _ = child.kill();
-    }
+    let status = common::stop(&mut child).await;
     let log = log();
     assert!(switched, "no model switch after SIGHUP:\n{log}");
     assert!(

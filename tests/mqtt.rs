@@ -18,7 +18,7 @@ use watchpost::clock::SystemClock;
 use watchpost::config::SinkConfig;
 use watchpost::deliver::{verify_standard, RetryPolicy, Sink, SinkWorker};
 use watchpost::demo::Received;
-use watchpost::outbox::{NewAlert, NewDelivery, Outbox, SharedOutbox};
+use watchpost::outbox::{NewAlert, Outbox, SharedOutbox};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -124,17 +124,7 @@ fn subscriber(port: u16) -> Arc<Mutex<Vec<Received>>> {
 }
 
 fn alert(n: usize) -> NewAlert {
-    let id = ulid::Ulid::new().to_string();
-    NewAlert {
-        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#)
-            .into_bytes(),
-        alert_id: id,
-        created_at: Utc::now(),
-        camera: "dock-east".into(),
-        rule: "r".into(),
-        severity: "high".into(),
-        sinks: vec![NewDelivery::to("site-mqtt")],
-    }
+    common::new_alert(n, "dock-east", &["site-mqtt"])
 }
 
 fn start_worker(

@@ -75,21 +75,7 @@ async fn sigkill_between_commit_and_delivery_loses_nothing() {
         before.keys().all(|k| d.contains_key(k))
     })
     .await;
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(second.id().to_string())
-        .status();
-    let mut stopped = None;
-    for _ in 0..200 {
-        if let Some(s) = second.try_wait().unwrap() {
-            stopped = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if stopped.is_none() {
-        let _ = second.kill();
-    }
+    let stopped = common::stop(&mut second).await;
     let log2 = std::fs::read_to_string(dir.path().join("run2.log")).unwrap();
     assert!(
         all,

@@ -12,20 +12,10 @@ use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
 use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
-use watchpost::outbox::{NewAlert, NewDelivery, Outbox, RowState, SharedOutbox};
+use watchpost::outbox::{NewAlert, Outbox, RowState, SharedOutbox};
 
 fn alert(n: usize, sinks: &[&str]) -> NewAlert {
-    let id = ulid::Ulid::new().to_string();
-    NewAlert {
-        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#)
-            .into_bytes(),
-        alert_id: id,
-        created_at: Utc::now(),
-        camera: "yard".into(),
-        rule: "r".into(),
-        severity: "high".into(),
-        sinks: sinks.iter().map(|s| NewDelivery::to(s)).collect(),
-    }
+    common::new_alert(n, "yard", sinks)
 }
 
 fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<Sink> {

@@ -141,3 +141,39 @@ pub fn spec(model_file: &str) -> watchpost::detect::DetectorSpec {
         score_threshold: None,
     }
 }
+
+/// A committed-alert stand-in: a small JSON body carrying its id and `n`, for `sinks`.
+pub fn new_alert(n: usize, camera: &str, sinks: &[&str]) -> watchpost::outbox::NewAlert {
+    let id = ulid::Ulid::new().to_string();
+    watchpost::outbox::NewAlert {
+        body: format!(r#"{{"type":"alert.fired","data":{{"alert_id":"{id}","n":{n}}}}}"#)
+            .into_bytes(),
+        alert_id: id,
+        created_at: chrono::Utc::now(),
+        camera: camera.into(),
+        rule: "r".into(),
+        severity: "high".into(),
+        sinks: sinks
+            .iter()
+            .map(|s| watchpost::outbox::NewDelivery::to(s))
+            .collect(),
+    }
+}
+
+/// SIGTERM, then up to 10 s for a clean exit (SIGKILL after that); the exit status if it
+/// stopped by itself.
+pub async fn stop(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    for _ in 0..200 {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
