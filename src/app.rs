@@ -502,6 +502,7 @@ fn commit_loop(
     limits: &Limits,
 ) {
     let mut last_drop_log: Option<Instant> = None;
+    let mut last_history_pass: Option<Instant> = None;
     while let Ok(first) = hits.recv() {
         let mut batch = vec![first];
         batch.extend(hits.try_iter().take(255));
@@ -529,13 +530,17 @@ fn commit_loop(
         }
         let now = chrono::Utc::now().timestamp_millis();
         let cutoff = |d: Duration| now - d.as_millis() as i64;
-        match outbox.with(|o| {
-            o.enforce_limits(
-                limits.max_bytes,
-                cutoff(limits.history),
-                cutoff(limits.dead_retention),
-            )
-        }) {
+        // The size check is three PRAGMAs, fine per commit; the history pass scans delivered
+        // rows, so it runs at most once a minute.
+        let history = last_history_pass
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
+            .then(|| {
+                last_history_pass = Some(Instant::now());
+                cutoff(limits.history)
+            });
+        match outbox
+            .with(|o| o.enforce_limits(limits.max_bytes, history, cutoff(limits.dead_retention)))
+        {
             Ok(d) if d != Default::default() => {
                 counters
                     .dropped_delivered

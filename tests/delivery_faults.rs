@@ -65,6 +65,22 @@ fn start(
     )
 }
 
+/// Runs a sink worker until `n` rows are delivered (at most 10 s), then stops it.
+async fn deliver_all(outbox: &SharedOutbox, sink: Arc<Sink>, max_backoff_ms: u64, n: i64) {
+    let (cancel, worker) = start(outbox, sink, max_backoff_ms);
+    let done = wait_until(Duration::from_secs(10), || {
+        outbox.with(|o| o.stats()).unwrap().delivered == n
+    })
+    .await;
+    cancel.cancel();
+    worker.await.unwrap();
+    assert!(
+        done,
+        "{n} deliveries expected: {:?}",
+        outbox.with(|o| o.stats())
+    );
+}
+
 fn open() -> (tempfile::TempDir, SharedOutbox) {
     let dir = tempfile::tempdir().unwrap();
     let o = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
@@ -81,17 +97,7 @@ async fn three_500s_then_200_delivers_once_with_the_attempts_recorded() {
         Answer::Status(500),
     ]);
     outbox.with(|o| o.commit(&[alert(0)])).unwrap();
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), 2.0), 500);
-    assert!(
-        wait_until(Duration::from_secs(10), || outbox
-            .with(|o| o.stats())
-            .unwrap()
-            .delivered
-            == 1)
-        .await
-    );
-    cancel.cancel();
-    worker.await.unwrap();
+    deliver_all(&outbox, sink(&receiver.url(), 2.0), 500, 1).await;
     let got = receiver.received();
     assert_eq!(
         got.iter().map(|r| r.status).collect::<Vec<_>>(),
@@ -124,17 +130,7 @@ async fn retry_after_is_honoured() {
     receiver.script(&[Answer::RetryAfter(429, 2)]);
     outbox.with(|o| o.commit(&[alert(0)])).unwrap();
     // The cap (5 s) is above the receiver's 2 s, so Retry-After decides the wait.
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), 2.0), 5000);
-    assert!(
-        wait_until(Duration::from_secs(10), || outbox
-            .with(|o| o.stats())
-            .unwrap()
-            .delivered
-            == 1)
-        .await
-    );
-    cancel.cancel();
-    worker.await.unwrap();
+    deliver_all(&outbox, sink(&receiver.url(), 2.0), 5000, 1).await;
     let got = receiver.received();
     assert_eq!(got.len(), 2);
     let gap = (got[1].at - got[0].at).num_milliseconds();
@@ -150,17 +146,7 @@ async fn a_hanging_receiver_times_out_and_is_retried() {
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
     receiver.script(&[Answer::Hang]);
     outbox.with(|o| o.commit(&[alert(0)])).unwrap();
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), 0.5), 500);
-    assert!(
-        wait_until(Duration::from_secs(10), || outbox
-            .with(|o| o.stats())
-            .unwrap()
-            .delivered
-            == 1)
-        .await
-    );
-    cancel.cancel();
-    worker.await.unwrap();
+    deliver_all(&outbox, sink(&receiver.url(), 0.5), 500, 1).await;
     let row = outbox.with(|o| o.list(None, 10)).unwrap().remove(0);
     let history = outbox.with(|o| o.attempts(row.id)).unwrap();
     assert_eq!(history.len(), 2);
@@ -248,21 +234,8 @@ async fn during_a_secret_rotation_receivers_with_either_secret_verify() {
     );
     let cfg: SinkConfig = toml::from_str(&toml).unwrap();
     outbox.with(|o| o.commit(&[alert(0)])).unwrap();
-    let (cancel, worker) = start(
-        &outbox,
-        Arc::new(Sink::Webhook(WebhookSink::from_config(&cfg).unwrap())),
-        500,
-    );
-    assert!(
-        wait_until(Duration::from_secs(10), || outbox
-            .with(|o| o.stats())
-            .unwrap()
-            .delivered
-            == 1)
-        .await
-    );
-    cancel.cancel();
-    worker.await.unwrap();
+    let sink = Arc::new(Sink::Webhook(WebhookSink::from_config(&cfg).unwrap()));
+    deliver_all(&outbox, sink, 500, 1).await;
     let got = receiver.received();
     assert_eq!(got[0].verified, Some(true));
     assert_eq!(
@@ -289,17 +262,7 @@ async fn an_alert_delivered_after_a_ten_minute_outage_still_verifies() {
     outbox
         .with(|o| o.commit(&[old.clone(), fresh.clone()]))
         .unwrap();
-    let (cancel, worker) = start(&outbox, sink(&receiver.url(), 2.0), 500);
-    assert!(
-        wait_until(Duration::from_secs(10), || outbox
-            .with(|o| o.stats())
-            .unwrap()
-            .delivered
-            == 2)
-        .await
-    );
-    cancel.cancel();
-    worker.await.unwrap();
+    deliver_all(&outbox, sink(&receiver.url(), 2.0), 500, 2).await;
     let got = receiver.received();
     let ts: i64 = got[0].header("webhook-timestamp").unwrap().parse().unwrap();
     assert!(

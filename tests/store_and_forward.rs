@@ -305,7 +305,7 @@ fn the_size_cap_drops_delivered_then_old_dead_then_lowest_severity() {
 
     // Room for about 60 % of the rows: delivered and some old dead letters go, pending stay.
     let d = o
-        .enforce_limits(full * 6 / 10, week_ago, now - 24 * 3600 * 1000)
+        .enforce_limits(full * 6 / 10, Some(week_ago), now - 24 * 3600 * 1000)
         .unwrap();
     assert_eq!(d.delivered, 100, "{d:?}");
     assert!(d.dead > 0 && d.undelivered == 0, "{d:?}");
@@ -314,7 +314,7 @@ fn the_size_cap_drops_delivered_then_old_dead_then_lowest_severity() {
 
     // Room for about a quarter: the info alerts are sacrificed before any critical one.
     let d = o
-        .enforce_limits(full / 4, week_ago, now - 24 * 3600 * 1000)
+        .enforce_limits(full / 4, Some(week_ago), now - 24 * 3600 * 1000)
         .unwrap();
     assert!(d.undelivered > 0, "{d:?}");
     let left = o.list(Some(RowState::Pending), 1000).unwrap();
@@ -367,7 +367,11 @@ fn delivered_rows_leave_after_history_hours() {
     )
     .unwrap();
     let d = o
-        .enforce_limits(u64::MAX, Utc::now().timestamp_millis() - 2 * 3600 * 1000, 0)
+        .enforce_limits(
+            u64::MAX,
+            Some(Utc::now().timestamp_millis() - 2 * 3600 * 1000),
+            0,
+        )
         .unwrap();
     assert_eq!(d, Default::default(), "retention is not a drop");
     let s = o.stats().unwrap();

@@ -545,21 +545,23 @@ impl Outbox {
     }
 
     /// Keeps the outbox within its bounds. Delivered rows older than `history_cutoff_ms` go
-    /// always; over `max_bytes`, in this order: delivered rows, dead letters older than
+    /// (when given: that pass scans the delivered rows, so callers run it now and then); over `max_bytes`, in this order: delivered rows, dead letters older than
     /// `dead_cutoff_ms`, then undelivered rows of the lowest severity, oldest first. Freed pages
     /// are reused, so the file stops growing at the cap.
     pub fn enforce_limits(
         &mut self,
         max_bytes: u64,
-        history_cutoff_ms: i64,
+        history_cutoff_ms: Option<i64>,
         dead_cutoff_ms: i64,
     ) -> Result<Drops, OutboxError> {
         let mut drops = Drops::default();
-        self.delete_where(
-            "state = 'delivered' AND delivered_at < ?1",
-            history_cutoff_ms,
-            i64::MAX,
-        )?;
+        if let Some(cutoff) = history_cutoff_ms {
+            self.delete_where(
+                "state = 'delivered' AND delivered_at < ?1",
+                cutoff,
+                i64::MAX,
+            )?;
+        }
         const CHUNK: i64 = 200;
         let steps: [(&str, &str, i64); 3] = [
             ("delivered", "state = 'delivered' AND ?1 = ?1 ORDER BY id", 0),
