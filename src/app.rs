@@ -116,6 +116,8 @@ pub struct Counters {
     pub dropped_delivered: AtomicU64,
     pub dropped_dead: AtomicU64,
     pub dropped_undelivered: AtomicU64,
+    /// Marked on every turn of the detector loop; the service watchdog reads it.
+    pub detector_beat: Arc<crate::service::Heartbeat>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,7 +165,7 @@ pub async fn run(
         model = %config.model.path.display(),
         "outbox open, model loaded"
     );
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    crate::service::ready();
 
     let counters = Arc::new(Counters::default());
     *counters.model.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -184,6 +186,16 @@ pub async fn run(
         )?);
         statuses.push(status);
     }
+
+    counters.detector_beat.beat();
+    let supervisor = tokio::spawn(crate::service::supervise(
+        crate::service::Watched {
+            detector: counters.detector_beat.clone(),
+            cameras: statuses.clone(),
+            outbox: outbox.clone(),
+        },
+        cancel.clone(),
+    ));
 
     let filters = class_filters(&config, &detector);
     let stage_config = config.clone();
@@ -258,8 +270,9 @@ pub async fn run(
         .collect();
 
     cancel.cancelled().await;
+    let _ = supervisor.await;
     tracing::info!("stopping: cameras, detector, committer, then sinks");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    crate::service::stopping();
     tokio::task::spawn_blocking(move || {
         for t in camera_threads {
             let _ = t.join();
@@ -357,6 +370,7 @@ fn detect_loop(
 ) {
     let loading: Loading = Arc::default();
     while !cancel.is_cancelled() {
+        counters.detector_beat.beat();
         if let Some(spec) = switch.as_ref().and_then(|rx| rx.try_recv().ok()) {
             tracing::info!(model = %spec.model.display(), "loading a new model beside the running one");
             let slot = loading.clone();

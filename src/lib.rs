@@ -19,10 +19,13 @@
 //! - [`evidence`]: the JPEG snapshot of each alert's frame, boxes and zone drawn, with retention.
 //! - [`outbox`]: the commit point. SQLite (WAL, `synchronous=FULL`), one row per alert × sink;
 //!   nothing is acknowledged anywhere before it is committed here.
-//! - [`deliver`]: signing (Standard Webhooks, hex HMAC), the webhook sink and the retry policy;
-//!   reads only from the outbox and marks rows delivered after the receiver's 2xx.
+//! - [`deliver`]: signing (Standard Webhooks, hex HMAC), the webhook and MQTT (TCP or rustls TLS)
+//!   sinks and the retry policy; reads only from the outbox and marks rows delivered after the
+//!   receiver's 2xx or the broker's PUBACK.
 //! - [`app`]: wires the rooms into the running daemon and owns the shutdown order
 //!   (cameras → detector → outbox flush → sinks).
+//! - [`service`]: systemd's notify protocol: READY=1, STATUS=, and WATCHDOG=1 only while the
+//!   detector turns and the outbox takes writes.
 //! - [`demo`]: the embedded default: an in-process RTSP server looping the bundled clip and a
 //!   local receiver that verifies every signature.
 //! - [`clock`]: wall time behind a trait, so rules and retries are tested without sleeping.
@@ -38,6 +41,7 @@ pub mod detect;
 pub mod evidence;
 pub mod outbox;
 pub mod rules;
+pub mod service;
 pub mod video;
 
 /// The one-time GStreamer initialisation, shared by the camera and the demo server. GLib's own

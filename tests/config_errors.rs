@@ -177,3 +177,48 @@ fn missing_file_is_named() {
         "{text}"
     );
 }
+
+/// An MQTT sink appended to the base config.
+fn with_mqtt_sink(lines: &str) -> String {
+    base() + "\n[[sink]]\nname = \"site-mqtt\"\nkind = \"mqtt\"\n" + lines
+}
+
+#[test]
+fn mqtt_sink_settings_are_checked_with_their_fields() {
+    let text = with_mqtt_sink("url = \"mqtt://127.0.0.1:1883\"\nqos = 0\n");
+    expect_problem(&text, "qos = 0", "sink[1].qos", "never acknowledged");
+
+    let text =
+        with_mqtt_sink("url = \"mqtt://127.0.0.1:1883\"\nca_file = \"/etc/ssl/certs/x.pem\"\n");
+    expect_problem(&text, "ca_file", "sink[1].ca_file", "need an mqtts:// URL");
+
+    let text =
+        with_mqtt_sink("url = \"mqtts://127.0.0.1:8883\"\nca_file = \"/nonexistent/ca.pem\"\n");
+    expect_problem(&text, "ca_file", "sink[1].ca_file", "/nonexistent/ca.pem");
+
+    let text = with_mqtt_sink(
+        "url = \"mqtts://127.0.0.1:8883\"\nclient_cert_file = \"/nonexistent/client.pem\"\n",
+    );
+    expect_problem(
+        &text,
+        "client_cert_file",
+        "sink[1].client_cert_file",
+        "needs client_key_file",
+    );
+
+    // A file that exists but is not PEM is named, too.
+    let text = with_mqtt_sink(&format!(
+        "url = \"mqtts://127.0.0.1:8883\"\nca_file = \"{}/models/coco80.txt\"\n",
+        repo().display()
+    ));
+    expect_problem(&text, "ca_file", "sink[1].ca_file", "coco80.txt");
+
+    let text = with_mqtt_sink("url = \"ws://127.0.0.1:1883\"\n");
+    expect_problem(&text, "ws://", "sink[1].url", "mqtts://host");
+
+    let text = base().replace(
+        "secret = \"whsec_c2VjcmV0\"",
+        "secret = \"whsec_c2VjcmV0\"\nca_file = \"/tmp/ca.pem\"",
+    );
+    expect_problem(&text, "ca_file", "sink[0].ca_file", "only MQTT sinks");
+}

@@ -50,13 +50,22 @@ impl Drop for Broker {
 }
 
 fn mosquitto(dir: &Path, port: u16) -> Broker {
+    mosquitto_with(dir, port, "")
+}
+
+/// `extra`: more mosquitto.conf lines (e.g. a TLS listener) after the plain listener.
+fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Broker {
     let conf = dir.join("mosquitto.conf");
-    // Persistence: the subscriber's session (and the messages queued for it while it is
-    // away) survives a broker restart, as on a real site broker.
+    // Started as root, mosquitto would drop to its own user, which cannot write the test's
+    // folder, and silently persist nothing: keep it as whoever runs the test.
+    let me = Command::new("id").arg("-un").output().expect("id -un");
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    // Persistence: sessions (the subscriber's queued messages, the sink's in-flight
+    // publishes) survive a broker restart, as on a real site broker.
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+            "user {me}\nper_listener_settings false\nallow_anonymous true\npersistence true\npersistence_location {}/\nlistener {port} 127.0.0.1\n{extra}",
             dir.display()
         ),
     )
@@ -130,13 +139,25 @@ fn alert(n: usize) -> NewAlert {
 fn start_worker(
     outbox: &SharedOutbox,
     port: u16,
-) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+) -> (CancellationToken, tokio::task::JoinHandle<()>, Arc<Sink>) {
+    start_sink(
+        outbox,
+        &format!("name = \"site-mqtt\"\nurl = \"mqtt://127.0.0.1:{port}\""),
+    )
+}
+
+/// A worker for an MQTT sink: `settings` are TOML lines with at least name and url.
+fn start_sink(
+    outbox: &SharedOutbox,
+    settings: &str,
+) -> (CancellationToken, tokio::task::JoinHandle<()>, Arc<Sink>) {
     let cfg: SinkConfig = toml::from_str(&format!(
-        "name = \"site-mqtt\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:{port}\"\nsecret = \"{SECRET}\"\nqos = 1\ntimeout_seconds = 2"
+        "kind = \"mqtt\"\nsecret = \"{SECRET}\"\nqos = 1\ntimeout_seconds = 2\n{settings}"
     ))
     .unwrap();
+    let sink = Arc::new(Sink::from_config(&cfg, "gw-1").unwrap());
     let worker = SinkWorker {
-        sink: Arc::new(Sink::from_config(&cfg, "gw-1").unwrap()),
+        sink: sink.clone(),
         outbox: outbox.clone(),
         policy: RetryPolicy {
             schedule: vec![Duration::from_millis(100), Duration::from_millis(200)],
@@ -153,7 +174,15 @@ fn start_worker(
     (
         cancel,
         tokio::spawn(async move { worker.run(c).await.expect("worker") }),
+        sink,
     )
+}
+
+fn resumed(sink: &Sink) -> u64 {
+    match sink {
+        Sink::Mqtt(m) => m.sessions_resumed(),
+        Sink::Webhook(_) => 0,
+    }
 }
 
 fn ids(got: &Arc<Mutex<Vec<Received>>>) -> Vec<String> {
@@ -174,7 +203,7 @@ async fn alerts_arrive_on_their_topic_signed_in_user_properties() {
     let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
     let alerts: Vec<NewAlert> = (0..50).map(alert).collect();
     outbox.with(|o| o.commit(&alerts)).unwrap();
-    let (cancel, worker) = start_worker(&outbox, port);
+    let (cancel, worker, _) = start_worker(&outbox, port);
     let done = wait_until(Duration::from_secs(20), || {
         outbox.with(|o| o.stats()).unwrap().delivered == 50
     })
@@ -209,14 +238,38 @@ async fn alerts_arrive_on_their_topic_signed_in_user_properties() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_lost_across_a_broker_restart() {
+async fn nothing_is_lost_across_a_broker_restart_that_keeps_the_session() {
+    // SIGTERM: mosquitto saves its sessions; the sink resumes its own and rumqttc resends
+    // the in-flight publishes under their packet ids.
+    let resumed = broker_restart_mid_flow(3600).await;
+    assert!(
+        resumed >= 1,
+        "the sink never resumed its persistent session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_across_a_broker_restart_with_a_clean_session() {
+    // session_expiry_seconds = 0: every connection starts a new session, so rumqttc drops
+    // what it had in flight or queued, and the sink must hand all those rows back to the
+    // outbox (the path a broker that lost its state takes, too).
+    let resumed = broker_restart_mid_flow(0).await;
+    assert_eq!(resumed, 0, "a clean session cannot be resumed");
+}
+
+/// Alerts flow while the broker goes away and comes back; every committed id must reach
+/// the subscriber. Returns how many times the sink resumed its session.
+async fn broker_restart_mid_flow(session_expiry_seconds: u32) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut broker = mosquitto(dir.path(), port);
     let got = subscriber(port);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let outbox = SharedOutbox::new(Outbox::open(&dir.path().join("outbox.db")).unwrap());
-    let (cancel, worker) = start_worker(&outbox, port);
+    let (cancel, worker, sink) = start_sink(
+        &outbox,
+        &format!("name = \"site-mqtt\"\nurl = \"mqtt://127.0.0.1:{port}\"\nsession_expiry_seconds = {session_expiry_seconds}"),
+    );
     let mut committed = Vec::new();
     for round in 0..40 {
         let batch: Vec<NewAlert> = (0..5).map(|i| alert(round * 5 + i)).collect();
@@ -242,8 +295,9 @@ async fn nothing_is_lost_across_a_broker_restart() {
     let seen = ids(&got);
     let missing = committed.iter().filter(|id| !seen.contains(id)).count();
     let duplicates = seen.len() - seen.iter().collect::<std::collections::HashSet<_>>().len();
+    let resumed = resumed(&sink);
     println!(
-        "broker restart: {} committed, {} received, {duplicates} duplicates",
+        "broker restart, session expiry {session_expiry_seconds} s: {} committed, {} received, {duplicates} duplicates, session resumed {resumed}x",
         committed.len(),
         seen.len()
     );
@@ -252,4 +306,175 @@ async fn nothing_is_lost_across_a_broker_restart() {
         "{missing} of {} alerts never reached the subscriber",
         committed.len()
     );
+    resumed
+}
+
+/// PEM files for a TLS broker: a CA, a server certificate for 127.0.0.1 signed by it, a
+/// client certificate signed by it, and a second, unrelated CA.
+struct Pki {
+    ca: std::path::PathBuf,
+    server_cert: std::path::PathBuf,
+    server_key: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+    other_ca: std::path::PathBuf,
+}
+
+fn pki(dir: &Path) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let new_ca = |cn: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (ca, ca_key) = new_ca("watchpost test CA");
+    let (other, _) = new_ca("somebody else's CA");
+
+    let server_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server = params.signed_by(&server_key, &ca, &ca_key).unwrap();
+
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "gw-1");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
+
+    Pki {
+        ca: write("ca.pem", ca.pem()),
+        server_cert: write("server.pem", server.pem()),
+        server_key: write("server.key", server_key.serialize_pem()),
+        client_cert: write("client.pem", client.pem()),
+        client_key: write("client.key", client_key.serialize_pem()),
+        other_ca: write("other-ca.pem", other.pem()),
+    }
+}
+
+/// The recorded error of the oldest row that has one.
+fn last_error(outbox: &SharedOutbox) -> String {
+    outbox
+        .with(|o| o.list(None, 10))
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.last_error)
+        .next()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_with_a_client_certificate_is_delivered_and_a_wrong_ca_or_no_certificate_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let plain = free_port();
+    let tls = free_port();
+    // The broker authenticates devices by certificate; the subscriber uses the plain port.
+    let _broker = mosquitto_with(
+        dir.path(),
+        plain,
+        &format!(
+            "listener {tls} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nuse_identity_as_username true\n",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            tls
+        ))
+        .is_ok())
+        .await,
+        "TLS listener up"
+    );
+    let got = subscriber(plain);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Each sink gets its own outbox, so each one's rows and errors are its own.
+    let url = format!("url = \"mqtts://127.0.0.1:{tls}\"");
+    let cases = [
+        (
+            "good",
+            format!(
+                "ca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"",
+                pki.ca.display(),
+                pki.client_cert.display(),
+                pki.client_key.display()
+            ),
+        ),
+        (
+            "wrong-ca",
+            format!(
+                "ca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"",
+                pki.other_ca.display(),
+                pki.client_cert.display(),
+                pki.client_key.display()
+            ),
+        ),
+        ("no-cert", format!("ca_file = \"{}\"", pki.ca.display())),
+    ];
+    let mut running = Vec::new();
+    for (i, (name, files)) in cases.iter().enumerate() {
+        let outbox =
+            SharedOutbox::new(Outbox::open(&dir.path().join(format!("outbox-{name}.db"))).unwrap());
+        let alerts: Vec<NewAlert> = (0..10)
+            .map(|n| common::new_alert(i * 100 + n, "dock-east", &[name]))
+            .collect();
+        outbox.with(|o| o.commit(&alerts)).unwrap();
+        let (cancel, worker, _) =
+            start_sink(&outbox, &format!("name = \"{name}\"\n{url}\n{files}"));
+        running.push((name, outbox, alerts, cancel, worker));
+    }
+    let good_done = wait_until(Duration::from_secs(20), || {
+        running[0].1.with(|o| o.stats()).unwrap().delivered == 10
+    })
+    .await;
+    // Give the refused sinks time for several attempts.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let seen = ids(&got);
+    for (name, outbox, alerts, cancel, worker) in running {
+        cancel.cancel();
+        worker.await.unwrap();
+        let stats = outbox.with(|o| o.stats()).unwrap();
+        let arrived = alerts.iter().filter(|a| seen.contains(&a.alert_id)).count();
+        let error = last_error(&outbox);
+        println!(
+            "{name}: delivered {}, arrived {arrived}, last error: {error}",
+            stats.delivered
+        );
+        match *name {
+            "good" => {
+                assert!(
+                    good_done && arrived == 10,
+                    "{name}: {stats:?}, {arrived} arrived"
+                );
+            }
+            _ => {
+                assert_eq!((stats.delivered, arrived), (0, 0), "{name} must be refused");
+                assert!(!error.is_empty(), "{name}: the refusal is recorded");
+            }
+        }
+        if *name == "wrong-ca" {
+            assert!(
+                error.contains("certificate") || error.contains("UnknownIssuer"),
+                "the error names the certificate problem: {error}"
+            );
+        }
+    }
 }

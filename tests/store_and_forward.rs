@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use watchpost::clock::SystemClock;
-use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
+use watchpost::config::{SignatureMode, SinkConfig};
 use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
 use watchpost::outbox::{NewAlert, Outbox, RowState, SharedOutbox};
@@ -19,20 +19,12 @@ fn alert(n: usize, sinks: &[&str]) -> NewAlert {
 }
 
 fn sink(url: &str, signature: SignatureMode, secret: &str) -> Arc<Sink> {
-    let cfg: SinkConfig = SinkConfig {
-        name: "receiver".into(),
-        kind: SinkKind::Webhook,
-        url: url.into(),
-        secret: Some(watchpost::config::Secret::new(secret)),
-        secret_file: None,
-        signature,
-        signature_header: Some("X-Signature".into()),
-        timeout_seconds: 1.0,
-        include_snapshot: Default::default(),
-        concurrency_setting: Some(1),
-        topic: None,
-        qos: None,
-    };
+    let mut cfg: SinkConfig = toml::from_str(&format!(
+        "name = \"receiver\"\nkind = \"webhook\"\nurl = \"{url}\"\nsignature_header = \"X-Signature\"\ntimeout_seconds = 1.0\nconcurrency = 1"
+    ))
+    .expect("sink config");
+    cfg.signature = signature;
+    cfg.secret = Some(watchpost::config::Secret::new(secret));
     Arc::new(Sink::Webhook(WebhookSink::from_config(&cfg).expect("sink")))
 }
 

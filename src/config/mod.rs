@@ -497,6 +497,30 @@ pub struct SinkConfig {
     pub topic: Option<String>,
     #[serde(default)]
     pub qos: Option<u8>,
+    /// MQTT: user name and password, instead of (or besides) the URL's `user:pass@`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// mqtts: PEM file of the CAs to trust (default: the system's roots), so a site broker
+    /// with its own CA needs no change to the system trust store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// mqtts: client certificate chain and its private key (PEM), for brokers that
+    /// authenticate devices by certificate.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// MQTT: how long the broker keeps this sink's session after a disconnect, so
+    /// unacknowledged publishes are resent with their packet ids after a short drop
+    /// (0 = a clean session on every connection).
+    #[serde(default = "default_session_expiry")]
+    pub session_expiry_seconds: u32,
+}
+
+fn default_session_expiry() -> u32 {
+    3600
 }
 
 impl SinkConfig {
@@ -619,8 +643,15 @@ impl Config {
         self.model.path = resolve(base, &self.model.path);
         self.model.labels = resolve(base, &self.model.labels);
         for sink in &mut self.sinks {
-            if let Some(f) = &sink.secret_file {
-                sink.secret_file = Some(resolve(base, f));
+            for f in [
+                &mut sink.secret_file,
+                &mut sink.ca_file,
+                &mut sink.client_cert_file,
+                &mut sink.client_key_file,
+            ] {
+                if let Some(path) = f.as_mut() {
+                    *path = resolve(base, path);
+                }
             }
         }
     }

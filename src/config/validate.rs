@@ -3,7 +3,7 @@
 //! shows the technician everything to fix.
 
 use super::locate::{FieldPath, Located};
-use super::{Config, Problem, SignatureMode, SinkKind};
+use super::{Config, Problem, SignatureMode, SinkConfig, SinkKind};
 use base64::Engine as _;
 use std::collections::HashSet;
 
@@ -152,39 +152,19 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             );
         }
         if sink.kind == SinkKind::Mqtt {
-            match url::Url::parse(&sink.url) {
-                Ok(u) if u.scheme() == "mqtt" && u.host_str().is_some() => {}
-                Ok(u) if u.scheme() == "mqtts" => p.add(
-                    &at.key("url"),
-                    format!("sink \"{}\": mqtts:// (TLS) is not available in this version yet; use mqtt://", sink.name),
-                ),
-                Ok(u) => p.add(
-                    &at.key("url"),
-                    format!("sink \"{}\": expected mqtt://host[:port], got scheme \"{}\"", sink.name, u.scheme()),
-                ),
-                Err(e) => p.add(&at.key("url"), format!("sink \"{}\": not a valid URL ({e})", sink.name)),
-            }
-            if sink.qos.is_some_and(|q| q > 2) {
-                p.add(&at.key("qos"), "must be 0, 1 or 2");
-            }
-            if let Some(t) = &sink.topic {
-                if t.is_empty() || t.contains(['#', '+']) {
-                    p.add(
-                        &at.key("topic"),
-                        "a publish topic must not be empty or contain wildcards (# +)",
-                    );
-                }
-            }
-            if let Some(secret) = &sink.secret {
-                let ok = crate::deliver::Signer::standard_webhooks(secret.expose()).is_ok();
-                if !ok {
-                    p.add(
-                        &at.key("secret"),
-                        format!("sink \"{}\": a standard-webhooks secret is \"whsec_\" followed by base64 (the value is not shown)", sink.name),
-                    );
-                }
-            }
+            validate_mqtt_sink(sink, &at, &mut p);
             continue;
+        }
+        for (field, set) in [
+            ("ca_file", sink.ca_file.is_some()),
+            ("client_cert_file", sink.client_cert_file.is_some()),
+            ("client_key_file", sink.client_key_file.is_some()),
+            ("username", sink.username.is_some()),
+            ("password", sink.password.is_some()),
+        ] {
+            if set {
+                p.add(&at.key(field), "only MQTT sinks take this setting");
+            }
         }
         match url::Url::parse(&sink.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -216,29 +196,14 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                 format!("must be between 1 and 256, got {c}"),
             );
         }
-        match (&sink.secret, &sink.secret_file) {
-            (Some(_), Some(_)) => p.add(
-                &at.key("secret_file"),
-                format!(
-                    "sink \"{}\": give either secret or secret_file, not both",
-                    sink.name
-                ),
-            ),
-            (None, None) => p.add(
+        if !load_secret_file(sink, &at, &mut p) && sink.secret.is_none() {
+            p.add(
                 &at,
                 format!(
                     "sink \"{}\": a webhook needs a secret (or secret_file) to sign with",
                     sink.name
                 ),
-            ),
-            (None, Some(f)) => match std::fs::read_to_string(f) {
-                Ok(s) => sink.secret = Some(super::Secret::new(s.trim())),
-                Err(e) => p.add(
-                    &at.key("secret_file"),
-                    format!("cannot read {}: {e}", f.display()),
-                ),
-            },
-            (Some(_), None) => {}
+            );
         }
         let field = if sink.secret_file.is_some() {
             "secret_file"
@@ -489,4 +454,140 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         }
     }
     p.out
+}
+
+/// Reads `secret_file` into `secret`; false when the setting is missing or broken (the
+/// problem, if any, is recorded).
+fn load_secret_file(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_>) -> bool {
+    match (&sink.secret, &sink.secret_file) {
+        (Some(_), Some(_)) => {
+            p.add(
+                &at.key("secret_file"),
+                format!(
+                    "sink \"{}\": give either secret or secret_file, not both",
+                    sink.name
+                ),
+            );
+            true
+        }
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(s) => {
+                sink.secret = Some(super::Secret::new(s.trim()));
+                true
+            }
+            Err(e) => {
+                p.add(
+                    &at.key("secret_file"),
+                    format!("cannot read {}: {e}", f.display()),
+                );
+                true
+            }
+        },
+        (Some(_), None) => true,
+        (None, None) => false,
+    }
+}
+
+fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
+    let name = sink.name.clone();
+    let tls = match url::Url::parse(&sink.url) {
+        Ok(u) if matches!(u.scheme(), "mqtt" | "mqtts") && u.host_str().is_some() => {
+            if u.password().is_some() && sink.password.is_some() {
+                p.add(
+                    &at.key("password"),
+                    format!("sink \"{name}\": a password is given both in the URL and as password"),
+                );
+            }
+            u.scheme() == "mqtts"
+        }
+        Ok(u) => {
+            p.add(
+                &at.key("url"),
+                format!("sink \"{name}\": expected mqtt://host[:port] or mqtts://host[:port], got scheme \"{}\"", u.scheme()),
+            );
+            return;
+        }
+        Err(e) => {
+            p.add(
+                &at.key("url"),
+                format!("sink \"{name}\": not a valid URL ({e})"),
+            );
+            return;
+        }
+    };
+    if let Some(q) = sink.qos.filter(|q| !matches!(q, 1 | 2)) {
+        p.add(
+            &at.key("qos"),
+            format!("must be 1 or 2, got {q}: a QoS 0 publish is never acknowledged, so the outbox could not know it arrived"),
+        );
+    }
+    if let Some(t) = &sink.topic {
+        if t.is_empty() || t.contains(['#', '+']) {
+            p.add(
+                &at.key("topic"),
+                "a publish topic must not be empty or contain wildcards (# +)",
+            );
+        }
+    }
+    if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
+        p.add(
+            &at.key("timeout_seconds"),
+            format!(
+                "must be above 0 and at most 300, got {}",
+                sink.timeout_seconds
+            ),
+        );
+    }
+    if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
+        p.add(
+            &at.key("concurrency"),
+            format!("must be between 1 and 256, got {c}"),
+        );
+    }
+    load_secret_file(sink, at, p);
+    if let Some(secret) = &sink.secret {
+        if crate::deliver::Signer::standard_webhooks(secret.expose()).is_err() {
+            let field = if sink.secret_file.is_some() {
+                "secret_file"
+            } else {
+                "secret"
+            };
+            p.add(
+                &at.key(field),
+                format!("sink \"{name}\": a standard-webhooks secret is \"whsec_\" followed by base64 (the value is not shown)"),
+            );
+        }
+    }
+    let tls_fields = [
+        ("ca_file", sink.ca_file.is_some()),
+        ("client_cert_file", sink.client_cert_file.is_some()),
+        ("client_key_file", sink.client_key_file.is_some()),
+    ];
+    if !tls {
+        for (field, set) in tls_fields {
+            if set {
+                p.add(
+                    &at.key(field),
+                    format!("sink \"{name}\": TLS files need an mqtts:// URL"),
+                );
+            }
+        }
+        return;
+    }
+    match (&sink.client_cert_file, &sink.client_key_file) {
+        (Some(_), None) => p.add(
+            &at.key("client_cert_file"),
+            "needs client_key_file (its private key) as well",
+        ),
+        (None, Some(_)) => p.add(
+            &at.key("client_key_file"),
+            "needs client_cert_file (its certificate) as well",
+        ),
+        _ => {}
+    }
+    // Load the files now, so a bad one is reported at start with its field, not on the
+    // first connection attempt.
+    if let Err(e) = crate::deliver::mqtt::tls_config(sink) {
+        p.add(&at.key(e.field), e.message);
+    }
 }

@@ -4,7 +4,7 @@
 //! receiver's answer back to the outbox. A sink that cannot be reached backs off as a whole:
 //! one probe at a time (the oldest row), and when it answers the backlog drains at full speed.
 
-mod mqtt;
+pub mod mqtt;
 mod sign;
 mod webhook;
 

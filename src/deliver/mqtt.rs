@@ -1,25 +1,34 @@
-//! The MQTT sink: MQTT 5, QoS 1, the committed body as payload, the three Standard Webhooks
-//! values as user properties; a row counts as delivered only on the broker's PUBACK for
-//! *that* publish.
+//! The MQTT sink: MQTT 5 over TCP or TLS (rustls), QoS 1 or 2, the committed body as
+//! payload, the three Standard Webhooks values as user properties; a row counts as delivered
+//! only on the broker's acknowledgement for *that* publish (PUBACK; PUBREC for QoS 2).
 //!
 //! rumqttc's `publish()` does not return the packet id. Its event loop reports
-//! `Outgoing::Publish(pkid)` in the order the `publish()` calls were made, and later
-//! `Incoming::PubAck { pkid }`. So each send (1) takes a lock, (2) queues a reply slot and
-//! calls `publish()` while holding it — the queue order is the publish order — and the event
-//! loop task (3) moves the front slot to a pkid map when it sees `Outgoing::Publish(pkid)`,
-//! (4) answers the slot when that pkid's PUBACK arrives. If the connection drops, every open
-//! slot is answered "retry" and the event loop is rebuilt with a clean session, so no old
-//! publish is retransmitted out of order behind the map's back; the outbox re-sends instead
-//! (at least once, de-duplicated by alert id at the receiver).
+//! `Outgoing::Publish(pkid)` in the order the `publish()` calls were made, and later the
+//! acknowledgement with that pkid. So each send (1) locks the slots, (2) calls `try_publish()` and
+//! queues a reply slot while holding the lock — the queue order is the publish order — and the
+//! event loop task (3) moves the front slot to a pkid map on `Outgoing::Publish(pkid)`,
+//! (4) answers the slot when that pkid is acknowledged.
+//!
+//! The session is persistent (`clean_start = false`, `session_expiry_seconds`): after a
+//! dropped connection rumqttc keeps its event loop, and on a resumed session it resends the
+//! unacknowledged publishes under their old pkids (already in the map, so they take no new
+//! slot) and then the requests that never left, in order. If the broker lost the session
+//! (`session_present = false`), rumqttc discards all of those; the task then fails their
+//! slots — the in-flight ones and, from the queue's front, as many as were waiting unsent —
+//! and the outbox sends those rows again (at least once, de-duplicated by alert id).
 
 use super::{DeliverError, Outcome, Signer};
 use crate::config::SinkConfig;
 use crate::outbox::OutboxRow;
-use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, PubRecReason, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
-use rumqttc::Outgoing;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions, Request};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -31,34 +40,131 @@ struct Slots {
     /// Waiting for their `Outgoing::Publish(pkid)`, in publish order.
     queued: VecDeque<Reply>,
     by_pkid: HashMap<u16, Reply>,
+    /// Why the connection is down (cleared on CONNACK), so a timed-out send can tell the
+    /// technician "TLS: invalid peer certificate" instead of only "no acknowledgement".
+    down_because: Option<String>,
+}
+
+fn retry(error: impl Into<String>) -> Outcome {
+    Outcome::Retry {
+        after: None,
+        status: None,
+        error: error.into(),
+    }
 }
 
 impl Slots {
-    fn fail_all(&mut self, why: &str) {
+    /// The broker lost the session: rumqttc dropped the in-flight publishes and the first
+    /// `unsent` queued ones.
+    fn fail_lost(&mut self, unsent: usize, why: &str) {
+        let n = unsent.min(self.queued.len());
         for tx in self
             .queued
-            .drain(..)
+            .drain(..n)
             .chain(self.by_pkid.drain().map(|(_, t)| t))
         {
-            let _ = tx.send(Outcome::Retry {
-                after: None,
-                status: None,
-                error: why.to_string(),
-            });
+            let _ = tx.send(retry(why));
+        }
+    }
+
+    fn answer(&mut self, pkid: u16, outcome: Outcome) {
+        if let Some(tx) = self.by_pkid.remove(&pkid) {
+            let _ = tx.send(outcome);
         }
     }
 }
 
+/// A TLS setting that cannot be used, with the config field it came from.
+#[derive(Debug)]
+pub struct TlsProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn read_pem<T>(
+    field: &'static str,
+    path: &Path,
+    parse: impl FnOnce(&Path) -> Result<T, rustls::pki_types::pem::Error>,
+) -> Result<T, TlsProblem> {
+    parse(path).map_err(|e| TlsProblem {
+        field,
+        message: format!("{}: not a usable PEM file ({e})", path.display()),
+    })
+}
+
+/// The rustls client configuration of an `mqtts://` sink (`None` for `mqtt://`): the CAs of
+/// `ca_file` or else the system's, and the client certificate when one is configured.
+pub fn tls_config(cfg: &SinkConfig) -> Result<Option<Arc<rustls::ClientConfig>>, TlsProblem> {
+    if !cfg.url.starts_with("mqtts://") {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &cfg.ca_file {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = read_pem("ca_file", path, |p| {
+                CertificateDer::pem_file_iter(p)?.collect()
+            })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(TlsProblem {
+                    field: "ca_file",
+                    message: format!("{}: holds no CA certificate", path.display()),
+                });
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(TlsProblem {
+                    field: "url",
+                    message: "mqtts:// needs CA certificates: the system has none (install ca-certificates) and no ca_file is set".into(),
+                });
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsProblem {
+            field: "url",
+            message: format!("TLS: {e}"),
+        })?
+        .with_root_certificates(roots);
+    let config = match (&cfg.client_cert_file, &cfg.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = read_pem("client_cert_file", cert, |p| {
+                CertificateDer::pem_file_iter(p)?.collect()
+            })?;
+            if chain.is_empty() {
+                return Err(TlsProblem {
+                    field: "client_cert_file",
+                    message: format!("{}: holds no certificate", cert.display()),
+                });
+            }
+            let key = read_pem("client_key_file", key, |p| PrivateKeyDer::from_pem_file(p))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsProblem {
+                    field: "client_key_file",
+                    message: format!("the key does not fit the certificate: {e}"),
+                })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Some(Arc::new(config)))
+}
+
 pub struct MqttSink {
     name: String,
-    /// Shared with the event loop task, which swaps in a fresh client after a disconnect.
-    client: Arc<tokio::sync::Mutex<AsyncClient>>,
+    client: AsyncClient,
     slots: Arc<Mutex<Slots>>,
     topic: String,
     device: String,
     qos: QoS,
     signer: Option<Signer>,
     timeout: Duration,
+    resumed: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -72,6 +178,12 @@ fn lock(slots: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
     slots.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 impl MqttSink {
     /// Must be called inside a tokio runtime (it starts the event loop task).
     pub fn from_config(cfg: &SinkConfig, device: &str) -> Result<Self, DeliverError> {
@@ -80,37 +192,48 @@ impl MqttSink {
             message,
         };
         let url = url::Url::parse(&cfg.url).map_err(|e| setup(format!("url: {e}")))?;
-        if url.scheme() != "mqtt" {
-            return Err(setup(format!(
-                "scheme \"{}\" is not supported yet; use mqtt://",
-                url.scheme()
-            )));
-        }
+        let default_port = match url.scheme() {
+            "mqtt" => 1883,
+            "mqtts" => 8883,
+            other => {
+                return Err(setup(format!(
+                    "scheme \"{other}\" is not supported; use mqtt:// or mqtts://"
+                )))
+            }
+        };
         let host = url
             .host_str()
             .ok_or_else(|| setup("url has no host".into()))?
+            .trim_matches(['[', ']'])
             .to_string();
-        let port = url.port().unwrap_or(1883);
+        let port = url.port().unwrap_or(default_port);
         let client_id = format!("watchpost-{device}-{}", cfg.name);
         let mut opts = MqttOptions::new(client_id, host, port);
         opts.set_keep_alive(Duration::from_secs(15));
-        opts.set_clean_start(true);
+        opts.set_clean_start(cfg.session_expiry_seconds == 0);
+        if cfg.session_expiry_seconds > 0 {
+            opts.set_session_expiry_interval(Some(cfg.session_expiry_seconds));
+        }
         // Each alert waits for its PUBACK: Nagle's algorithm against delayed ACKs would add
         // ~40 ms per round trip (a 100k backlog drained at 120/s).
         let mut net = rumqttc::NetworkOptions::new();
         net.set_tcp_nodelay(true);
         opts.set_network_options(net);
-        if !url.username().is_empty() {
-            let user = percent_encoding::percent_decode_str(url.username())
-                .decode_utf8_lossy()
-                .into_owned();
-            let pass = url
-                .password()
-                .map(|p| {
-                    percent_encoding::percent_decode_str(p)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
+        if let Some(tls) =
+            tls_config(cfg).map_err(|e| setup(format!("{}: {}", e.field, e.message)))?
+        {
+            opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
+        }
+        let user = cfg
+            .username
+            .clone()
+            .or_else(|| (!url.username().is_empty()).then(|| decode(url.username())));
+        if let Some(user) = user {
+            let pass = cfg
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .or_else(|| url.password().map(decode))
                 .unwrap_or_default();
             opts.set_credentials(user, pass);
         }
@@ -120,14 +243,13 @@ impl MqttSink {
             }
             None => None,
         };
-        let (client, eventloop) = AsyncClient::new(opts.clone(), 256);
-        let client = Arc::new(tokio::sync::Mutex::new(client));
+        let (client, eventloop) = AsyncClient::new(opts, 256);
         let slots = Arc::new(Mutex::new(Slots::default()));
+        let resumed = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(drive(
             eventloop,
-            opts,
-            client.clone(),
             slots.clone(),
+            resumed.clone(),
             cfg.name.clone(),
         ));
         Ok(Self {
@@ -140,18 +262,23 @@ impl MqttSink {
                 .unwrap_or_else(|| "watchpost/{device}/alerts/{camera}".to_string()),
             device: device.to_string(),
             qos: match cfg.qos.unwrap_or(1) {
-                0 => QoS::AtMostOnce,
                 2 => QoS::ExactlyOnce,
                 _ => QoS::AtLeastOnce,
             },
             signer,
             timeout: Duration::from_secs_f64(cfg.timeout_seconds),
+            resumed,
             task,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Reconnections on which the broker still had this sink's session.
+    pub fn sessions_resumed(&self) -> u64 {
+        self.resumed.load(Ordering::Relaxed)
     }
 
     pub async fn send(&self, row: &OutboxRow, unix_ts: i64) -> Outcome {
@@ -169,87 +296,113 @@ impl MqttSink {
             ..Default::default()
         };
         let (tx, rx) = oneshot::channel();
-        {
-            // Queue order must equal publish order: hold the lock across both.
-            let client = self.client.lock().await;
-            lock(&self.slots).queued.push_back(tx);
-            let sent = client
-                .publish_with_properties(topic, self.qos, false, row.body.clone(), properties)
-                .await;
-            if let Err(e) = sent {
-                lock(&self.slots).queued.pop_back();
-                return Outcome::Retry {
-                    after: None,
-                    status: None,
-                    error: format!("MQTT client: {e}"),
-                };
+        let waited = tokio::time::timeout(self.timeout, async {
+            {
+                // The slot lock is held across the hand-over (no await in between), so the
+                // event loop cannot see this publish before its slot is queued, and queue
+                // order is publish order.
+                let mut slots = lock(&self.slots);
+                let sent = self.client.try_publish_with_properties(
+                    topic,
+                    self.qos,
+                    false,
+                    row.body.clone(),
+                    properties,
+                );
+                match sent {
+                    Ok(()) => slots.queued.push_back(tx),
+                    Err(e) => return retry(format!("MQTT client: {e}")),
+                }
             }
-        }
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::Retry {
-                after: None,
-                status: None,
-                error: "MQTT connection reset before PUBACK".into(),
-            },
-            Err(_) => Outcome::Retry {
-                after: None,
-                status: None,
-                error: format!("no PUBACK within {} s", self.timeout.as_secs_f64()),
-            },
-        }
+            rx.await
+                .unwrap_or_else(|_| retry("MQTT session lost before the acknowledgement"))
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            let secs = self.timeout.as_secs_f64();
+            match lock(&self.slots).down_because.clone() {
+                Some(why) => retry(format!("no acknowledgement within {secs} s: {why}")),
+                None => retry(format!("no acknowledgement within {secs} s")),
+            }
+        })
     }
 }
 
-/// Polls the event loop: maps packet ids to waiting sends, answers them on PUBACK, and on a
-/// broken connection fails every open send and starts a fresh, clean session after a pause.
+/// Publishes in rumqttc's resend queue that never got a packet id: on a lost session these
+/// are dropped with the rest, and they are the front of the slot queue.
+fn unsent(eventloop: &EventLoop) -> usize {
+    eventloop
+        .pending
+        .iter()
+        .filter(|r| matches!(r, Request::Publish(p) if p.pkid == 0))
+        .count()
+}
+
+/// Polls the event loop: maps packet ids to waiting sends, answers them on acknowledgement,
+/// and keeps reconnecting (with backoff) through the same event loop, so a resumed session
+/// resends what was in flight.
 async fn drive(
     mut eventloop: EventLoop,
-    opts: MqttOptions,
-    client: Arc<tokio::sync::Mutex<AsyncClient>>,
     slots: Arc<Mutex<Slots>>,
+    resumed: Arc<AtomicU64>,
     name: String,
 ) {
     let mut pause = Duration::from_millis(200);
+    let mut unsent_at_drop = 0;
     loop {
         match eventloop.poll().await {
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 let mut s = lock(&slots);
-                if let Some(tx) = s.queued.pop_front() {
-                    s.by_pkid.insert(pkid, tx);
+                // A pkid still in the map is a resend of a resumed session's publish.
+                if !s.by_pkid.contains_key(&pkid) {
+                    if let Some(tx) = s.queued.pop_front() {
+                        s.by_pkid.insert(pkid, tx);
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                if let Some(tx) = lock(&slots).by_pkid.remove(&ack.pkid) {
-                    let outcome = match ack.reason {
-                        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
-                            Outcome::Delivered { status: 0 }
-                        }
-                        other => Outcome::Rejected {
-                            status: 0,
-                            error: format!("broker refused the publish: {other:?}"),
-                        },
-                    };
-                    let _ = tx.send(outcome);
-                }
+                let outcome = match ack.reason {
+                    PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
+                        Outcome::Delivered { status: 0 }
+                    }
+                    other => Outcome::Rejected {
+                        status: 0,
+                        error: format!("broker refused the publish: {other:?}"),
+                    },
+                };
+                lock(&slots).answer(ack.pkid, outcome);
             }
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            // QoS 2 counts at PUBREC: the broker has stored the message then, and rumqttc
+            // frees the pkid for reuse at that point too, so the map must let go of it here.
+            Ok(Event::Incoming(Packet::PubRec(rec))) => {
+                let outcome = match rec.reason {
+                    PubRecReason::Success | PubRecReason::NoMatchingSubscribers => {
+                        Outcome::Delivered { status: 0 }
+                    }
+                    other => Outcome::Rejected {
+                        status: 0,
+                        error: format!("broker refused the publish: {other:?}"),
+                    },
+                };
+                lock(&slots).answer(rec.pkid, outcome);
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 pause = Duration::from_millis(200);
-                tracing::info!(sink = %name, "MQTT connected");
+                let mut s = lock(&slots);
+                s.down_because = None;
+                if ack.session_present {
+                    resumed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    s.fail_lost(unsent_at_drop, "the broker lost the MQTT session");
+                }
+                drop(s);
+                unsent_at_drop = 0;
+                tracing::info!(sink = %name, session_present = ack.session_present, "MQTT connected");
             }
             Ok(_) => {}
             Err(e) => {
-                {
-                    // Under the publish lock, so no send sits between "slot queued" and
-                    // "published": fail every open send, and replace client and event loop, so
-                    // no request of the old session is (re)sent behind the slots' back. The
-                    // outbox re-sends what was not acknowledged.
-                    let mut c = client.lock().await;
-                    lock(&slots).fail_all(&format!("MQTT connection: {e}"));
-                    let (fresh_client, fresh_loop) = AsyncClient::new(opts.clone(), 256);
-                    *c = fresh_client;
-                    eventloop = fresh_loop;
-                }
+                unsent_at_drop = unsent(&eventloop);
+                lock(&slots).down_because = Some(format!("MQTT connection: {e}"));
                 tracing::warn!(sink = %name, error = %e, retry_in_ms = pause.as_millis() as u64, "MQTT disconnected");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(30));

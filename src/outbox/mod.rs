@@ -653,6 +653,28 @@ impl Outbox {
             .map_err(|e| self.err(e))
     }
 
+    /// Proves the outbox can still take its write lock (for the service watchdog) and
+    /// returns the number of rows waiting; writes nothing.
+    pub fn probe_write(&mut self) -> Result<i64, OutboxError> {
+        let sql = |source| OutboxError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let pending = tx
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql);
+        drop(tx); // rolls back
+        pending
+    }
+
     pub fn stats(&self) -> Result<Stats, OutboxError> {
         let count = |sql: &str| -> Result<i64, OutboxError> {
             self.conn
