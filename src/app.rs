@@ -155,7 +155,10 @@ pub async fn run(
     let sinks = config
         .sinks
         .iter()
-        .map(|s| Sink::from_config(s, &config.device.id).map(Arc::new))
+        .map(|s| {
+            Sink::from_config(s, &config.device.id)
+                .map(|sink| Arc::new(sink.with_snapshots(snapshots.clone())))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let stats = outbox.call(|o| o.stats()).await?;
     tracing::info!(

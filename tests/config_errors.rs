@@ -222,3 +222,63 @@ fn mqtt_sink_settings_are_checked_with_their_fields() {
     );
     expect_problem(&text, "ca_file", "sink[0].ca_file", "only MQTT sinks");
 }
+
+#[test]
+fn people_sinks_are_checked_with_their_fields() {
+    let with = |lines: &str| base() + "\n[[sink]]  # people\nname = \"people\"\n" + lines;
+    let text = with("kind = \"pagerduty\"\nmin_severity = \"high\"\n");
+    expect_problem(&text, "# people", "sink[1]", "needs routing_key");
+
+    let text = with("kind = \"slack\"\nurl = \"https://hooks.slack.example/x\"\ntemplate = \"{camrea} saw {label}\"\n");
+    expect_problem(
+        &text,
+        "template",
+        "sink[1].template",
+        "unknown placeholder {camrea}",
+    );
+
+    let text = with("kind = \"email\"\nurl = \"smtp://127.0.0.1:25\"\nfrom = \"gw@site\"\nto = [\"not an address\"]\n");
+    expect_problem(
+        &text,
+        "not an address",
+        "sink[1].to[0]",
+        "is not an email address",
+    );
+
+    let text = with("kind = \"email\"\nurl = \"http://127.0.0.1:25\"\nfrom = \"gw@site.example\"\nto = [\"a@site.example\"]\n");
+    expect_problem(
+        &text,
+        "http://127.0.0.1:25",
+        "sink[1].url",
+        "smtp:// or smtps://",
+    );
+
+    let text = with(
+        "kind = \"slack\"\nurl = \"https://hooks.slack.example/x\"\nrules = [\"no-such-rule\"]\n",
+    );
+    expect_problem(
+        &text,
+        "no-such-rule",
+        "sink[1].rules[0]",
+        "no rule is named",
+    );
+
+    let text = with("kind = \"slack\"\nurl = \"https://hooks.slack.example/x\"\nseverities = []\n");
+    expect_problem(
+        &text,
+        "severities",
+        "sink[1].severities",
+        "would route nothing",
+    );
+
+    let text = base().replace(
+        "secret = \"whsec_c2VjcmV0\"",
+        "secret = \"whsec_c2VjcmV0\"\nrouting_key = \"abc\"",
+    );
+    expect_problem(
+        &text,
+        "routing_key",
+        "sink[0].routing_key",
+        "webhook sinks do not take",
+    );
+}

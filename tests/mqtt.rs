@@ -181,7 +181,7 @@ fn start_sink(
 fn resumed(sink: &Sink) -> u64 {
     match sink {
         Sink::Mqtt(m) => m.sessions_resumed(),
-        Sink::Webhook(_) => 0,
+        _ => 0,
     }
 }
 

@@ -460,7 +460,28 @@ fn default_cooldown() -> f64 {
 pub enum SinkKind {
     Webhook,
     Mqtt,
+    /// A Slack incoming webhook: a Block Kit message.
+    Slack,
+    /// PagerDuty Events API v2: trigger on alert.fired, resolve on alert.ended.
+    Pagerduty,
+    /// SMTP (STARTTLS on smtp://, implicit TLS on smtps://), snapshot attached.
+    Email,
 }
+
+impl SinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkKind::Webhook => "webhook",
+            SinkKind::Mqtt => "mqtt",
+            SinkKind::Slack => "slack",
+            SinkKind::Pagerduty => "pagerduty",
+            SinkKind::Email => "email",
+        }
+    }
+}
+
+/// PagerDuty's Events API v2 endpoint, the `url` of a pagerduty sink unless set.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 pub enum SignatureMode {
@@ -476,6 +497,8 @@ pub enum SignatureMode {
 pub struct SinkConfig {
     pub name: String,
     pub kind: SinkKind,
+    /// Webhook/Slack URL, `mqtt(s)://` broker, `smtp(s)://` server; PagerDuty's by default.
+    #[serde(default)]
     pub url: String,
     #[serde(default)]
     pub secret: Option<Secret>,
@@ -517,6 +540,30 @@ pub struct SinkConfig {
     /// (0 = a clean session on every connection).
     #[serde(default = "default_session_expiry")]
     pub session_expiry_seconds: u32,
+    /// Routing for rules without their own `sinks` list: only alerts at or above this
+    /// severity, only these severities, only these rules (all that are set must hold).
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    #[serde(default)]
+    pub severities: Option<Vec<Severity>>,
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
+    /// PagerDuty: the integration's routing key.
+    #[serde(default)]
+    pub routing_key: Option<Secret>,
+    /// Email: sender and recipients.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Slack/PagerDuty/email: the title (Slack header, PagerDuty summary, email subject),
+    /// with placeholders like `{camera}` (see `deliver::template`).
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Slack/PagerDuty/email: base URL of this gateway's page, for a link to the snapshot
+    /// (`{link_url}/snapshots/{alert_id}.jpg`) where the local page is reachable.
+    #[serde(default)]
+    pub link_url: Option<String>,
 }
 
 fn default_session_expiry() -> u32 {
@@ -531,7 +578,22 @@ impl SinkConfig {
         self.concurrency_setting.unwrap_or(match self.kind {
             SinkKind::Webhook => 4,
             SinkKind::Mqtt => 64,
+            // People read these one at a time; Slack allows about one message a second.
+            SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email => 1,
         })
+    }
+
+    /// Whether an alert of `rule` at `severity` goes here when the rule names no sinks.
+    pub fn accepts(&self, rule: &str, severity: Severity) -> bool {
+        self.min_severity.is_none_or(|min| severity >= min)
+            && self
+                .severities
+                .as_ref()
+                .is_none_or(|list| list.contains(&severity))
+            && self
+                .rules
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|r| r == rule))
     }
 }
 
@@ -653,6 +715,21 @@ impl Config {
                     *path = resolve(base, path);
                 }
             }
+        }
+    }
+
+    /// The sinks an alert of `rule` goes to: the rule's own `sinks` list when it has one
+    /// (explicit selection wins over the sinks' routing), else every sink whose
+    /// `min_severity` / `severities` / `rules` accept it.
+    pub fn sinks_for(&self, rule: &RuleConfig) -> Vec<String> {
+        match &rule.sinks {
+            Some(list) => list.clone(),
+            None => self
+                .sinks
+                .iter()
+                .filter(|s| s.accepts(&rule.name, rule.severity))
+                .map(|s| s.name.clone())
+                .collect(),
         }
     }
 

@@ -141,6 +141,7 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
     }
 
     let mut sinks = HashSet::new();
+    let rule_names: Vec<String> = c.rules.iter().map(|r| r.name.clone()).collect();
     for (i, sink) in c.sinks.iter_mut().enumerate() {
         let at = FieldPath::root("sink").index(i);
         if sink.name.trim().is_empty() {
@@ -151,9 +152,39 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                 format!("sink \"{}\" is defined twice", sink.name),
             );
         }
-        if sink.kind == SinkKind::Mqtt {
-            validate_mqtt_sink(sink, &at, &mut p);
-            continue;
+        validate_routing(sink, &at, &rule_names, &mut p);
+        if !matches!(
+            sink.kind,
+            SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email
+        ) {
+            for (field, set) in [
+                ("routing_key", sink.routing_key.is_some()),
+                ("from", sink.from.is_some()),
+                ("to", !sink.to.is_empty()),
+                ("template", sink.template.is_some()),
+                ("link_url", sink.link_url.is_some()),
+            ] {
+                if set {
+                    p.add(
+                        &at.key(field),
+                        format!(
+                            "{} sinks do not take this setting (slack, pagerduty and email do)",
+                            sink.kind.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        match sink.kind {
+            SinkKind::Mqtt => {
+                validate_mqtt_sink(sink, &at, &mut p);
+                continue;
+            }
+            SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email => {
+                validate_people_sink(sink, &at, &mut p);
+                continue;
+            }
+            SinkKind::Webhook => {}
         }
         for (field, set) in [
             ("ca_file", sink.ca_file.is_some()),
@@ -589,5 +620,133 @@ fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_
     // first connection attempt.
     if let Err(e) = crate::deliver::mqtt::tls_config(sink) {
         p.add(&at.key(e.field), e.message);
+    }
+}
+
+fn validate_routing(sink: &SinkConfig, at: &FieldPath, rules: &[String], p: &mut Problems<'_>) {
+    if let Some(list) = &sink.severities {
+        if list.is_empty() {
+            p.add(
+                &at.key("severities"),
+                "an empty list would route nothing here; leave it out for all severities",
+            );
+        }
+    }
+    for (j, r) in sink.rules.iter().flatten().enumerate() {
+        if !rules.contains(r) {
+            p.add(
+                &at.key("rules").index(j),
+                format!("sink \"{}\": no rule is named \"{r}\"", sink.name),
+            );
+        }
+    }
+}
+
+/// Slack, PagerDuty and email: the sinks that talk to people.
+fn validate_people_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
+    let name = sink.name.clone();
+    let kind = sink.kind.as_str();
+    if sink.kind == SinkKind::Pagerduty && sink.url.is_empty() {
+        sink.url = super::PAGERDUTY_EVENTS_URL.to_string();
+    }
+    let schemes: &[&str] = if sink.kind == SinkKind::Email {
+        &["smtp", "smtps"]
+    } else {
+        &["http", "https"]
+    };
+    match url::Url::parse(&sink.url) {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some() => {}
+        Ok(u) => p.add(
+            &at.key("url"),
+            format!(
+                "sink \"{name}\": a {kind} sink needs a {}:// URL, got scheme \"{}\"",
+                schemes.join(":// or "),
+                u.scheme()
+            ),
+        ),
+        Err(e) => p.add(
+            &at.key("url"),
+            format!("sink \"{name}\": not a valid URL ({e})"),
+        ),
+    }
+    if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
+        p.add(
+            &at.key("timeout_seconds"),
+            format!(
+                "must be above 0 and at most 300, got {}",
+                sink.timeout_seconds
+            ),
+        );
+    }
+    if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
+        p.add(
+            &at.key("concurrency"),
+            format!("must be between 1 and 256, got {c}"),
+        );
+    }
+    if let Some(t) = &sink.template {
+        if let Err(e) = crate::deliver::template::check(t) {
+            p.add(&at.key("template"), e);
+        }
+    }
+    let not_here = |field: &str, set: bool, p: &mut Problems<'_>| {
+        if set {
+            p.add(
+                &at.key(field),
+                format!("{kind} sinks do not take this setting"),
+            );
+        }
+    };
+    not_here(
+        "secret",
+        sink.secret.is_some() || sink.secret_file.is_some(),
+        p,
+    );
+    not_here("qos", sink.qos.is_some(), p);
+    not_here("topic", sink.topic.is_some(), p);
+    not_here("client_cert_file", sink.client_cert_file.is_some(), p);
+    not_here("client_key_file", sink.client_key_file.is_some(), p);
+    match sink.kind {
+        SinkKind::Pagerduty
+            if sink
+                .routing_key
+                .as_ref()
+                .is_none_or(|k| k.expose().trim().is_empty()) =>
+        {
+            p.add(
+                at,
+                format!(
+                    "sink \"{name}\": a pagerduty sink needs routing_key (the integration key)"
+                ),
+            );
+        }
+        SinkKind::Email => {
+            let mailbox = |s: &str| s.parse::<lettre::message::Mailbox>().is_ok();
+            match &sink.from {
+                Some(f) if mailbox(f) => {}
+                Some(f) => p.add(&at.key("from"), format!("\"{f}\" is not an email address")),
+                None => p.add(at, format!("sink \"{name}\": an email sink needs from")),
+            }
+            if sink.to.is_empty() {
+                p.add(
+                    at,
+                    format!("sink \"{name}\": an email sink needs at least one address in to"),
+                );
+            }
+            for (j, t) in sink.to.iter().enumerate() {
+                if !mailbox(t) {
+                    p.add(
+                        &at.key("to").index(j),
+                        format!("\"{t}\" is not an email address"),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    if sink.kind != SinkKind::Email {
+        not_here("username", sink.username.is_some(), p);
+        not_here("password", sink.password.is_some(), p);
+        not_here("ca_file", sink.ca_file.is_some(), p);
     }
 }

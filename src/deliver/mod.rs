@@ -4,8 +4,11 @@
 //! receiver's answer back to the outbox. A sink that cannot be reached backs off as a whole:
 //! one probe at a time (the oldest row), and when it answers the backlog drains at full speed.
 
+pub mod email;
 pub mod mqtt;
+pub mod people;
 mod sign;
+pub mod template;
 mod webhook;
 
 use crate::clock::Clock;
@@ -17,7 +20,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use email::EmailSink;
 pub use mqtt::MqttSink;
+pub use people::{PagerDutySink, SlackSink};
 pub use sign::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use webhook::WebhookSink;
 
@@ -25,6 +30,9 @@ pub use webhook::WebhookSink;
 pub enum Sink {
     Webhook(WebhookSink),
     Mqtt(MqttSink),
+    Slack(SlackSink),
+    PagerDuty(PagerDutySink),
+    Email(EmailSink),
 }
 
 impl Sink {
@@ -33,16 +41,31 @@ impl Sink {
         cfg: &crate::config::SinkConfig,
         device: &str,
     ) -> Result<Self, DeliverError> {
+        use crate::config::SinkKind;
         Ok(match cfg.kind {
-            crate::config::SinkKind::Webhook => Sink::Webhook(WebhookSink::from_config(cfg)?),
-            crate::config::SinkKind::Mqtt => Sink::Mqtt(MqttSink::from_config(cfg, device)?),
+            SinkKind::Webhook => Sink::Webhook(WebhookSink::from_config(cfg)?),
+            SinkKind::Mqtt => Sink::Mqtt(MqttSink::from_config(cfg, device)?),
+            SinkKind::Slack => Sink::Slack(SlackSink::from_config(cfg)?),
+            SinkKind::Pagerduty => Sink::PagerDuty(PagerDutySink::from_config(cfg)?),
+            SinkKind::Email => Sink::Email(EmailSink::from_config(cfg)?),
         })
+    }
+
+    /// Gives sinks that attach snapshots (email) the store to read them from.
+    pub fn with_snapshots(self, store: Option<Arc<crate::evidence::SnapshotStore>>) -> Self {
+        match (self, store) {
+            (Sink::Email(e), Some(store)) => Sink::Email(e.with_snapshots(store)),
+            (other, _) => other,
+        }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Sink::Webhook(s) => s.name(),
             Sink::Mqtt(s) => s.name(),
+            Sink::Slack(s) => s.name(),
+            Sink::PagerDuty(s) => s.name(),
+            Sink::Email(s) => s.name(),
         }
     }
 
@@ -50,6 +73,9 @@ impl Sink {
         match self {
             Sink::Webhook(s) => s.send(row, unix_ts).await,
             Sink::Mqtt(s) => s.send(row, unix_ts).await,
+            Sink::Slack(s) => s.send(row).await,
+            Sink::PagerDuty(s) => s.send(row).await,
+            Sink::Email(s) => s.send(row).await,
         }
     }
 }

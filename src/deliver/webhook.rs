@@ -33,15 +33,7 @@ impl WebhookSink {
             ),
         };
         let url = reqwest::Url::parse(&cfg.url).map_err(|e| setup(format!("url: {e}")))?;
-        let timeout = Duration::from_secs_f64(cfg.timeout_seconds);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // A redirect would re-send a signed alert somewhere nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("watchpost/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| setup(e.to_string()))?;
+        let client = http_client(cfg.timeout_seconds).map_err(|e| setup(e.to_string()))?;
         Ok(Self {
             name: cfg.name.clone(),
             url,
@@ -65,23 +57,55 @@ impl WebhookSink {
                 headers.insert(k, v);
             }
         }
-        let resp = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(row.body.clone())
-            .send()
-            .await;
-        match resp {
-            // Errors carry the URL, which may hold a token: strip it before it reaches a log.
-            Err(e) => Outcome::Retry {
-                after: None,
-                status: None,
-                error: describe(&e.without_url()),
-            },
-            Ok(r) => classify(r.status(), r.headers()),
-        }
+        post(&self.client, &self.url, headers, row.body.clone()).await
     }
+}
+
+/// The client every HTTP sink uses: total and connect timeouts, no redirects.
+pub(crate) fn http_client(timeout_seconds: f64) -> Result<reqwest::Client, reqwest::Error> {
+    let timeout = Duration::from_secs_f64(timeout_seconds);
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        // A redirect would re-send an alert somewhere nobody configured.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("watchpost/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// POSTs `body` and classifies the answer.
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Outcome {
+    let resp = client
+        .post(url.clone())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    match resp {
+        // Errors carry the URL, which may hold a token: strip it before it reaches a log.
+        Err(e) => Outcome::Retry {
+            after: None,
+            status: None,
+            error: describe(&e.without_url()),
+        },
+        Ok(r) => classify(r.status(), r.headers()),
+    }
+}
+
+/// A JSON POST (Slack, PagerDuty).
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    body: Vec<u8>,
+) -> Outcome {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    post(client, url, headers, body).await
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -136,9 +136,9 @@ pub enum RulesError {
 const INLINE_INERTIA: u32 = 2;
 
 impl Engine {
-    /// Builds the engine from a validated config; a rule without `sinks` goes to every sink.
+    /// Builds the engine from a validated config; a rule without `sinks` goes to every sink
+    /// whose routing accepts it ([`Config::sinks_for`]).
     pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, RulesError> {
-        let all_sinks: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
         let mut zones: Vec<Zone> = config
             .zones
             .iter()
@@ -186,7 +186,7 @@ impl Engine {
                 }
             };
             rules.push(Rule {
-                sinks: cfg.sinks.clone().unwrap_or_else(|| all_sinks.clone()),
+                sinks: config.sinks_for(cfg),
                 schedule,
                 zone,
                 cfg: cfg.clone(),
