@@ -51,6 +51,10 @@ enum Cmd {
         /// An H.264 MP4 to serve instead of the bundled clip.
         #[arg(long)]
         clip: Option<PathBuf>,
+        /// Frames a track needs before rules see it (default 2). 1 suits a detector that
+        /// sees a frame every few seconds, e.g. under CPU emulation (scripts/test-aarch64).
+        #[arg(long, hide = true)]
+        min_hits: Option<u32>,
     },
     /// Inspect and operate the outbox (safe while the daemon runs).
     Outbox {
@@ -198,7 +202,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             duration,
             data_dir,
             clip,
-        } => demo(duration, data_dir, clip),
+            min_hits,
+        } => demo(duration, data_dir, clip, min_hits),
         Cmd::Outbox { config, cmd } => outbox(&config, cmd),
         Cmd::BenchOutbox { backlog, mqtt } => runtime()?.block_on(bench_outbox(backlog, mqtt)),
         Cmd::BenchDetect {
@@ -308,6 +313,7 @@ fn demo(
     duration: Option<f64>,
     data_dir: Option<PathBuf>,
     clip: Option<PathBuf>,
+    min_hits: Option<u32>,
 ) -> Result<ExitCode> {
     let data_dir = match data_dir {
         Some(d) => d,
@@ -329,7 +335,12 @@ fn demo(
         let cancel = CancellationToken::new();
         stop_on_signal(cancel.clone());
         let s = watchpost::demo::run(
-            watchpost::demo::DemoOptions { duration, data_dir, clip },
+            watchpost::demo::DemoOptions {
+                duration,
+                data_dir,
+                clip,
+                min_hits,
+            },
             cancel,
         )
         .await?;

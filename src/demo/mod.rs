@@ -102,6 +102,8 @@ pub struct DemoOptions {
     pub duration: Option<Duration>,
     pub data_dir: PathBuf,
     pub clip: PathBuf,
+    /// Overrides `[tracker] min_hits`.
+    pub min_hits: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,7 +212,11 @@ pub async fn run(opts: DemoOptions, cancel: CancellationToken) -> Result<DemoSum
         )
         .replace("{rtsp_url}", &server.url())
         .replace("{receiver_url}", &receiver.url())
-        .replace("{secret}", &secret);
+        .replace("{secret}", &secret)
+        + &opts
+            .min_hits
+            .map(|n| format!("\n[tracker]\nmin_hits = {n}\n"))
+            .unwrap_or_default();
     let config_path = opts.data_dir.join("watchpost.toml");
     std::fs::write(&config_path, &text).map_err(|source| DemoError::DataDir {
         path: config_path.clone(),
