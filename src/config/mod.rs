@@ -540,6 +540,10 @@ pub struct SinkConfig {
     /// (0 = a clean session on every connection).
     #[serde(default = "default_session_expiry")]
     pub session_expiry_seconds: u32,
+    /// MQTT: connections to the broker, each with its own client id and session; sends go
+    /// to the least busy one.
+    #[serde(default)]
+    pub connections: Option<usize>,
     /// Routing for rules without their own `sinks` list: only alerts at or above this
     /// severity, only these severities, only these rules (all that are set must hold).
     #[serde(default)]
@@ -571,16 +575,22 @@ fn default_session_expiry() -> u32 {
 }
 
 impl SinkConfig {
-    /// Webhooks: 4, as receivers expect few parallel calls. MQTT: 64 publishes in flight,
-    /// because a broker without TCP_NODELAY (mosquitto's default) batches PUBACKs every ~40 ms,
-    /// so throughput is in-flight ÷ 40 ms.
+    /// Webhooks: 4, as receivers expect few parallel calls. MQTT: 256 publishes in flight over
+    /// its connections: a broker without TCP_NODELAY (mosquitto's default) answers in ~40 ms
+    /// batches and grants each connection 20 at a time, so throughput is in-flight ÷ 40 ms
+    /// (64 on one connection: ~1,300/s; 256 on four: ~2,500/s).
     pub fn concurrency(&self) -> usize {
         self.concurrency_setting.unwrap_or(match self.kind {
             SinkKind::Webhook => 4,
-            SinkKind::Mqtt => 64,
+            SinkKind::Mqtt => 256,
             // People read these one at a time; Slack allows about one message a second.
             SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email => 1,
         })
+    }
+
+    /// MQTT connections (default 4).
+    pub fn mqtt_connections(&self) -> usize {
+        self.connections.unwrap_or(4)
     }
 
     /// Whether an alert of `rule` at `severity` goes here when the rule names no sinks.

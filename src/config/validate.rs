@@ -192,6 +192,7 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             ("client_key_file", sink.client_key_file.is_some()),
             ("username", sink.username.is_some()),
             ("password", sink.password.is_some()),
+            ("connections", sink.connections.is_some()),
         ] {
             if set {
                 p.add(&at.key(field), "only MQTT sinks take this setting");
@@ -575,6 +576,12 @@ fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_
             format!("must be between 1 and 256, got {c}"),
         );
     }
+    if let Some(n) = sink.connections.filter(|n| !(1..=16).contains(n)) {
+        p.add(
+            &at.key("connections"),
+            format!("must be between 1 and 16, got {n}"),
+        );
+    }
     load_secret_file(sink, at, p);
     if let Some(secret) = &sink.secret {
         if crate::deliver::Signer::standard_webhooks(secret.expose()).is_err() {
@@ -706,6 +713,7 @@ fn validate_people_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<
     not_here("topic", sink.topic.is_some(), p);
     not_here("client_cert_file", sink.client_cert_file.is_some(), p);
     not_here("client_key_file", sink.client_key_file.is_some(), p);
+    not_here("connections", sink.connections.is_some(), p);
     match sink.kind {
         SinkKind::Pagerduty
             if sink

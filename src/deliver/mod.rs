@@ -171,8 +171,9 @@ pub struct SinkWorker {
     pub concurrency: usize,
 }
 
-/// Rows fetched per round; small, so a long backlog does not pin the outbox lock.
-const BATCH: usize = 128;
+/// Rows fetched per round: at least an MQTT sink's 256 in flight (fewer would cap its
+/// concurrency at this number), small enough that a long backlog does not pin the outbox lock.
+const BATCH: usize = 256;
 /// Longest idle wait: bounds how late a row whose retry time came is noticed.
 const IDLE: Duration = Duration::from_secs(1);
 
