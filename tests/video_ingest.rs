@@ -138,3 +138,202 @@ async fn camera_outage_then_reconnect() {
         .unwrap()
         .unwrap();
 }
+
+/// Runs one camera on `url` until it is in backoff; returns its last error.
+async fn error_for(url: &str) -> String {
+    let frames = Arc::new(LatestFrames::new());
+    let status = Arc::new(CameraStatus::new("cam"));
+    let cancel = CancellationToken::new();
+    let t = spawn_camera(
+        camera(url, 5.0),
+        opts(),
+        frames,
+        status.clone(),
+        cancel.clone(),
+    )
+    .unwrap();
+    let failed = wait_until(Duration::from_secs(20), || {
+        status.snapshot().state == CameraState::Backoff
+    })
+    .await;
+    cancel.cancel();
+    tokio::task::spawn_blocking(move || t.join())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(failed, "{url}: never failed: {:?}", status.snapshot());
+    status.snapshot().last_error.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_path_credentials_and_port_are_explained_while_a_good_camera_streams() {
+    let auth = RtspClipServer::start_with_auth(&clip(), 0, Some(("viewer", "right-pass"))).unwrap();
+    // The healthy camera, through the same password-protected server.
+    let frames = Arc::new(LatestFrames::new());
+    let good = Arc::new(CameraStatus::new("cam"));
+    let cancel = CancellationToken::new();
+    let url = format!("rtsp://viewer:right-pass@127.0.0.1:{}/clip", auth.port());
+    let t = spawn_camera(
+        camera(&url, 5.0),
+        opts(),
+        frames,
+        good.clone(),
+        cancel.clone(),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || good.snapshot().state
+            == CameraState::Streaming)
+        .await,
+        "the camera with the right password streams: {:?}",
+        good.snapshot()
+    );
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            format!("rtsp://viewer:right-pass@127.0.0.1:{}/nope", auth.port()),
+            "404 stream not found",
+        ),
+        (
+            format!("rtsp://viewer:wrong-pass@127.0.0.1:{}/clip", auth.port()),
+            "401 unauthorized",
+        ),
+        (
+            format!("rtsp://127.0.0.1:{free}/clip"),
+            "connection refused",
+        ),
+    ];
+    for (url, words) in cases {
+        let sampled = good.frames_sampled.load(Ordering::Relaxed);
+        let err = error_for(&url).await;
+        assert!(err.contains(words), "{url}: {err}");
+        assert!(
+            !err.contains("right-pass") && !err.contains("wrong-pass"),
+            "credentials leaked into the error: {err}"
+        );
+        // Meanwhile the good camera kept delivering.
+        assert!(
+            wait_until(Duration::from_secs(5), || good
+                .frames_sampled
+                .load(Ordering::Relaxed)
+                > sampled)
+            .await,
+            "the healthy camera stalled while {url} failed"
+        );
+    }
+    assert_eq!(good.snapshot().state, CameraState::Streaming);
+    cancel.cancel();
+    tokio::task::spawn_blocking(move || t.join())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// A TCP relay between camera and server that can freeze: bytes stop in both directions but
+/// the connections stay open (a camera that hangs without closing anything).
+struct Relay {
+    port: u16,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn relay(to: u16) -> Relay {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut r, mut w) in [
+                (
+                    Box::new(cr) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                ),
+                (Box::new(sr), Box::new(cw)),
+            ] {
+                let f = f.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        // Frozen: swallow, keep the socket open. Bounded by the test's life.
+                        if f.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    Relay { port, frozen }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_freezes_without_eos_is_stalled_then_recovered() {
+    let server = RtspClipServer::start(&clip(), 0).unwrap();
+    let relay = relay(server.port()).await;
+    let frames = Arc::new(LatestFrames::new());
+    let status = Arc::new(CameraStatus::new("cam"));
+    let cancel = CancellationToken::new();
+    let url = format!("rtsp://127.0.0.1:{}/clip", relay.port);
+    let t = spawn_camera(
+        camera(&url, 5.0),
+        opts(),
+        frames,
+        status.clone(),
+        cancel.clone(),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || status.snapshot().state
+            == CameraState::Streaming)
+        .await
+    );
+
+    relay.frozen.store(true, Ordering::Relaxed);
+    // opts(): stall_after = 3 s.
+    let stalled = wait_until(Duration::from_secs(15), || {
+        status.snapshot().state == CameraState::Stalled
+    })
+    .await;
+    let snap = status.snapshot();
+    assert!(stalled, "freeze not detected: {snap:?}");
+    assert!(
+        snap.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no frames for 3 s"),
+        "{snap:?}"
+    );
+
+    relay.frozen.store(false, Ordering::Relaxed);
+    let sampled = status.frames_sampled.load(Ordering::Relaxed);
+    let back = wait_until(Duration::from_secs(20), || {
+        status.snapshot().state == CameraState::Streaming
+            && status.frames_sampled.load(Ordering::Relaxed) > sampled
+    })
+    .await;
+    assert!(back, "did not recover: {:?}", status.snapshot());
+    assert!(status.snapshot().sessions >= 2, "recovered by reconnecting");
+    cancel.cancel();
+    tokio::task::spawn_blocking(move || t.join())
+        .await
+        .unwrap()
+        .unwrap();
+}

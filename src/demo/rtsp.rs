@@ -117,6 +117,16 @@ pub struct RtspClipServer {
 impl RtspClipServer {
     /// Serves `clip` at `rtsp://127.0.0.1:{port}/clip`, on an ephemeral port (or `port`).
     pub fn start(clip: &Path, port: u16) -> Result<Self, RtspServerError> {
+        Self::start_with_auth(clip, port, None)
+    }
+
+    /// As [`Self::start`], asking for HTTP basic credentials `(user, password)`, as most
+    /// cameras do (tests of the unauthorized path).
+    pub fn start_with_auth(
+        clip: &Path,
+        port: u16,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Self, RtspServerError> {
         if !clip.is_file() {
             return Err(RtspServerError::NoClip(clip.to_path_buf()));
         }
@@ -139,6 +149,20 @@ impl RtspClipServer {
         ));
         factory.set_media_gtype(LoopMedia::static_type());
         factory.set_shared(true);
+        if let Some((user, password)) = credentials {
+            let auth = rtsp::RTSPAuth::new();
+            let token = rtsp::RTSPToken::builder()
+                .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+                .build();
+            auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
+            server.set_auth(Some(&auth));
+            factory.add_role_from_structure(
+                &gst::Structure::builder("viewer")
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                    .build(),
+            );
+        }
         server
             .mount_points()
             .ok_or_else(|| RtspServerError::Start("no mount points".into()))?

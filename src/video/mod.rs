@@ -54,6 +54,9 @@ pub enum VideoError {
     Pipeline { camera: String, message: String },
     #[error("camera \"{camera}\": {message}")]
     Stream { camera: String, message: String },
+    /// The stall watchdog: frames stopped without an error or end-of-stream.
+    #[error("camera \"{camera}\": no frames for {seconds} s")]
+    Stalled { camera: String, seconds: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,6 +64,9 @@ pub enum VideoError {
 pub enum CameraState {
     Connecting,
     Streaming,
+    /// Frames stopped without an error (a frozen camera); torn down, reconnecting soon.
+    Stalled,
+    /// Failed (the last error says why); reconnecting after a backoff.
     Backoff,
     Stopped,
 }
@@ -170,6 +176,10 @@ fn camera_loop(
         if status.frames_sampled.load(Ordering::Relaxed) > before {
             backoff = opts.backoff_min;
         }
+        let state = match &result {
+            Err(VideoError::Stalled { .. }) => CameraState::Stalled,
+            _ => CameraState::Backoff,
+        };
         let reason = match result {
             Ok(()) => "stream ended".to_string(),
             Err(e) => e.to_string(),
@@ -177,7 +187,7 @@ fn camera_loop(
         let wait = backoff.mul_f64(rand::rng().random_range(0.8..1.2));
         tracing::warn!(camera = %cfg.name, url = %cfg.redacted_url(), reason = %reason,
             retry_in_ms = wait.as_millis() as u64, "camera disconnected; reconnecting");
-        status.set(CameraState::Backoff, Some(reason));
+        status.set(state, Some(reason));
         sleep_unless_cancelled(wait, cancel);
         backoff = (backoff * 2).min(opts.backoff_max);
     }
@@ -449,7 +459,8 @@ fn watch_bus(
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             match msg.view() {
                 gst::MessageView::Error(e) => {
-                    return Err(stream_err(e.error().to_string()));
+                    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                    return Err(stream_err(explain(&e.error().to_string(), &debug)));
                 }
                 gst::MessageView::Eos(_) => return Ok(()),
                 _ => {}
@@ -465,13 +476,37 @@ fn watch_bus(
             .unwrap_or_else(|e| e.into_inner())
             .elapsed();
         if idle > opts.stall_after {
-            return Err(stream_err(format!(
-                "no frames for {} s",
-                opts.stall_after.as_secs_f64().round()
-            )));
+            return Err(VideoError::Stalled {
+                camera: cfg.name.clone(),
+                seconds: opts.stall_after.as_secs_f64().round() as u64,
+            });
         }
     }
     Ok(())
+}
+
+/// GStreamer's error and debug text in words a technician on site acts on; the original
+/// error follows in brackets. Credentials never reach here (rtspsrc gets them as properties,
+/// so its messages carry the bare location).
+fn explain(error: &str, debug: &str) -> String {
+    let all = format!("{error} {debug}").to_lowercase();
+    let hint = if all.contains("unauthorized") || all.contains("401") {
+        "401 unauthorized: check the camera's user and password"
+    } else if all.contains("not found") || all.contains("404") {
+        "404 stream not found: check the path in the camera URL"
+    } else if all.contains("connection refused") || all.contains("failed to connect") {
+        "connection refused: nothing answers at the camera's address and port"
+    } else if all.contains("timeout") || all.contains("timed out") {
+        "connection timed out: the camera does not answer (network or power)"
+    } else if all.contains("missing") && all.contains("plugin")
+        || all.contains("no suitable plugins")
+        || all.contains("not-negotiated")
+    {
+        "unsupported codec: no decoder for this stream"
+    } else {
+        return error.to_string();
+    };
+    format!("{hint} ({error})")
 }
 
 /// Decodes a whole video file into model-size frames, as the camera path would deliver them.
