@@ -153,6 +153,7 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             );
         }
         validate_routing(sink, &at, &rule_names, &mut p);
+        check_limits(sink, &at, &mut p);
         if !matches!(
             sink.kind,
             SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email
@@ -212,21 +213,6 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                 &at.key("url"),
                 format!("sink \"{}\": not a valid URL ({e})", sink.name),
             ),
-        }
-        if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
-            p.add(
-                &at.key("timeout_seconds"),
-                format!(
-                    "must be above 0 and at most 300, got {}",
-                    sink.timeout_seconds
-                ),
-            );
-        }
-        if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
-            p.add(
-                &at.key("concurrency"),
-                format!("must be between 1 and 256, got {c}"),
-            );
         }
         if !load_secret_file(sink, &at, &mut p) && sink.secret.is_none() {
             p.add(
@@ -561,21 +547,6 @@ fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_
             );
         }
     }
-    if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
-        p.add(
-            &at.key("timeout_seconds"),
-            format!(
-                "must be above 0 and at most 300, got {}",
-                sink.timeout_seconds
-            ),
-        );
-    }
-    if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
-        p.add(
-            &at.key("concurrency"),
-            format!("must be between 1 and 256, got {c}"),
-        );
-    }
     if let Some(n) = sink.connections.filter(|n| !(1..=16).contains(n)) {
         p.add(
             &at.key("connections"),
@@ -630,6 +601,25 @@ fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_
     }
 }
 
+/// Settings every sink kind has.
+fn check_limits(sink: &SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
+    if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
+        p.add(
+            &at.key("timeout_seconds"),
+            format!(
+                "must be above 0 and at most 300, got {}",
+                sink.timeout_seconds
+            ),
+        );
+    }
+    if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
+        p.add(
+            &at.key("concurrency"),
+            format!("must be between 1 and 256, got {c}"),
+        );
+    }
+}
+
 fn validate_routing(sink: &SinkConfig, at: &FieldPath, rules: &[String], p: &mut Problems<'_>) {
     if let Some(list) = &sink.severities {
         if list.is_empty() {
@@ -675,21 +665,6 @@ fn validate_people_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<
             &at.key("url"),
             format!("sink \"{name}\": not a valid URL ({e})"),
         ),
-    }
-    if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
-        p.add(
-            &at.key("timeout_seconds"),
-            format!(
-                "must be above 0 and at most 300, got {}",
-                sink.timeout_seconds
-            ),
-        );
-    }
-    if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
-        p.add(
-            &at.key("concurrency"),
-            format!("must be between 1 and 256, got {c}"),
-        );
     }
     if let Some(t) = &sink.template {
         if let Err(e) = crate::deliver::template::check(t) {

@@ -16,6 +16,27 @@ fn setup_error(cfg: &SinkConfig, message: String) -> DeliverError {
     }
 }
 
+/// The service endpoint of a Slack or PagerDuty sink.
+struct Endpoint {
+    url: reqwest::Url,
+    client: reqwest::Client,
+}
+
+impl Endpoint {
+    fn from_config(cfg: &SinkConfig) -> Result<Self, DeliverError> {
+        Ok(Self {
+            url: reqwest::Url::parse(&cfg.url)
+                .map_err(|e| setup_error(cfg, format!("url: {e}")))?,
+            client: http_client(cfg.timeout_seconds)
+                .map_err(|e| setup_error(cfg, e.to_string()))?,
+        })
+    }
+
+    async fn post(&self, message: &Value) -> Outcome {
+        post_json(&self.client, &self.url, message.to_string().into_bytes()).await
+    }
+}
+
 /// A body that cannot be read is not going to become readable on a retry.
 fn unreadable(e: String) -> Outcome {
     Outcome::Rejected {
@@ -32,8 +53,7 @@ fn snapshot_link(link_url: Option<&str>, view: &AlertView) -> Option<String> {
 
 pub struct SlackSink {
     name: String,
-    url: reqwest::Url,
-    client: reqwest::Client,
+    endpoint: Endpoint,
     template: Option<String>,
     link_url: Option<String>,
 }
@@ -42,10 +62,7 @@ impl SlackSink {
     pub fn from_config(cfg: &SinkConfig) -> Result<Self, DeliverError> {
         Ok(Self {
             name: cfg.name.clone(),
-            url: reqwest::Url::parse(&cfg.url)
-                .map_err(|e| setup_error(cfg, format!("url: {e}")))?,
-            client: http_client(cfg.timeout_seconds)
-                .map_err(|e| setup_error(cfg, e.to_string()))?,
+            endpoint: Endpoint::from_config(cfg)?,
             template: cfg.template.clone(),
             link_url: cfg.link_url.clone(),
         })
@@ -60,7 +77,7 @@ impl SlackSink {
             Ok(view) => {
                 let message =
                     slack_message(&view, self.template.as_deref(), self.link_url.as_deref());
-                post_json(&self.client, &self.url, message.to_string().into_bytes()).await
+                self.endpoint.post(&message).await
             }
             Err(e) => unreadable(e),
         }
@@ -123,8 +140,7 @@ pub fn slack_message(view: &AlertView, template: Option<&str>, link_url: Option<
 
 pub struct PagerDutySink {
     name: String,
-    url: reqwest::Url,
-    client: reqwest::Client,
+    endpoint: Endpoint,
     routing_key: crate::config::Secret,
     template: Option<String>,
     link_url: Option<String>,
@@ -134,10 +150,7 @@ impl PagerDutySink {
     pub fn from_config(cfg: &SinkConfig) -> Result<Self, DeliverError> {
         Ok(Self {
             name: cfg.name.clone(),
-            url: reqwest::Url::parse(&cfg.url)
-                .map_err(|e| setup_error(cfg, format!("url: {e}")))?,
-            client: http_client(cfg.timeout_seconds)
-                .map_err(|e| setup_error(cfg, e.to_string()))?,
+            endpoint: Endpoint::from_config(cfg)?,
             routing_key: cfg
                 .routing_key
                 .clone()
@@ -160,7 +173,7 @@ impl PagerDutySink {
                     self.template.as_deref(),
                     self.link_url.as_deref(),
                 );
-                post_json(&self.client, &self.url, event.to_string().into_bytes()).await
+                self.endpoint.post(&event).await
             }
             Err(e) => unreadable(e),
         }
