@@ -282,3 +282,27 @@ fn people_sinks_are_checked_with_their_fields() {
         "webhook sinks do not take",
     );
 }
+
+#[test]
+fn camera_sources_other_than_rtsp_are_checked() {
+    let text = base().replace(
+        "rtsp://user:pass@127.0.0.1:8554/stream1",
+        "file:///nonexistent/site-recording.mp4",
+    );
+    expect_problem(
+        &text,
+        "site-recording.mp4",
+        "camera[0].url",
+        "no video file at /nonexistent/site-recording.mp4",
+    );
+    let ok = base().replace("rtsp://user:pass@127.0.0.1:8554/stream1", "testsrc://");
+    let (passed, out, _) = check(&ok);
+    assert!(passed, "testsrc:// is a valid source: {out}");
+    let text = base().replace("rtsp://user:pass@127.0.0.1:8554/stream1", "http://cam/x");
+    expect_problem(
+        &text,
+        "http://cam/x",
+        "camera[0].url",
+        "file:///path/to/video or testsrc://",
+    );
+}

@@ -337,3 +337,61 @@ async fn a_stream_that_freezes_without_eos_is_stalled_then_recovered() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testsrc_and_looped_file_sources_need_no_camera() {
+    let frames = Arc::new(LatestFrames::new());
+    let cancel = CancellationToken::new();
+    let file_url = format!("file://{}", clip().display());
+    let mut running = Vec::new();
+    for url in ["testsrc://", file_url.as_str()] {
+        let status = Arc::new(CameraStatus::new("cam"));
+        let t = spawn_camera(
+            camera(url, 5.0),
+            opts(),
+            frames.clone(),
+            status.clone(),
+            cancel.clone(),
+        )
+        .unwrap();
+        running.push((url.to_string(), status, t));
+    }
+    for (url, status, _) in &running {
+        assert!(
+            wait_until(Duration::from_secs(20), || status.snapshot().state
+                == CameraState::Streaming)
+            .await,
+            "{url}: {:?}",
+            status.snapshot()
+        );
+    }
+    let file_streaming_at = std::time::Instant::now();
+    // The live test pattern keeps detect_fps (5/s) within 20 %.
+    let test = &running[0].1;
+    let before = test.frames_sampled.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let got = test.frames_sampled.load(Ordering::Relaxed) - before;
+    assert!(
+        (24..=36).contains(&got),
+        "testsrc: {got} frames in 6 s at 5 fps"
+    );
+    // The 10 s clip plays in real time (not as fast as it decodes) and starts again at its end.
+    let file = &running[1].1;
+    assert!(
+        wait_until(Duration::from_secs(25), || file.snapshot().sessions >= 2).await,
+        "the file did not loop: {:?}",
+        file.snapshot()
+    );
+    let played = file_streaming_at.elapsed();
+    assert!(
+        played >= Duration::from_secs(8),
+        "the 10 s clip ended after {played:?}: not played in real time"
+    );
+    cancel.cancel();
+    for (_, _, t) in running {
+        tokio::task::spawn_blocking(move || t.join())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -112,10 +112,24 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         }
         match url::Url::parse(cam.url.expose()) {
             Ok(u) if matches!(u.scheme(), "rtsp" | "rtsps") && u.host_str().is_some() => {}
+            Ok(u) if u.scheme() == "testsrc" => {}
+            Ok(u) if u.scheme() == "file" => {
+                let path = u.to_file_path().unwrap_or_default();
+                if !path.is_file() {
+                    p.add(
+                        &at.key("url"),
+                        format!(
+                            "camera \"{}\": no video file at {}",
+                            cam.name,
+                            path.display()
+                        ),
+                    );
+                }
+            }
             Ok(u) => p.add(
                 &at.key("url"),
                 format!(
-                    "camera \"{}\": expected rtsp://host/path, got scheme \"{}\"",
+                    "camera \"{}\": expected rtsp://host/path, file:///path/to/video or testsrc://, got scheme \"{}\"",
                     cam.name,
                     u.scheme()
                 ),

@@ -151,6 +151,8 @@ pub fn spawn_camera(
     status: Arc<CameraStatus>,
     cancel: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // Idempotent; a camera must not depend on someone else having initialised GStreamer.
+    crate::init_gstreamer().map_err(std::io::Error::other)?;
     std::thread::Builder::new()
         .name(format!("cam-{}", cfg.name))
         .spawn(move || camera_loop(&cfg, &opts, &frames, &status, &cancel))
@@ -235,6 +237,25 @@ fn make(factory: &str, camera: &str) -> Result<gst::Element, VideoError> {
         })
 }
 
+/// Where a camera's pictures come from: a real camera, or, for commissioning a site and for
+/// tests without one, a video file (played in real time; at its end the session ends and the
+/// camera loop starts it again, so it loops) or GStreamer's test pattern.
+enum Source {
+    Rtsp,
+    File(std::path::PathBuf),
+    Test,
+}
+
+impl Source {
+    fn of(url: &str) -> Self {
+        match url::Url::parse(url) {
+            Ok(u) if u.scheme() == "testsrc" => Source::Test,
+            Ok(u) if u.scheme() == "file" => Source::File(u.to_file_path().unwrap_or_default()),
+            _ => Source::Rtsp,
+        }
+    }
+}
+
 fn run_session(
     cfg: &CameraConfig,
     opts: &IngestOptions,
@@ -249,22 +270,39 @@ fn run_session(
         message,
     };
     let pipeline = gst::Pipeline::new();
-    let src = make("rtspsrc", name)?;
-    let (location, creds) = split_credentials(cfg.url.expose());
-    src.set_property("location", &location);
-    src.set_property("latency", 0u32);
-    src.set_property_from_str(
-        "protocols",
-        match cfg.transport {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-            Transport::Auto => "udp+udp-mcast+tcp",
-        },
-    );
-    if let Some((user, pass)) = creds {
-        src.set_property("user-id", &user);
-        src.set_property("user-pw", &pass);
-    }
+    let source = Source::of(cfg.url.expose());
+    let src = match &source {
+        Source::Rtsp => {
+            let src = make("rtspsrc", name)?;
+            let (location, creds) = split_credentials(cfg.url.expose());
+            src.set_property("location", &location);
+            src.set_property("latency", 0u32);
+            src.set_property_from_str(
+                "protocols",
+                match cfg.transport {
+                    Transport::Tcp => "tcp",
+                    Transport::Udp => "udp",
+                    Transport::Auto => "udp+udp-mcast+tcp",
+                },
+            );
+            if let Some((user, pass)) = creds {
+                src.set_property("user-id", &user);
+                src.set_property("user-pw", &pass);
+            }
+            src
+        }
+        Source::File(path) => {
+            let src = make("filesrc", name)?;
+            src.set_property("location", path.display().to_string());
+            src
+        }
+        Source::Test => {
+            let src = make("videotestsrc", name)?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("pattern", "ball");
+            src
+        }
+    };
     let decode = make("decodebin", name)?;
     let convert = make("videoconvert", name)?;
     let scale = make("videoscale", name)?;
@@ -280,7 +318,8 @@ fn run_session(
         .caps(&caps)
         .max_buffers(1)
         .drop(true)
-        .sync(false)
+        // A file would otherwise decode as fast as the CPU allows; play it in real time.
+        .sync(matches!(source, Source::File(_)))
         .build();
     pipeline
         .add_many([&src, &decode, &convert, &scale, appsink.upcast_ref()])
@@ -288,6 +327,10 @@ fn run_session(
     gst::Element::link_many([&convert, &scale, appsink.upcast_ref()])
         .map_err(|e| perr(e.to_string()))?;
 
+    if !matches!(source, Source::Rtsp) {
+        // filesrc and videotestsrc have their pad from the start.
+        src.link(&decode).map_err(|e| perr(e.to_string()))?;
+    }
     let decode_weak = decode.downgrade();
     src.connect_pad_added(move |_, pad| {
         let Some(decode) = decode_weak.upgrade() else {
