@@ -395,3 +395,54 @@ async fn testsrc_and_looped_file_sources_need_no_camera() {
             .unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_and_mjpeg_streams_are_decoded() {
+    let pattern =
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=10/1";
+    let streams = [
+        (
+            "H.265",
+            format!("( {pattern} ! x265enc tune=zerolatency speed-preset=ultrafast ! h265parse ! rtph265pay name=pay0 pt=96 config-interval=-1 )"),
+        ),
+        (
+            "MJPEG",
+            // rtpjpegpay takes 4:2:0 JPEG only ("Invalid component" otherwise), as cameras send.
+            format!("( {pattern},format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )"),
+        ),
+    ];
+    for (codec, launch) in streams {
+        let server = RtspClipServer::start_launch(&launch, 0).unwrap();
+        let frames = Arc::new(LatestFrames::new());
+        let status = Arc::new(CameraStatus::new("cam"));
+        let cancel = CancellationToken::new();
+        let t = spawn_camera(
+            camera(&server.url(), 5.0),
+            opts(),
+            frames.clone(),
+            status.clone(),
+            cancel.clone(),
+        )
+        .unwrap();
+        let frame = tokio::task::spawn_blocking({
+            let frames = frames.clone();
+            move || frames.take(Duration::from_secs(20))
+        })
+        .await
+        .unwrap();
+        cancel.cancel();
+        tokio::task::spawn_blocking(move || t.join())
+            .await
+            .unwrap()
+            .unwrap();
+        let frame = frame.unwrap_or_else(|| panic!("{codec}: no frame: {:?}", status.snapshot()));
+        assert_eq!(frame.rgb.len(), 320 * 320 * 3, "{codec}");
+        // The ball pattern is mostly black with a white ball: both must be there.
+        assert!(
+            frame.rgb.iter().any(|&v| v > 200),
+            "{codec}: no bright pixels"
+        );
+        assert!(frame.rgb.iter().any(|&v| v < 30), "{codec}: no dark pixels");
+        println!("{codec}: decoded, {:?}", status.snapshot().state);
+    }
+}

@@ -130,13 +130,6 @@ impl RtspClipServer {
         if !clip.is_file() {
             return Err(RtspServerError::NoClip(clip.to_path_buf()));
         }
-        crate::init_gstreamer().map_err(|e| RtspServerError::Start(e.to_string()))?;
-        let ctx = glib::MainContext::new();
-        let main_loop = glib::MainLoop::new(Some(&ctx), false);
-        let server = rtsp::RTSPServer::new();
-        server.set_address("127.0.0.1");
-        server.set_service(&port.to_string());
-        let factory = rtsp::RTSPMediaFactory::new();
         // Quote the path for the launch line; a clip path with a quote in it is refused.
         let location = clip.display().to_string();
         if location.contains('"') {
@@ -144,10 +137,40 @@ impl RtspClipServer {
                 "unsupported clip path {location}"
             )));
         }
-        factory.set_launch(&format!(
-            "( filesrc location=\"{location}\" ! qtdemux name=demux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
-        ));
-        factory.set_media_gtype(LoopMedia::static_type());
+        Self::serve(
+            &format!(
+                "( filesrc location=\"{location}\" ! qtdemux name=demux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            ),
+            port,
+            credentials,
+            true,
+        )
+    }
+
+    /// Serves any `gst-rtsp-server` launch line (its payloader named `pay0`) at `/clip`: a
+    /// stream in another codec for tests, e.g. H.265 or MJPEG from a live test pattern.
+    pub fn start_launch(launch: &str, port: u16) -> Result<Self, RtspServerError> {
+        Self::serve(launch, port, None, false)
+    }
+
+    /// `looped`: the launch line is a file, replayed from the start at its end.
+    fn serve(
+        launch: &str,
+        port: u16,
+        credentials: Option<(&str, &str)>,
+        looped: bool,
+    ) -> Result<Self, RtspServerError> {
+        crate::init_gstreamer().map_err(|e| RtspServerError::Start(e.to_string()))?;
+        let ctx = glib::MainContext::new();
+        let main_loop = glib::MainLoop::new(Some(&ctx), false);
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&port.to_string());
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(launch);
+        if looped {
+            factory.set_media_gtype(LoopMedia::static_type());
+        }
         factory.set_shared(true);
         if let Some((user, password)) = credentials {
             let auth = rtsp::RTSPAuth::new();

@@ -344,10 +344,12 @@ fn run_session(
     });
     let convert_weak = convert.downgrade();
     decode.connect_pad_added(move |_, pad| {
-        let is_video = pad
-            .current_caps()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-            .unwrap_or(false);
+        // Some decoders (jpegdec for MJPEG) expose their pad before fixing its caps: ask what
+        // it can produce instead.
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_video = caps
+            .structure(0)
+            .is_some_and(|s| s.name().starts_with("video/"));
         let Some(convert) = convert_weak.upgrade() else {
             return;
         };
