@@ -446,3 +446,76 @@ async fn h265_and_mjpeg_streams_are_decoded() {
         println!("{codec}: decoded, {:?}", status.snapshot().state);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_cameras_one_broken_the_healthy_three_keep_their_rate_for_30_s() {
+    let server = RtspClipServer::start(&clip(), 0).unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let frames = Arc::new(LatestFrames::new());
+    let cancel = CancellationToken::new();
+    let mut cams = Vec::new();
+    for i in 0..4 {
+        let url = if i == 3 {
+            format!("rtsp://127.0.0.1:{free}/clip")
+        } else {
+            server.url()
+        };
+        let mut cfg = camera(&url, 5.0);
+        cfg.name = format!("cam{i}");
+        let status = Arc::new(CameraStatus::new(&cfg.name));
+        let t = spawn_camera(cfg, opts(), frames.clone(), status.clone(), cancel.clone()).unwrap();
+        cams.push((status, t));
+    }
+    let healthy = || {
+        cams[..3]
+            .iter()
+            .all(|(s, _)| s.snapshot().state == CameraState::Streaming)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), healthy).await,
+        "the three healthy cameras stream"
+    );
+    let before: Vec<u64> = cams
+        .iter()
+        .map(|(s, _)| s.frames_sampled.load(Ordering::Relaxed))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let got: Vec<u64> = cams
+        .iter()
+        .zip(&before)
+        .map(|((s, _), b)| s.frames_sampled.load(Ordering::Relaxed) - b)
+        .collect();
+    println!("frames sampled in 30 s at detect_fps 5: {got:?}");
+    for (i, n) in got[..3].iter().enumerate() {
+        assert!(
+            (120..=180).contains(n),
+            "cam{i}: {n} frames in 30 s, want 150 ± 20 %"
+        );
+    }
+    assert_eq!(got[3], 0);
+    let broken = cams[3].0.snapshot();
+    // Between retries it is in backoff; a retry may be under way at this instant.
+    assert!(
+        matches!(broken.state, CameraState::Backoff | CameraState::Connecting)
+            && broken
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("connection refused")),
+        "{broken:?}"
+    );
+    assert!(
+        broken.sessions >= 3,
+        "the broken camera keeps retrying: {broken:?}"
+    );
+    cancel.cancel();
+    for (_, t) in cams {
+        tokio::task::spawn_blocking(move || t.join())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
