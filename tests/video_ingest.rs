@@ -139,28 +139,47 @@ async fn camera_outage_then_reconnect() {
         .unwrap();
 }
 
+/// A camera thread under test with its own frame slot; `stop` cancels and joins it.
+struct Running {
+    status: Arc<CameraStatus>,
+    frames: Arc<LatestFrames>,
+    cancel: CancellationToken,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn start(cfg: CameraConfig) -> Running {
+    let frames = Arc::new(LatestFrames::new());
+    let status = Arc::new(CameraStatus::new(&cfg.name));
+    let cancel = CancellationToken::new();
+    let thread = spawn_camera(cfg, opts(), frames.clone(), status.clone(), cancel.clone()).unwrap();
+    Running {
+        status,
+        frames,
+        cancel,
+        thread,
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.cancel.cancel();
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
 /// Runs one camera on `url` until it is in backoff; returns its last error.
 async fn error_for(url: &str) -> String {
-    let frames = Arc::new(LatestFrames::new());
-    let status = Arc::new(CameraStatus::new("cam"));
-    let cancel = CancellationToken::new();
-    let t = spawn_camera(
-        camera(url, 5.0),
-        opts(),
-        frames,
-        status.clone(),
-        cancel.clone(),
-    )
-    .unwrap();
+    let cam = start(camera(url, 5.0));
+    let status = cam.status.clone();
     let failed = wait_until(Duration::from_secs(20), || {
         status.snapshot().state == CameraState::Backoff
     })
     .await;
-    cancel.cancel();
-    tokio::task::spawn_blocking(move || t.join())
-        .await
-        .unwrap()
-        .unwrap();
+    cam.stop().await;
     assert!(failed, "{url}: never failed: {:?}", status.snapshot());
     status.snapshot().last_error.unwrap_or_default()
 }
@@ -288,18 +307,9 @@ async fn relay(to: u16) -> Relay {
 async fn a_stream_that_freezes_without_eos_is_stalled_then_recovered() {
     let server = RtspClipServer::start(&clip(), 0).unwrap();
     let relay = relay(server.port()).await;
-    let frames = Arc::new(LatestFrames::new());
-    let status = Arc::new(CameraStatus::new("cam"));
-    let cancel = CancellationToken::new();
     let url = format!("rtsp://127.0.0.1:{}/clip", relay.port);
-    let t = spawn_camera(
-        camera(&url, 5.0),
-        opts(),
-        frames,
-        status.clone(),
-        cancel.clone(),
-    )
-    .unwrap();
+    let cam = start(camera(&url, 5.0));
+    let status = cam.status.clone();
     assert!(
         wait_until(Duration::from_secs(20), || status.snapshot().state
             == CameraState::Streaming)
@@ -331,11 +341,7 @@ async fn a_stream_that_freezes_without_eos_is_stalled_then_recovered() {
     .await;
     assert!(back, "did not recover: {:?}", status.snapshot());
     assert!(status.snapshot().sessions >= 2, "recovered by reconnecting");
-    cancel.cancel();
-    tokio::task::spawn_blocking(move || t.join())
-        .await
-        .unwrap()
-        .unwrap();
+    cam.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,28 +419,12 @@ async fn h265_and_mjpeg_streams_are_decoded() {
     ];
     for (codec, launch) in streams {
         let server = RtspClipServer::start_launch(&launch, 0).unwrap();
-        let frames = Arc::new(LatestFrames::new());
-        let status = Arc::new(CameraStatus::new("cam"));
-        let cancel = CancellationToken::new();
-        let t = spawn_camera(
-            camera(&server.url(), 5.0),
-            opts(),
-            frames.clone(),
-            status.clone(),
-            cancel.clone(),
-        )
-        .unwrap();
-        let frame = tokio::task::spawn_blocking({
-            let frames = frames.clone();
-            move || frames.take(Duration::from_secs(20))
-        })
-        .await
-        .unwrap();
-        cancel.cancel();
-        tokio::task::spawn_blocking(move || t.join())
+        let cam = start(camera(&server.url(), 5.0));
+        let (frames, status) = (cam.frames.clone(), cam.status.clone());
+        let frame = tokio::task::spawn_blocking(move || frames.take(Duration::from_secs(20)))
             .await
-            .unwrap()
             .unwrap();
+        cam.stop().await;
         let frame = frame.unwrap_or_else(|| panic!("{codec}: no frame: {:?}", status.snapshot()));
         assert_eq!(frame.rgb.len(), 320 * 320 * 3, "{codec}");
         // The ball pattern is mostly black with a white ball: both must be there.
