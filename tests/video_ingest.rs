@@ -18,6 +18,7 @@ fn camera(url: &str, fps: f64) -> CameraConfig {
         url: Secret::new(url),
         detect_fps: fps,
         transport: Transport::Tcp,
+        keyframes_only: false,
     }
 }
 
@@ -508,4 +509,32 @@ async fn four_cameras_one_broken_the_healthy_three_keep_their_rate_for_30_s() {
             .unwrap()
             .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframes_only_drops_delta_frames_before_the_decoder() {
+    let server = RtspClipServer::start(&clip(), 0).unwrap();
+    let mut cfg = camera(&server.url(), 5.0);
+    cfg.keyframes_only = true;
+    let cam = start(cfg);
+    let status = cam.status.clone();
+    let flowing = wait_until(Duration::from_secs(30), || {
+        let s = status.snapshot();
+        s.frames_received >= 2 && s.delta_frames_dropped >= 20
+    })
+    .await;
+    let snap = status.snapshot();
+    cam.stop().await;
+    assert!(flowing, "{snap:?}");
+    // Only keyframes reach the decoder: far fewer decoded frames than dropped deltas.
+    assert!(
+        snap.frames_received * 5 <= snap.delta_frames_dropped,
+        "decoded {} frames, dropped {} deltas",
+        snap.frames_received,
+        snap.delta_frames_dropped
+    );
+    println!(
+        "keyframes_only: decoded {}, dropped {} delta frames",
+        snap.frames_received, snap.delta_frames_dropped
+    );
 }

@@ -206,6 +206,10 @@ pub struct CameraConfig {
     pub detect_fps: f64,
     #[serde(default)]
     pub transport: Transport,
+    /// Decode only keyframes (delta frames are dropped before the decoder): for low
+    /// `detect_fps` on many cameras, at the cost of seeing one frame per GOP.
+    #[serde(default)]
+    pub keyframes_only: bool,
 }
 
 impl CameraConfig {

@@ -77,6 +77,8 @@ pub struct CameraStatus {
     state: Mutex<(CameraState, Option<String>)>,
     pub frames_received: AtomicU64,
     pub frames_sampled: AtomicU64,
+    /// `keyframes_only`: delta frames dropped before the decoder.
+    pub delta_frames_dropped: AtomicU64,
     pub sessions: AtomicU64,
 }
 
@@ -87,6 +89,7 @@ pub struct CameraSnapshot {
     pub last_error: Option<String>,
     pub frames_received: u64,
     pub frames_sampled: u64,
+    pub delta_frames_dropped: u64,
     pub sessions: u64,
 }
 
@@ -97,6 +100,7 @@ impl CameraStatus {
             state: Mutex::new((CameraState::Connecting, None)),
             frames_received: AtomicU64::new(0),
             frames_sampled: AtomicU64::new(0),
+            delta_frames_dropped: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
         }
     }
@@ -117,6 +121,7 @@ impl CameraStatus {
             last_error: s.1,
             frames_received: self.frames_received.load(Ordering::Relaxed),
             frames_sampled: self.frames_sampled.load(Ordering::Relaxed),
+            delta_frames_dropped: self.delta_frames_dropped.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
         }
     }
@@ -359,6 +364,37 @@ fn run_session(
             }
         }
     });
+
+    if cfg.keyframes_only {
+        // Before the decoder: on the output of the parser decodebin plugs (parsers mark delta
+        // frames; the depayloader does not), so delta frames never cost a decode.
+        let status = status.clone();
+        let bin = decode
+            .downcast_ref::<gst::Bin>()
+            .ok_or_else(|| perr("decodebin is not a bin".into()))?;
+        bin.connect_element_added(move |_, element| {
+            let is_parser = element
+                .factory()
+                .is_some_and(|f| f.klass().contains("Parser"));
+            let Some(pad) = element.static_pad("src").filter(|_| is_parser) else {
+                return;
+            };
+            let status = status.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let delta = info
+                    .buffer()
+                    .is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                if delta {
+                    status.delta_frames_dropped.fetch_add(1, Ordering::Relaxed);
+                    // As in the sampler below: take the buffer and say Handled (not Drop).
+                    drop(info.take_buffer());
+                    gst::PadProbeReturn::Handled
+                } else {
+                    gst::PadProbeReturn::Ok
+                }
+            });
+        });
+    }
 
     // Sampler: keep one frame per 1/detect_fps of *stream* time, drop the rest before conversion.
     let sampler = Arc::new(Mutex::new(Sampler::new(Duration::from_secs_f64(
