@@ -19,6 +19,7 @@ fn camera(url: &str, fps: f64) -> CameraConfig {
         detect_fps: fps,
         transport: Transport::Tcp,
         keyframes_only: false,
+        credentials_file: None,
     }
 }
 
@@ -537,4 +538,48 @@ async fn keyframes_only_drops_delta_frames_before_the_decoder() {
         "keyframes_only: decoded {}, dropped {} delta frames",
         snap.frames_received, snap.delta_frames_dropped
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_a_file_open_a_password_protected_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        RtspClipServer::start_with_auth(&clip(), 0, Some(("viewer", "p@ss:w0rd/x"))).unwrap();
+    std::fs::write(dir.path().join("dock.cred"), "viewer:p@ss:w0rd/x\n").unwrap();
+    let text = format!(
+        "[device]\nid = \"gw\"\ndata_dir = \"{data}\"\n\n[model]\npath = \"{repo}/models/ssdlite-mnv2-300.onnx\"\nlabels = \"{repo}/models/coco80.txt\"\n\n[[camera]]\nname = \"dock\"\nurl = \"rtsp://127.0.0.1:{port}/clip\"\ncredentials_file = \"dock.cred\"\n",
+        data = dir.path().display(),
+        repo = common::repo().display(),
+        port = server.port()
+    );
+    let path = dir.path().join("watchpost.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = watchpost::config::Config::load(&path).expect("valid config");
+    let mut cfg = config.cameras[0].clone();
+    assert!(
+        !cfg.redacted_url().contains("w0rd"),
+        "{}",
+        cfg.redacted_url()
+    );
+    assert!(!format!("{cfg:?}").contains("w0rd"));
+    cfg.transport = Transport::Tcp;
+    let cam = start(cfg);
+    let status = cam.status.clone();
+    let streaming = wait_until(Duration::from_secs(20), || {
+        status.snapshot().state == CameraState::Streaming
+    })
+    .await;
+    cam.stop().await;
+    assert!(streaming, "{:?}", status.snapshot());
+
+    // A file without "user:password" is reported with its field, not echoed.
+    std::fs::write(dir.path().join("dock.cred"), "just-a-secret-token\n").unwrap();
+    let err = watchpost::config::Config::load(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("credentials_file") || err.contains("user:password"),
+        "{err}"
+    );
+    assert!(!err.contains("just-a-secret-token"), "{err}");
 }

@@ -210,6 +210,10 @@ pub struct CameraConfig {
     /// `detect_fps` on many cameras, at the cost of seeing one frame per GOP.
     #[serde(default)]
     pub keyframes_only: bool,
+    /// A file holding `user:password` for the camera, so the password need not sit in the
+    /// config (which a status page or a support bundle may show); merged into `url` at load.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl CameraConfig {
@@ -715,6 +719,11 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
+        for cam in &mut self.cameras {
+            if let Some(f) = &cam.credentials_file {
+                cam.credentials_file = Some(resolve(base, f));
+            }
+        }
         self.device.data_dir = resolve(base, &self.device.data_dir);
         self.model.path = resolve(base, &self.model.path);
         self.model.labels = resolve(base, &self.model.labels);

@@ -100,8 +100,14 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
     };
 
     let mut cameras = HashSet::new();
-    for (i, cam) in c.cameras.iter().enumerate() {
+    for (i, cam) in c.cameras.iter_mut().enumerate() {
         let at = FieldPath::root("camera").index(i);
+        if let Some(file) = cam.credentials_file.clone() {
+            match merge_credentials(cam.url.expose(), &file) {
+                Ok(url) => cam.url = super::Secret::new(url),
+                Err(message) => p.add(&at.key("credentials_file"), message),
+            }
+        }
         if cam.name.trim().is_empty() {
             p.add(&at.key("name"), "must not be empty");
         } else if !cameras.insert(cam.name.clone()) {
@@ -746,4 +752,29 @@ fn validate_people_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<
         not_here("password", sink.password.is_some(), p);
         not_here("ca_file", sink.ca_file.is_some(), p);
     }
+}
+
+/// The camera URL with the `user:password` of `file` in it; never echoes the password.
+fn merge_credentials(url: &str, file: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let (user, password) = text
+        .trim()
+        .split_once(':')
+        .filter(|(u, _)| !u.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "{}: expected one line \"user:password\" (the content is not shown)",
+                file.display()
+            )
+        })?;
+    let mut u = url::Url::parse(url).map_err(|e| format!("the camera URL is not valid ({e})"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("the camera URL already has credentials: give them in the URL or in credentials_file, not both".into());
+    }
+    // Url percent-encodes what a user name or password may contain (@ : /).
+    u.set_username(user)
+        .and_then(|_| u.set_password(Some(password)))
+        .map_err(|_| "this camera URL cannot carry credentials".to_string())?;
+    Ok(u.to_string())
 }
