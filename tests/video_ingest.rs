@@ -12,6 +12,11 @@ use watchpost::config::{CameraConfig, Secret, Transport};
 use watchpost::demo::RtspClipServer;
 use watchpost::video::{spawn_camera, CameraState, CameraStatus, IngestOptions, LatestFrames};
 
+/// One test at a time in this process: several in-process RTSP servers streaming to several
+/// clients at once under CPU load have tripped an assertion inside gst-rtsp-server 1.22
+/// (`gst_rtsp_media_get_rates`), which aborts the whole test binary.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn camera(url: &str, fps: f64) -> CameraConfig {
     CameraConfig {
         name: "cam".into(),
@@ -20,6 +25,7 @@ fn camera(url: &str, fps: f64) -> CameraConfig {
         transport: Transport::Tcp,
         keyframes_only: false,
         credentials_file: None,
+        decoder: "auto".into(),
     }
 }
 
@@ -34,6 +40,7 @@ fn opts() -> IngestOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_arrive_resized_and_sampled() {
+    let _serial = SERIAL.lock().await;
     let server = RtspClipServer::start(&clip(), 0).unwrap();
     let frames = Arc::new(LatestFrames::new());
     let status = Arc::new(CameraStatus::new("cam"));
@@ -77,15 +84,13 @@ async fn frames_arrive_resized_and_sampled() {
     );
     assert_eq!(snap.state, CameraState::Streaming);
     cancel.cancel();
-    tokio::task::spawn_blocking(move || t.join())
-        .await
-        .unwrap()
-        .unwrap();
+    join(t).await;
     assert_eq!(status.snapshot().state, CameraState::Stopped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_outage_then_reconnect() {
+    let _serial = SERIAL.lock().await;
     let server = RtspClipServer::start(&clip(), 0).unwrap();
     let port = server.port();
     let frames = Arc::new(LatestFrames::new());
@@ -135,10 +140,21 @@ async fn camera_outage_then_reconnect() {
     );
     assert!(status.snapshot().sessions >= 2);
     cancel.cancel();
-    tokio::task::spawn_blocking(move || t.join())
-        .await
-        .unwrap()
-        .unwrap();
+    join(t).await;
+}
+
+/// Joins a camera thread, bounded: a thread stuck in teardown fails the test instead of
+/// hanging the suite.
+async fn join(thread: std::thread::JoinHandle<()>) {
+    let joined = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || thread.join()),
+    )
+    .await;
+    assert!(
+        matches!(joined, Ok(Ok(Ok(())))),
+        "camera thread did not stop within 30 s"
+    );
 }
 
 /// A camera thread under test with its own frame slot; `stop` cancels and joins it.
@@ -166,10 +182,7 @@ impl Running {
     async fn stop(self) {
         self.cancel.cancel();
         let thread = self.thread;
-        tokio::task::spawn_blocking(move || thread.join())
-            .await
-            .unwrap()
-            .unwrap();
+        join(thread).await;
     }
 }
 
@@ -188,6 +201,7 @@ async fn error_for(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_path_credentials_and_port_are_explained_while_a_good_camera_streams() {
+    let _serial = SERIAL.lock().await;
     let auth = RtspClipServer::start_with_auth(&clip(), 0, Some(("viewer", "right-pass"))).unwrap();
     // The healthy camera, through the same password-protected server.
     let frames = Arc::new(LatestFrames::new());
@@ -249,10 +263,7 @@ async fn wrong_path_credentials_and_port_are_explained_while_a_good_camera_strea
     }
     assert_eq!(good.snapshot().state, CameraState::Streaming);
     cancel.cancel();
-    tokio::task::spawn_blocking(move || t.join())
-        .await
-        .unwrap()
-        .unwrap();
+    join(t).await;
 }
 
 /// A TCP relay between camera and server that can freeze: bytes stop in both directions but
@@ -307,6 +318,7 @@ async fn relay(to: u16) -> Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_freezes_without_eos_is_stalled_then_recovered() {
+    let _serial = SERIAL.lock().await;
     let server = RtspClipServer::start(&clip(), 0).unwrap();
     let relay = relay(server.port()).await;
     let url = format!("rtsp://127.0.0.1:{}/clip", relay.port);
@@ -348,6 +360,7 @@ async fn a_stream_that_freezes_without_eos_is_stalled_then_recovered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testsrc_and_looped_file_sources_need_no_camera() {
+    let _serial = SERIAL.lock().await;
     let frames = Arc::new(LatestFrames::new());
     let cancel = CancellationToken::new();
     let file_url = format!("file://{}", clip().display());
@@ -397,15 +410,13 @@ async fn testsrc_and_looped_file_sources_need_no_camera() {
     );
     cancel.cancel();
     for (_, _, t) in running {
-        tokio::task::spawn_blocking(move || t.join())
-            .await
-            .unwrap()
-            .unwrap();
+        join(t).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h265_and_mjpeg_streams_are_decoded() {
+    let _serial = SERIAL.lock().await;
     let pattern =
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=10/1";
     let streams = [
@@ -441,6 +452,7 @@ async fn h265_and_mjpeg_streams_are_decoded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_cameras_one_broken_the_healthy_three_keep_their_rate_for_30_s() {
+    let _serial = SERIAL.lock().await;
     let server = RtspClipServer::start(&clip(), 0).unwrap();
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -505,15 +517,13 @@ async fn four_cameras_one_broken_the_healthy_three_keep_their_rate_for_30_s() {
     );
     cancel.cancel();
     for (_, t) in cams {
-        tokio::task::spawn_blocking(move || t.join())
-            .await
-            .unwrap()
-            .unwrap();
+        join(t).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyframes_only_drops_delta_frames_before_the_decoder() {
+    let _serial = SERIAL.lock().await;
     let server = RtspClipServer::start(&clip(), 0).unwrap();
     let mut cfg = camera(&server.url(), 5.0);
     cfg.keyframes_only = true;
@@ -542,6 +552,7 @@ async fn keyframes_only_drops_delta_frames_before_the_decoder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_a_file_open_a_password_protected_camera() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let server =
         RtspClipServer::start_with_auth(&clip(), 0, Some(("viewer", "p@ss:w0rd/x"))).unwrap();
@@ -582,4 +593,57 @@ async fn credentials_from_a_file_open_a_password_protected_camera() {
         "{err}"
     );
     assert!(!err.contains("just-a-secret-token"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decoder_can_be_chosen_per_camera() {
+    let _serial = SERIAL.lock().await;
+    let server = RtspClipServer::start(&clip(), 0).unwrap();
+    for choice in ["software", "avdec_h264"] {
+        let mut cfg = camera(&server.url(), 5.0);
+        cfg.decoder = choice.into();
+        let cam = start(cfg);
+        let status = cam.status.clone();
+        let ok = wait_until(Duration::from_secs(20), || {
+            status.frames_sampled.load(Ordering::Relaxed) >= 3
+        })
+        .await;
+        cam.stop().await;
+        assert!(ok, "decoder = {choice}: {:?}", status.snapshot());
+    }
+    // A decoder that cannot decode this stream: nothing is decoded, the camera says why.
+    let mut cfg = camera(&server.url(), 5.0);
+    cfg.decoder = "avdec_h265".into();
+    let cam = start(cfg);
+    let status = cam.status.clone();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let snap = status.snapshot();
+    cam.stop().await;
+    assert_eq!(snap.frames_received, 0, "{snap:?}");
+    assert!(
+        snap.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unsupported codec")),
+        "{snap:?}"
+    );
+
+    let err = error_for_decoder(&server.url(), "nosuchdec").await;
+    assert!(
+        err.contains("decoder \"nosuchdec\" is not installed"),
+        "{err}"
+    );
+}
+
+async fn error_for_decoder(url: &str, decoder: &str) -> String {
+    let mut cfg = camera(url, 5.0);
+    cfg.decoder = decoder.into();
+    let cam = start(cfg);
+    let status = cam.status.clone();
+    let failed = wait_until(Duration::from_secs(10), || {
+        status.snapshot().state == CameraState::Backoff
+    })
+    .await;
+    cam.stop().await;
+    assert!(failed, "{:?}", status.snapshot());
+    status.snapshot().last_error.unwrap_or_default()
 }

@@ -214,6 +214,14 @@ pub struct CameraConfig {
     /// config (which a status page or a support bundle may show); merged into `url` at load.
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
+    /// `auto` (decodebin's ranks: a hardware decoder such as v4l2 or NVIDIA's wins where
+    /// installed), `software` (never a hardware decoder), or one decoder element by name.
+    #[serde(default = "default_decoder")]
+    pub decoder: String,
+}
+
+fn default_decoder() -> String {
+    "auto".to_string()
 }
 
 impl CameraConfig {

@@ -11,6 +11,7 @@ mod frames;
 use crate::config::{CameraConfig, Transport};
 use chrono::{DateTime, Utc};
 use gstreamer as gst;
+use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use rand::Rng;
@@ -242,6 +243,43 @@ fn make(factory: &str, camera: &str) -> Result<gst::Element, VideoError> {
         })
 }
 
+/// Applies `[[camera]] decoder` to decodebin through its `autoplug-select` signal, so the
+/// choice is per camera (changing element ranks would change every camera).
+fn choose_decoder(decode: &gst::Element, choice: &str, camera: &str) -> Result<(), VideoError> {
+    if choice == "auto" {
+        return Ok(());
+    }
+    if choice != "software" && gst::ElementFactory::find(choice).is_none() {
+        return Err(VideoError::Pipeline {
+            camera: camera.to_string(),
+            message: format!("decoder \"{choice}\" is not installed (gst-inspect-1.0 {choice})"),
+        });
+    }
+    let result_type =
+        glib::Type::from_name("GstAutoplugSelectResult").ok_or_else(|| VideoError::Pipeline {
+            camera: camera.to_string(),
+            message: "decodebin has no autoplug-select".into(),
+        })?;
+    let choice = choice.to_string();
+    decode.connect("autoplug-select", false, move |args| {
+        let skip = args
+            .get(3)
+            .and_then(|v| v.get::<gst::ElementFactory>().ok())
+            .is_some_and(|factory| {
+                let klass = factory.klass().to_string();
+                klass.contains("Decoder")
+                    && if choice == "software" {
+                        klass.contains("Hardware")
+                    } else {
+                        factory.name() != choice.as_str()
+                    }
+            });
+        // GST_AUTOPLUG_SELECT_TRY = 0, GST_AUTOPLUG_SELECT_SKIP = 2.
+        glib::EnumClass::with_type(result_type).and_then(|c| c.to_value(if skip { 2 } else { 0 }))
+    });
+    Ok(())
+}
+
 /// Where a camera's pictures come from: a real camera, or, for commissioning a site and for
 /// tests without one, a video file (played in real time; at its end the session ends and the
 /// camera loop starts it again, so it loops) or GStreamer's test pattern.
@@ -365,6 +403,7 @@ fn run_session(
         }
     });
 
+    choose_decoder(&decode, &cfg.decoder, name)?;
     if cfg.keyframes_only {
         // Before the decoder: on the output of the parser decodebin plugs (parsers mark delta
         // frames; the depayloader does not), so delta frames never cost a decode.
@@ -571,7 +610,13 @@ fn watch_bus(
 /// so its messages carry the bare location).
 fn explain(error: &str, debug: &str) -> String {
     let all = format!("{error} {debug}").to_lowercase();
-    let hint = if all.contains("unauthorized") || all.contains("401") {
+    // The codec first: GStreamer's "missing a plug-in" debug text also says "not found".
+    let hint = if all.contains("missing a plug-in")
+        || all.contains("no suitable plugins")
+        || all.contains("not-negotiated")
+    {
+        "unsupported codec: no (chosen) decoder for this stream"
+    } else if all.contains("unauthorized") || all.contains("401") {
         "401 unauthorized: check the camera's user and password"
     } else if all.contains("not found") || all.contains("404") {
         "404 stream not found: check the path in the camera URL"
@@ -579,11 +624,6 @@ fn explain(error: &str, debug: &str) -> String {
         "connection refused: nothing answers at the camera's address and port"
     } else if all.contains("timeout") || all.contains("timed out") {
         "connection timed out: the camera does not answer (network or power)"
-    } else if all.contains("missing") && all.contains("plugin")
-        || all.contains("no suitable plugins")
-        || all.contains("not-negotiated")
-    {
-        "unsupported codec: no decoder for this stream"
     } else {
         return error.to_string();
     };
