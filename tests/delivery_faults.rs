@@ -8,11 +8,9 @@ use common::{secret_key, verify_with_python, wait_until, SECRET};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig, SinkKind};
-use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
+use watchpost::deliver::{Sink, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
 use watchpost::outbox::{NewAlert, Outbox, SharedOutbox};
 
@@ -40,28 +38,11 @@ fn start(
     sink: Arc<Sink>,
     max_backoff_ms: u64,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let cancel = CancellationToken::new();
-    let worker = SinkWorker {
+    common::run_worker(
+        outbox,
         sink,
-        outbox: outbox.clone(),
-        policy: RetryPolicy {
-            schedule: vec![
-                Duration::from_millis(50),
-                Duration::from_millis(100),
-                Duration::from_millis(150),
-            ],
-            max_backoff: Duration::from_millis(max_backoff_ms),
-            max_age: Duration::from_secs(3600),
-            jitter: false,
-        },
-        clock: Arc::new(SystemClock),
-        wake: Arc::new(Notify::new()),
-        concurrency: CONCURRENCY,
-    };
-    let c = cancel.clone();
-    (
-        cancel,
-        tokio::spawn(async move { worker.run(c).await.expect("worker") }),
+        common::policy(&[50, 100, 150], Duration::from_millis(max_backoff_ms)),
+        CONCURRENCY,
     )
 }
 

@@ -12,11 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use watchpost::clock::SystemClock;
 use watchpost::config::SinkConfig;
-use watchpost::deliver::{verify_standard, RetryPolicy, Sink, SinkWorker};
+use watchpost::deliver::{verify_standard, Sink};
 use watchpost::demo::Received;
 use watchpost::outbox::{NewAlert, Outbox, SharedOutbox};
 
@@ -156,26 +154,13 @@ fn start_sink(
     ))
     .unwrap();
     let sink = Arc::new(Sink::from_config(&cfg, "gw-1").unwrap());
-    let worker = SinkWorker {
-        sink: sink.clone(),
-        outbox: outbox.clone(),
-        policy: RetryPolicy {
-            schedule: vec![Duration::from_millis(100), Duration::from_millis(200)],
-            max_backoff: Duration::from_millis(500),
-            max_age: Duration::from_secs(3600),
-            jitter: false,
-        },
-        clock: Arc::new(SystemClock),
-        wake: Arc::new(Notify::new()),
-        concurrency: 4,
-    };
-    let cancel = CancellationToken::new();
-    let c = cancel.clone();
-    (
-        cancel,
-        tokio::spawn(async move { worker.run(c).await.expect("worker") }),
-        sink,
-    )
+    let (cancel, task) = common::run_worker(
+        outbox,
+        sink.clone(),
+        common::policy(&[100, 200], Duration::from_millis(500)),
+        4,
+    );
+    (cancel, task, sink)
 }
 
 fn resumed(sink: &Sink) -> u64 {

@@ -10,11 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use watchpost::clock::SystemClock;
 use watchpost::config::{Config, SinkConfig};
-use watchpost::deliver::{RetryPolicy, Sink, SinkWorker};
+use watchpost::deliver::Sink;
 use watchpost::demo::{Answer, Receiver};
 use watchpost::outbox::{NewAlert, NewDelivery, Outbox, RowState, SharedOutbox};
 
@@ -75,25 +73,12 @@ fn worker(
     outbox: &SharedOutbox,
     cfg: &SinkConfig,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let worker = SinkWorker {
-        sink: Arc::new(Sink::from_config(cfg, "gw-dock-01").expect("sink")),
-        outbox: outbox.clone(),
-        policy: RetryPolicy {
-            schedule: vec![Duration::from_millis(200), Duration::from_millis(400)],
-            // Above the 2 s Retry-After below: a Retry-After is clamped to max_backoff.
-            max_backoff: Duration::from_secs(5),
-            max_age: Duration::from_secs(3600),
-            jitter: false,
-        },
-        clock: Arc::new(SystemClock),
-        wake: Arc::new(Notify::new()),
-        concurrency: cfg.concurrency(),
-    };
-    let cancel = CancellationToken::new();
-    let c = cancel.clone();
-    (
-        cancel,
-        tokio::spawn(async move { worker.run(c).await.expect("worker") }),
+    common::run_worker(
+        outbox,
+        Arc::new(Sink::from_config(cfg, "gw-dock-01").expect("sink")),
+        // Above the 2 s Retry-After below: a Retry-After is clamped to max_backoff.
+        common::policy(&[200, 400], Duration::from_secs(5)),
+        cfg.concurrency(),
     )
 }
 

@@ -6,11 +6,9 @@ use chrono::Utc;
 use common::{secret_key, verify_with_python, wait_until, SECRET};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use watchpost::clock::SystemClock;
 use watchpost::config::{SignatureMode, SinkConfig};
-use watchpost::deliver::{RetryPolicy, Sink, SinkWorker, WebhookSink};
+use watchpost::deliver::{RetryPolicy, Sink, WebhookSink};
 use watchpost::demo::{Answer, Receiver};
 use watchpost::outbox::{NewAlert, Outbox, RowState, SharedOutbox};
 
@@ -49,20 +47,7 @@ fn start(
     outbox: &SharedOutbox,
     sink: Arc<Sink>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let cancel = CancellationToken::new();
-    let worker = SinkWorker {
-        sink,
-        outbox: outbox.clone(),
-        policy: policy(),
-        clock: Arc::new(SystemClock),
-        wake: Arc::new(Notify::new()),
-        concurrency: CONCURRENCY,
-    };
-    let c = cancel.clone();
-    let h = tokio::spawn(async move {
-        worker.run(c).await.expect("worker runs");
-    });
-    (cancel, h)
+    common::run_worker(outbox, sink, policy(), CONCURRENCY)
 }
 
 fn stats(o: &SharedOutbox) -> watchpost::outbox::Stats {

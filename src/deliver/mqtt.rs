@@ -362,6 +362,18 @@ impl MqttSink {
     }
 }
 
+/// The outcome of a PUBACK or PUBREC: delivered, or refused with the broker's reason code.
+fn acknowledged(ok: bool, reason: &impl std::fmt::Debug) -> Outcome {
+    if ok {
+        Outcome::Delivered { status: 0 }
+    } else {
+        Outcome::Rejected {
+            status: 0,
+            error: format!("broker refused the publish: {reason:?}"),
+        }
+    }
+}
+
 /// Publishes in rumqttc's resend queue that never got a packet id: on a lost session these
 /// are dropped with the rest, and they are the front of the slot queue.
 fn unsent(eventloop: &EventLoop) -> usize {
@@ -395,30 +407,20 @@ async fn drive(
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                let outcome = match ack.reason {
-                    PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
-                        Outcome::Delivered { status: 0 }
-                    }
-                    other => Outcome::Rejected {
-                        status: 0,
-                        error: format!("broker refused the publish: {other:?}"),
-                    },
-                };
-                lock(&slots).answer(ack.pkid, outcome);
+                let ok = matches!(
+                    ack.reason,
+                    PubAckReason::Success | PubAckReason::NoMatchingSubscribers
+                );
+                lock(&slots).answer(ack.pkid, acknowledged(ok, &ack.reason));
             }
             // QoS 2 counts at PUBREC: the broker has stored the message then, and rumqttc
             // frees the pkid for reuse at that point too, so the map must let go of it here.
             Ok(Event::Incoming(Packet::PubRec(rec))) => {
-                let outcome = match rec.reason {
-                    PubRecReason::Success | PubRecReason::NoMatchingSubscribers => {
-                        Outcome::Delivered { status: 0 }
-                    }
-                    other => Outcome::Rejected {
-                        status: 0,
-                        error: format!("broker refused the publish: {other:?}"),
-                    },
-                };
-                lock(&slots).answer(rec.pkid, outcome);
+                let ok = matches!(
+                    rec.reason,
+                    PubRecReason::Success | PubRecReason::NoMatchingSubscribers
+                );
+                lock(&slots).answer(rec.pkid, acknowledged(ok, &rec.reason));
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 pause = Duration::from_millis(200);

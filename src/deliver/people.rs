@@ -32,16 +32,16 @@ impl Endpoint {
         })
     }
 
-    async fn post(&self, message: &Value) -> Outcome {
-        post_json(&self.client, &self.url, message.to_string().into_bytes()).await
-    }
-}
-
-/// A body that cannot be read is not going to become readable on a retry.
-fn unreadable(e: String) -> Outcome {
-    Outcome::Rejected {
-        status: 0,
-        error: e,
+    /// Turns the committed body into the service's request and posts it; a body that cannot
+    /// be read is rejected (it will not become readable on a retry).
+    async fn send(&self, row: &OutboxRow, request: impl FnOnce(&AlertView) -> Value) -> Outcome {
+        match AlertView::parse(&row.body) {
+            Ok(view) => {
+                let body = request(&view).to_string().into_bytes();
+                post_json(&self.client, &self.url, body).await
+            }
+            Err(error) => Outcome::Rejected { status: 0, error },
+        }
     }
 }
 
@@ -73,14 +73,10 @@ impl SlackSink {
     }
 
     pub async fn send(&self, row: &OutboxRow) -> Outcome {
-        match AlertView::parse(&row.body) {
-            Ok(view) => {
-                let message =
-                    slack_message(&view, self.template.as_deref(), self.link_url.as_deref());
-                self.endpoint.post(&message).await
-            }
-            Err(e) => unreadable(e),
-        }
+        let (template, link) = (self.template.as_deref(), self.link_url.as_deref());
+        self.endpoint
+            .send(row, |view| slack_message(view, template, link))
+            .await
     }
 }
 
@@ -165,18 +161,11 @@ impl PagerDutySink {
     }
 
     pub async fn send(&self, row: &OutboxRow) -> Outcome {
-        match AlertView::parse(&row.body) {
-            Ok(view) => {
-                let event = pagerduty_event(
-                    &view,
-                    self.routing_key.expose(),
-                    self.template.as_deref(),
-                    self.link_url.as_deref(),
-                );
-                self.endpoint.post(&event).await
-            }
-            Err(e) => unreadable(e),
-        }
+        let (template, link) = (self.template.as_deref(), self.link_url.as_deref());
+        let key = self.routing_key.expose();
+        self.endpoint
+            .send(row, |view| pagerduty_event(view, key, template, link))
+            .await
     }
 }
 

@@ -177,3 +177,42 @@ pub async fn stop(child: &mut std::process::Child) -> Option<std::process::ExitS
     let _ = child.wait();
     None
 }
+
+/// A retry policy without jitter (so tests can reason about attempt times).
+pub fn policy(schedule_ms: &[u64], max_backoff: Duration) -> watchpost::deliver::RetryPolicy {
+    watchpost::deliver::RetryPolicy {
+        schedule: schedule_ms
+            .iter()
+            .map(|&ms| Duration::from_millis(ms))
+            .collect(),
+        max_backoff,
+        max_age: Duration::from_secs(3600),
+        jitter: false,
+    }
+}
+
+/// Starts a sink worker on the system clock; cancel the token to stop it.
+pub fn run_worker(
+    outbox: &watchpost::outbox::SharedOutbox,
+    sink: std::sync::Arc<watchpost::deliver::Sink>,
+    policy: watchpost::deliver::RetryPolicy,
+    concurrency: usize,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let worker = watchpost::deliver::SinkWorker {
+        sink,
+        outbox: outbox.clone(),
+        policy,
+        clock: std::sync::Arc::new(watchpost::clock::SystemClock),
+        wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        concurrency,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let c = cancel.clone();
+    (
+        cancel,
+        tokio::spawn(async move { worker.run(c).await.expect("worker") }),
+    )
+}
