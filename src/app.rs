@@ -16,7 +16,7 @@ use crate::outbox::{
     alert_body, NewAlert, NewDelivery, Outbox, OutboxError, SharedOutbox, SnapshotField,
 };
 use crate::rules::{Engine, HitKind, RuleHit, RulesError};
-use crate::video::{self, CameraStatus, IngestOptions, LatestFrames};
+use crate::video::{self, Cameras, IngestOptions, LatestFrames, VideoError};
 use base64::Engine as _;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -39,6 +39,8 @@ pub enum AppError {
     Deliver(#[from] DeliverError),
     #[error(transparent)]
     Evidence(#[from] EvidenceError),
+    #[error(transparent)]
+    Video(#[from] VideoError),
     #[error("GStreamer: {0}")]
     Gstreamer(String),
     #[error("cannot start a thread: {0}")]
@@ -176,25 +178,16 @@ pub async fn run(
     let frames = Arc::new(LatestFrames::new());
     let mut ingest = opts.ingest.clone();
     ingest.size = detector.input_size() as u32;
-    let mut statuses = Vec::new();
-    let mut camera_threads = Vec::new();
+    let cameras = Arc::new(Cameras::new(ingest, frames.clone(), cancel.child_token()));
     for cam in &config.cameras {
-        let status = Arc::new(CameraStatus::new(&cam.name));
-        camera_threads.push(video::spawn_camera(
-            cam.clone(),
-            ingest.clone(),
-            frames.clone(),
-            status.clone(),
-            cancel.clone(),
-        )?);
-        statuses.push(status);
+        cameras.add(cam.clone())?;
     }
 
     counters.detector_beat.beat();
     let supervisor = tokio::spawn(crate::service::supervise(
         crate::service::Watched {
             detector: counters.detector_beat.clone(),
-            cameras: statuses.clone(),
+            cameras: cameras.clone(),
             outbox: outbox.clone(),
         },
         cancel.clone(),
@@ -276,10 +269,9 @@ pub async fn run(
     let _ = supervisor.await;
     tracing::info!("stopping: cameras, detector, committer, then sinks");
     crate::service::stopping();
+    let stopping = cameras.clone();
     tokio::task::spawn_blocking(move || {
-        for t in camera_threads {
-            let _ = t.join();
-        }
+        stopping.stop_all();
         let _ = detector_thread.join();
         let _ = committer_thread.join();
     })
@@ -316,7 +308,7 @@ pub async fn run(
             / 1000.0
             / detected.max(1) as f64,
         alerts_committed: counters.alerts_committed.load(Ordering::Relaxed),
-        cameras: statuses.iter().map(|s| s.snapshot()).collect(),
+        cameras: cameras.snapshots(),
     })
 }
 
@@ -409,7 +401,7 @@ fn detect_loop(
         let size = detector.input_size() as u32;
         // After a model switch, cameras still deliver the old size until they reconnect.
         let resized;
-        let rgb = if frame.size == size {
+        let rgb: &[u8] = if frame.size == size {
             &frame.rgb
         } else {
             match crate::detect::resize_rgb(&frame.rgb, frame.size, frame.size, size) {

@@ -2,6 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+
+/// Only the binary's benchmark of ingest; the rooms are in the library (`lib.rs`).
+mod bench_ingest;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -72,6 +75,22 @@ enum Cmd {
         /// A running MQTT broker to drain to (mqtt://host:port); skipped when absent.
         #[arg(long)]
         mqtt: Option<String>,
+    },
+    /// Ingest CPU per camera with a no-op detector (used by scripts/bench-ingest).
+    #[command(hide = true)]
+    BenchIngest {
+        /// An H.264 MP4 the cameras read (served over RTSP by a child process).
+        clip: PathBuf,
+        /// Camera counts to measure, with and without keyframes_only.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,8,16")]
+        cams: Vec<usize>,
+        #[arg(long, default_value_t = 15.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 2.0)]
+        detect_fps: f64,
+        /// Internal: be the RTSP server process.
+        #[arg(long)]
+        serve: bool,
     },
     /// Time the detector on images (used by scripts/bench).
     #[command(hide = true)]
@@ -206,6 +225,20 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         } => demo(duration, data_dir, clip, min_hits),
         Cmd::Outbox { config, cmd } => outbox(&config, cmd),
         Cmd::BenchOutbox { backlog, mqtt } => runtime()?.block_on(bench_outbox(backlog, mqtt)),
+        Cmd::BenchIngest {
+            clip,
+            cams,
+            seconds,
+            detect_fps,
+            serve,
+        } => {
+            if serve {
+                bench_ingest::serve(&clip)?;
+            } else {
+                bench_ingest::run(&clip, &cams, seconds, detect_fps)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::BenchDetect {
             images,
             runs,

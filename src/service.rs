@@ -6,7 +6,7 @@
 //! Without `NOTIFY_SOCKET` (not under systemd) every call is a no-op.
 
 use crate::outbox::SharedOutbox;
-use crate::video::{CameraState, CameraStatus};
+use crate::video::{CameraState, Cameras};
 use sd_notify::NotifyState;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -45,7 +45,7 @@ pub fn stopping() {
 /// What the supervisor looks at.
 pub struct Watched {
     pub detector: Arc<Heartbeat>,
-    pub cameras: Vec<Arc<CameraStatus>>,
+    pub cameras: Arc<Cameras>,
     pub outbox: SharedOutbox,
 }
 
@@ -92,8 +92,8 @@ pub async fn supervise(watched: Watched, cancel: CancellationToken) {
             }
         };
         let detector_age = watched.detector.age();
-        let up = watched
-            .cameras
+        let cameras = watched.cameras.statuses();
+        let up = cameras
             .iter()
             .filter(|c| c.snapshot().state == CameraState::Streaming)
             .count();
@@ -106,7 +106,7 @@ pub async fn supervise(watched: Watched, cancel: CancellationToken) {
         };
         let status = format!(
             "cameras {up}/{} streaming, outbox {} pending{}",
-            watched.cameras.len(),
+            cameras.len(),
             pending.map_or("?".to_string(), |p| p.to_string()),
             problem
                 .as_ref()

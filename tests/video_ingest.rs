@@ -10,7 +10,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use watchpost::config::{CameraConfig, Secret, Transport};
 use watchpost::demo::RtspClipServer;
-use watchpost::video::{spawn_camera, CameraState, CameraStatus, IngestOptions, LatestFrames};
+use watchpost::video::{
+    spawn_camera, CameraState, CameraStatus, Cameras, Change, IngestOptions, LatestFrames,
+    VideoError,
+};
 
 /// One test at a time in this process: several in-process RTSP servers streaming to several
 /// clients at once under CPU load have tripped an assertion inside gst-rtsp-server 1.22
@@ -646,4 +649,115 @@ async fn error_for_decoder(url: &str, decoder: &str) -> String {
     cam.stop().await;
     assert!(failed, "{:?}", status.snapshot());
     status.snapshot().last_error.unwrap_or_default()
+}
+
+/// Takes frames like a detector that does nothing, until `cancel`; bounded by it.
+fn no_op_detector(
+    frames: Arc<LatestFrames>,
+    cancel: CancellationToken,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !cancel.is_cancelled() {
+            let _ = frames.take(Duration::from_millis(100));
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_are_added_changed_and_removed_while_others_keep_streaming() {
+    let _serial = SERIAL.lock().await;
+    let server = RtspClipServer::start(&clip(), 0).unwrap();
+    let frames = Arc::new(LatestFrames::new());
+    let cancel = CancellationToken::new();
+    let detector = no_op_detector(frames.clone(), cancel.clone());
+    let cams = Arc::new(Cameras::new(opts(), frames.clone(), cancel.child_token()));
+    let mut a = camera(&server.url(), 5.0);
+    a.name = "a".into();
+    let mut b = camera("testsrc://", 2.0);
+    b.name = "b".into();
+    cams.add(a.clone()).unwrap();
+    cams.add(b.clone()).unwrap();
+    assert!(matches!(cams.add(a.clone()), Err(VideoError::Exists(_))));
+    let streaming = |n: &str| {
+        cams.snapshot(n)
+            .is_some_and(|s| s.state == CameraState::Streaming)
+    };
+    assert!(wait_until(Duration::from_secs(20), || streaming("a") && streaming("b")).await);
+
+    // Status: the clip arrives at its 10 fps, the detector takes a's frames while they are
+    // fresh, and the latest frame is a JPEG at the camera's own size.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let s = cams.snapshot("a").unwrap();
+    assert!(
+        (8.0..=12.0).contains(&s.fps),
+        "measured fps {} (clip is 10 fps)",
+        s.fps
+    );
+    assert!(s.frames_detected >= 20, "{s:?}");
+    // One frame may be waiting, or have arrived between the two counters' reads.
+    assert!(
+        (s.frames_detected + s.frames_skipped).abs_diff(s.frames_sampled) <= 1,
+        "every sampled frame is taken or skipped: {s:?}"
+    );
+    let age = s
+        .frame_age_ms
+        .expect("frame age after the detector took a frame");
+    assert!(
+        age < 500.0,
+        "a no-op detector takes frames at once, got {age} ms"
+    );
+    let latest = cams.latest_frame("a").unwrap();
+    let jpeg = watchpost::evidence::frame_jpeg(&latest, 80).unwrap();
+    let img = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (640, 480));
+
+    // Change a: restarted with the new rate; b never blinks.
+    let b_before = cams.snapshot("b").unwrap();
+    let mut a2 = a.clone();
+    a2.detect_fps = 2.0;
+    assert_eq!(cams.update(a2.clone()).unwrap(), Change::Restarted);
+    assert_eq!(cams.update(b.clone()).unwrap(), Change::Unchanged);
+    assert!(wait_until(Duration::from_secs(20), || streaming("a")).await);
+    let a_start = cams.snapshot("a").unwrap();
+    assert_eq!(a_start.sessions, 1, "a new camera object after the change");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let a_after = cams.snapshot("a").unwrap();
+    let rate = (a_after.frames_sampled - a_start.frames_sampled) as f64 / 5.0;
+    assert!(
+        (1.4..=2.6).contains(&rate),
+        "a sampled {rate}/s after the change to 2 fps"
+    );
+    let b_after = cams.snapshot("b").unwrap();
+    assert_eq!(b_after.sessions, b_before.sessions, "b was restarted");
+    assert_eq!(b_after.state, CameraState::Streaming);
+    assert!(b_after.frames_received > b_before.frames_received + 20);
+
+    // Apply a set without b: b removed, a untouched.
+    let report = cams.apply(std::slice::from_ref(&a2)).unwrap();
+    assert!(
+        report.contains(&("b".to_string(), Change::Removed)),
+        "{report:?}"
+    );
+    assert!(
+        report.contains(&("a".to_string(), Change::Unchanged)),
+        "{report:?}"
+    );
+    assert_eq!(cams.names(), vec!["a".to_string()]);
+    assert!(matches!(
+        cams.latest_frame("b"),
+        Err(VideoError::Unknown(_))
+    ));
+    assert!(matches!(cams.remove("b"), Err(VideoError::Unknown(_))));
+    assert_eq!(cams.snapshot("a").unwrap().sessions, 1);
+
+    let stopper = cams.clone();
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || stopper.stop_all()),
+    )
+    .await;
+    assert!(matches!(stopped, Ok(Ok(()))), "cameras did not stop");
+    assert!(cams.names().is_empty());
+    cancel.cancel();
+    let _ = tokio::task::spawn_blocking(move || detector.join()).await;
 }

@@ -196,7 +196,7 @@ pub enum Transport {
     Auto,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     pub name: String,

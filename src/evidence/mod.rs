@@ -118,6 +118,24 @@ impl SnapshotStore {
     }
 }
 
+/// A frame as a JPEG at the camera's frame size, nothing drawn: the "latest snapshot" of a
+/// camera on the web page and for `cmd/snapshot`.
+pub fn frame_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, EvidenceError> {
+    let io = |message: String| EvidenceError::Io {
+        path: PathBuf::from(format!("camera {}", frame.camera)),
+        message,
+    };
+    let (w, h) = (frame.source_width.max(1), frame.source_height.max(1));
+    let rgb = crate::detect::resize_rgb_to(&frame.rgb, frame.size, frame.size, w, h).map_err(io)?;
+    let img = image::RgbImage::from_raw(w, h, rgb)
+        .ok_or_else(|| io("frame buffer has the wrong size".into()))?;
+    let mut jpeg = Vec::new();
+    JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
+        .encode_image(&img)
+        .map_err(|e| io(e.to_string()))?;
+    Ok(jpeg)
+}
+
 /// The frame at the camera's size with boxes and zone drawn.
 pub fn render(frame: &Frame, hit: &RuleHit) -> Result<image::RgbImage, String> {
     let (w, h) = (frame.source_width.max(1), frame.source_height.max(1));

@@ -2,7 +2,8 @@
 //!
 //! One slot per camera: a new frame replaces the waiting one (counted as skipped), so a slow
 //! detector never builds latency. The detector takes the slot that has waited longest, so
-//! every camera gets its turn.
+//! every camera gets its turn. The slot also keeps what the detector's side of a camera looks
+//! like (frames taken, skipped, and how old the last one was when taken) for status.
 
 use super::Frame;
 use std::collections::HashMap;
@@ -11,8 +12,25 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 #[derive(Default)]
+struct Slot {
+    waiting: Option<Frame>,
+    stats: HandOff,
+}
+
+/// One camera's frames at the hand-off.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HandOff {
+    /// Frames the detector took.
+    pub taken: u64,
+    /// Frames replaced by a newer one before the detector took them.
+    pub skipped: u64,
+    /// Wall clock when the detector took the last frame, minus its arrival at the appsink.
+    pub last_age: Option<Duration>,
+}
+
+#[derive(Default)]
 pub struct LatestFrames {
-    slots: Mutex<HashMap<Arc<str>, Frame>>,
+    slots: Mutex<HashMap<Arc<str>, Slot>>,
     ready: Condvar,
     skipped: AtomicU64,
 }
@@ -25,8 +43,10 @@ impl LatestFrames {
     /// Offers a frame; returns true when it replaced one the detector never saw.
     pub fn put(&self, frame: Frame) -> bool {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let replaced = slots.insert(frame.camera.clone(), frame).is_some();
+        let slot = slots.entry(frame.camera.clone()).or_default();
+        let replaced = slot.waiting.replace(frame).is_some();
         if replaced {
+            slot.stats.skipped += 1;
             self.skipped.fetch_add(1, Ordering::Relaxed);
         }
         drop(slots);
@@ -39,17 +59,33 @@ impl LatestFrames {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let (mut slots, _) = self
             .ready
-            .wait_timeout_while(slots, timeout, |s| s.is_empty())
+            .wait_timeout_while(slots, timeout, |s| s.values().all(|s| s.waiting.is_none()))
             .unwrap_or_else(|e| e.into_inner());
-        let key = slots
-            .iter()
-            .min_by_key(|(_, f)| f.arrived)
-            .map(|(k, _)| k.clone())?;
-        slots.remove(&key)
+        let slot = slots
+            .values_mut()
+            .filter(|s| s.waiting.is_some())
+            .min_by_key(|s| s.waiting.as_ref().map(|f| f.arrived))?;
+        let frame = slot.waiting.take()?;
+        slot.stats.taken += 1;
+        slot.stats.last_age = Some(frame.arrived.elapsed());
+        Some(frame)
     }
 
     /// Frames replaced before the detector took them, over all cameras.
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The hand-off counters of one camera (zero before its first frame).
+    pub fn stats(&self, camera: &str) -> HandOff {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.get(camera).map(|s| s.stats).unwrap_or_default()
+    }
+
+    /// Drops a removed camera's slot, so its waiting frame is not detected after removal and
+    /// a camera added later under the same name starts from zero.
+    pub fn forget(&self, camera: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.remove(camera);
     }
 }

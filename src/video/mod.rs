@@ -6,6 +6,7 @@
 //! the detector will see cost CPU there. A session that errors, ends or stalls is torn down
 //! and rebuilt after a backoff (1 s doubling to 30 s, with jitter).
 
+mod cameras;
 mod frames;
 
 use crate::config::{CameraConfig, Transport};
@@ -21,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub use frames::LatestFrames;
+pub use cameras::{Cameras, Change};
+pub use frames::{HandOff, LatestFrames};
 
 /// One decoded frame, RGB, `size`×`size`, stretched from the camera's picture.
 #[derive(Clone)]
@@ -29,7 +31,8 @@ pub struct Frame {
     pub camera: Arc<str>,
     pub seq: u64,
     pub size: u32,
-    pub rgb: Vec<u8>,
+    /// Shared, so the camera's latest frame is kept for snapshots without a copy.
+    pub rgb: Arc<[u8]>,
     /// The camera's own frame size (before scaling to `size`), for snapshots.
     pub source_width: u32,
     pub source_height: u32,
@@ -58,6 +61,12 @@ pub enum VideoError {
     /// The stall watchdog: frames stopped without an error or end-of-stream.
     #[error("camera \"{camera}\": no frames for {seconds} s")]
     Stalled { camera: String, seconds: u64 },
+    #[error("camera \"{0}\" already exists")]
+    Exists(String),
+    #[error("no camera named \"{0}\"")]
+    Unknown(String),
+    #[error("camera \"{0}\" has not delivered a frame yet")]
+    NoFrame(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,17 +90,65 @@ pub struct CameraStatus {
     /// `keyframes_only`: delta frames dropped before the decoder.
     pub delta_frames_dropped: AtomicU64,
     pub sessions: AtomicU64,
+    /// The newest sampled frame, for snapshots on demand (web page, `cmd/snapshot`).
+    latest: Mutex<Option<Frame>>,
+    fps: Mutex<FpsMeter>,
 }
 
+/// A camera as status shows it. `frames_detected`, `frames_skipped` and `frame_age_ms` come
+/// from the hand-off to the detector ([`LatestFrames`]) and are filled in by [`Cameras`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CameraSnapshot {
     pub name: String,
     pub state: CameraState,
     pub last_error: Option<String>,
+    /// Frames that arrived from the camera (after `keyframes_only`).
     pub frames_received: u64,
+    /// Frames kept by the `detect_fps` sampler and converted for the detector.
     pub frames_sampled: u64,
+    /// Frames the detector took.
+    pub frames_detected: u64,
+    /// Sampled frames replaced by a newer one before the detector was free.
+    pub frames_skipped: u64,
     pub delta_frames_dropped: u64,
     pub sessions: u64,
+    /// Frames per second arriving from the camera over the last few seconds.
+    pub fps: f64,
+    /// How long the last frame the detector took had waited since it arrived.
+    pub frame_age_ms: Option<f64>,
+}
+
+/// Arrival rate over a sliding window of once-a-second counter readings.
+#[derive(Default)]
+struct FpsMeter {
+    readings: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl FpsMeter {
+    const WINDOW: usize = 6;
+
+    fn record(&mut self, now: Instant, count: u64) {
+        if self
+            .readings
+            .back()
+            .is_some_and(|(t, _)| now.duration_since(*t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        if self.readings.len() == Self::WINDOW {
+            self.readings.pop_front();
+        }
+        self.readings.push_back((now, count));
+    }
+
+    fn fps(&self) -> f64 {
+        match (self.readings.front(), self.readings.back()) {
+            (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
+                c1.saturating_sub(*c0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 impl CameraStatus {
@@ -103,6 +160,8 @@ impl CameraStatus {
             frames_sampled: AtomicU64::new(0),
             delta_frames_dropped: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
+            latest: Mutex::new(None),
+            fps: Mutex::new(FpsMeter::default()),
         }
     }
 
@@ -112,6 +171,17 @@ impl CameraStatus {
         if error.is_some() || state == CameraState::Streaming {
             s.1 = error;
         }
+        if state != CameraState::Streaming {
+            *self.fps.lock().unwrap_or_else(|e| e.into_inner()) = FpsMeter::default();
+        }
+    }
+
+    /// The newest frame this camera delivered (kept after it stops, until it is removed).
+    pub fn latest_frame(&self) -> Option<Frame> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self) -> CameraSnapshot {
@@ -122,9 +192,23 @@ impl CameraStatus {
             last_error: s.1,
             frames_received: self.frames_received.load(Ordering::Relaxed),
             frames_sampled: self.frames_sampled.load(Ordering::Relaxed),
+            frames_detected: 0,
+            frames_skipped: 0,
             delta_frames_dropped: self.delta_frames_dropped.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
+            fps: self.fps.lock().unwrap_or_else(|e| e.into_inner()).fps(),
+            frame_age_ms: None,
         }
+    }
+}
+
+impl CameraSnapshot {
+    /// Adds the detector's side of the camera.
+    pub fn with_hand_off(mut self, h: HandOff) -> Self {
+        self.frames_detected = h.taken;
+        self.frames_skipped = h.skipped;
+        self.frame_age_ms = h.last_age.map(|d| d.as_secs_f64() * 1000.0);
+        self
     }
 }
 
@@ -493,16 +577,18 @@ fn run_session(
                     (0, _) | (_, 0) => (out_size, out_size),
                     d => d,
                 };
-                cb_frames.put(Frame {
+                let frame = Frame {
                     camera: camera.clone(),
                     seq: cb_seq.fetch_add(1, Ordering::Relaxed),
                     size: out_size,
-                    rgb: map[..expected].to_vec(),
+                    rgb: Arc::from(&map[..expected]),
                     source_width: sw,
                     source_height: sh,
                     captured_at: Utc::now(),
                     arrived: Instant::now(),
-                });
+                };
+                *cb_status.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame.clone());
+                cb_frames.put(frame);
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
@@ -586,7 +672,15 @@ fn watch_bus(
                 _ => {}
             }
         }
-        if !streaming && status.frames_received.load(Ordering::Relaxed) > received_at_start {
+        let received = status.frames_received.load(Ordering::Relaxed);
+        if streaming {
+            status
+                .fps
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(Instant::now(), received);
+        }
+        if !streaming && received > received_at_start {
             streaming = true;
             status.set(CameraState::Streaming, None);
             tracing::info!(camera = %cfg.name, url = %cfg.redacted_url(), "camera streaming");
@@ -709,7 +803,7 @@ pub fn decode_file(path: &std::path::Path, size: u32) -> Result<Vec<Frame>, Vide
             camera: camera.clone(),
             seq: frames.len() as u64,
             size,
-            rgb: map[..expected].to_vec(),
+            rgb: Arc::from(&map[..expected]),
             source_width: dims.0,
             source_height: dims.1,
             captured_at: Utc::now(),
