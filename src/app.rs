@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::config::IncludeSnapshot;
 use crate::deliver::{DeliverError, RetryPolicy, Sink, SinkWorker};
-use crate::detect::{DetectError, Detector, DetectorSpec};
+use crate::detect::{DetectError, Detector, DetectorSpec, MotionGate};
 use crate::evidence::{EvidenceError, SnapshotStore};
 use crate::outbox::{
     alert_body, NewAlert, NewDelivery, Outbox, OutboxError, SharedOutbox, SnapshotField,
@@ -112,6 +112,8 @@ pub struct Counters {
     pub model: std::sync::Mutex<String>,
     pub model_switches: AtomicU64,
     pub frames_detected: AtomicU64,
+    /// Frames the motion gate kept from the model, per camera.
+    pub frames_gated: std::sync::Mutex<HashMap<String, u64>>,
     pub detect_micros: AtomicU64,
     pub alerts_committed: AtomicU64,
     /// Rows removed to keep the outbox under `outbox_max_mb`, by kind.
@@ -125,6 +127,8 @@ pub struct Counters {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub frames_detected: u64,
+    /// Frames the motion gate kept from the model (static scenes), over all cameras.
+    pub frames_gated: u64,
     pub frames_skipped: u64,
     pub model: String,
     pub model_switches: u64,
@@ -299,8 +303,15 @@ pub async fn run(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    let gated = counters
+        .frames_gated
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .sum();
     Ok(Summary {
         frames_detected: detected,
+        frames_gated: gated,
         frames_skipped: frames.skipped(),
         model: model_in_use,
         model_switches: counters.model_switches.load(Ordering::Relaxed),
@@ -364,6 +375,14 @@ fn detect_loop(
     cancel: &CancellationToken,
 ) {
     let loading: Loading = Arc::default();
+    let mut gates: HashMap<Arc<str>, MotionGate> = config
+        .cameras
+        .iter()
+        .filter_map(|c| {
+            let m = c.motion.clone().filter(|m| m.enabled)?;
+            Some((Arc::from(c.name.as_str()), MotionGate::new(m)))
+        })
+        .collect();
     while !cancel.is_cancelled() {
         counters.detector_beat.beat();
         if let Some(spec) = switch.as_ref().and_then(|rx| rx.try_recv().ok()) {
@@ -396,6 +415,17 @@ fn detect_loop(
         let Some(frame) = frames.take(Duration::from_millis(200)) else {
             continue;
         };
+        if let Some(gate) = gates.get_mut(&frame.camera) {
+            if !gate.check(&frame).runs_model() {
+                *counters
+                    .frames_gated
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(frame.camera.to_string())
+                    .or_default() += 1;
+                continue;
+            }
+        }
         let started = Instant::now();
         let wanted = filters.get(&frame.camera).and_then(|f| f.as_deref());
         let size = detector.input_size() as u32;

@@ -104,6 +104,7 @@ pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Resu
                     keyframes_only,
                     credentials_file: None,
                     decoder: "auto".into(),
+                    motion: None,
                 })?;
             }
             let deadline = Instant::now() + Duration::from_secs(60);

@@ -29,6 +29,7 @@ fn camera(url: &str, fps: f64) -> CameraConfig {
         keyframes_only: false,
         credentials_file: None,
         decoder: "auto".into(),
+        motion: None,
     }
 }
 
@@ -757,7 +758,9 @@ async fn cameras_are_added_changed_and_removed_while_others_keep_streaming() {
     )
     .await;
     assert!(matches!(stopped, Ok(Ok(()))), "cameras did not stop");
-    assert!(cams.names().is_empty());
+    let last = cams.snapshots();
+    assert_eq!(last.len(), 1, "the final status stays readable");
+    assert_eq!(last[0].state, CameraState::Stopped);
     cancel.cancel();
     let _ = tokio::task::spawn_blocking(move || detector.join()).await;
 }

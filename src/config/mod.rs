@@ -218,6 +218,36 @@ pub struct CameraConfig {
     /// installed), `software` (never a hardware decoder), or one decoder element by name.
     #[serde(default = "default_decoder")]
     pub decoder: String,
+    /// Skip the model on frames where nothing moved (`[camera.motion]`); absent = off.
+    #[serde(default)]
+    pub motion: Option<MotionConfig>,
+}
+
+/// `[camera.motion]`: the motion gate in front of the model (see `detect::MotionGate`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MotionConfig {
+    pub enabled: bool,
+    /// Grey levels (0–255) a cell's mean must move by to count as changed.
+    pub threshold: u8,
+    /// The smallest moving blob, as a fraction of the picture (0.002 ≈ a person at 60 m).
+    pub min_area: f64,
+    /// The model runs at least this often, so objects that stand still are seen.
+    pub max_skip_seconds: f64,
+    /// Normalised polygons whose movement never counts (trees, a road, a clock).
+    pub masks: Vec<Vec<[f64; 2]>>,
+}
+
+impl Default for MotionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: 12,
+            min_area: 0.002,
+            max_skip_seconds: 5.0,
+            masks: Vec::new(),
+        }
+    }
 }
 
 fn default_decoder() -> String {

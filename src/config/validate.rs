@@ -29,7 +29,7 @@ impl Problems<'_> {
             self.add(
                 path,
                 format!(
-                    "{owner}: a zone needs at least 3 points, got {}",
+                    "{owner}: a polygon needs at least 3 points, got {}",
                     poly.len()
                 ),
             );
@@ -39,7 +39,7 @@ impl Problems<'_> {
                 self.add(
                     &path.index(j),
                     format!(
-                        "{owner}: zone points are normalised 0..1, got [{}, {}]",
+                        "{owner}: polygon points are normalised 0..1, got [{}, {}]",
                         pt[0], pt[1]
                     ),
                 );
@@ -148,6 +148,37 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                     cam.redacted_url()
                 ),
             ),
+        }
+        if let Some(m) = &cam.motion {
+            let at = at.key("motion");
+            let owner = format!("camera \"{}\" motion", cam.name);
+            if m.threshold == 0 {
+                p.add(
+                    &at.key("threshold"),
+                    format!("{owner}: must be 1 to 255, got 0"),
+                );
+            }
+            if !(m.min_area > 0.0 && m.min_area <= 1.0) {
+                p.add(
+                    &at.key("min_area"),
+                    format!(
+                        "{owner}: a fraction of the picture above 0 and at most 1, got {}",
+                        m.min_area
+                    ),
+                );
+            }
+            if !(m.max_skip_seconds > 0.0 && m.max_skip_seconds <= 3600.0) {
+                p.add(
+                    &at.key("max_skip_seconds"),
+                    format!(
+                        "{owner}: must be above 0 and at most 3600, got {}",
+                        m.max_skip_seconds
+                    ),
+                );
+            }
+            for (j, mask) in m.masks.iter().enumerate() {
+                p.polygon(&at.key("masks").index(j), mask, &owner);
+            }
         }
         if !(cam.detect_fps > 0.0 && cam.detect_fps <= 60.0) {
             p.add(

@@ -39,8 +39,11 @@ mod imp {
     impl RTSPMediaImpl for LoopMedia {
         fn prepared(&self) {
             // The flushing seek clears the sticky segment downstream. rtsp-server 1.22 aborts the
-            // process (gst_rtsp_media_get_rates) if a PLAY is answered before a new segment has
-            // reached the payloader's peer, so report "prepared" only once it has.
+            // process (gst_rtsp_media_get_rates) if a PLAY is answered before the new segment
+            // is sticky on the payloader's peer (rtpbin's send_rtp_sink), so report "prepared"
+            // only then: at the first buffer after the segment, because a pad stores its
+            // pending sticky events on the peer before it runs buffer probes (the event probe
+            // itself runs before the peer has the event).
             let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
             let pay_src = self
                 .obj()
@@ -49,14 +52,20 @@ mod imp {
                 .and_then(|b| b.by_name("pay0"))
                 .and_then(|p| p.static_pad("src"));
             if let Some(pad) = &pay_src {
+                let segment_seen = std::sync::atomic::AtomicBool::new(false);
                 pad.add_probe(
-                    gst::PadProbeType::EVENT_DOWNSTREAM,
-                    move |_, info| match info.event().map(|e| e.type_()) {
-                        Some(gst::EventType::Segment) => {
+                    gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+                    move |_, info| {
+                        if info.buffer().is_some()
+                            && segment_seen.load(std::sync::atomic::Ordering::Relaxed)
+                        {
                             let _ = tx.try_send(());
-                            gst::PadProbeReturn::Remove
+                            return gst::PadProbeReturn::Remove;
                         }
-                        _ => gst::PadProbeReturn::Ok,
+                        if info.event().map(|e| e.type_()) == Some(gst::EventType::Segment) {
+                            segment_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        gst::PadProbeReturn::Ok
                     },
                 );
             }

@@ -7,6 +7,7 @@
 //! produced that way and scores drift otherwise.
 
 mod family;
+mod motion;
 mod post;
 mod resize;
 
@@ -16,6 +17,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::RunOptions;
 
 pub use family::ModelKind;
+pub use motion::{GateDecision, MotionGate};
 pub use post::{iou, Detection};
 pub use resize::pillow_bilinear;
 

@@ -405,8 +405,8 @@ fn anchor_point(bbox: &[f32; 4], anchor: Anchor) -> (f64, f64) {
     }
 }
 
-/// Even-odd ray casting.
-fn in_polygon(poly: &[[f64; 2]], (x, y): (f64, f64)) -> bool {
+/// Even-odd ray casting; also used for motion masks.
+pub fn in_polygon(poly: &[[f64; 2]], (x, y): (f64, f64)) -> bool {
     let mut inside = false;
     let mut j = poly.len().wrapping_sub(1);
     for i in 0..poly.len() {

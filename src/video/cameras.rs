@@ -22,7 +22,8 @@ struct Running {
     cfg: CameraConfig,
     status: Arc<CameraStatus>,
     cancel: CancellationToken,
-    thread: JoinHandle<()>,
+    /// `None` once stopped by [`Cameras::stop_all`] (kept for the final status).
+    thread: Option<JoinHandle<()>>,
 }
 
 /// What [`Cameras::apply`] and [`Cameras::update`] did to one camera.
@@ -75,23 +76,31 @@ impl Cameras {
             cfg,
             status,
             cancel,
-            thread,
+            thread: Some(thread),
         })
     }
 
-    /// Stops a camera that is already out of the map, waiting at most [`STOP_WAIT`].
-    fn stop(&self, r: Running) {
+    /// Stops a camera that is already out of the map, waiting at most [`STOP_WAIT`], and
+    /// forgets its frame slot.
+    fn stop(&self, mut r: Running) {
+        Self::halt(&mut r);
+        self.frames.forget(&r.cfg.name);
+    }
+
+    fn halt(r: &mut Running) {
         r.cancel.cancel();
+        let Some(thread) = r.thread.take() else {
+            return;
+        };
         let end = Instant::now() + STOP_WAIT;
-        while !r.thread.is_finished() && Instant::now() < end {
+        while !thread.is_finished() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(20));
         }
-        if r.thread.is_finished() {
-            let _ = r.thread.join();
+        if thread.is_finished() {
+            let _ = thread.join();
         } else {
             tracing::warn!(camera = %r.cfg.name, "camera still letting go of its stream; continuing without it");
         }
-        self.frames.forget(&r.cfg.name);
     }
 
     /// Starts a new camera; refused when one of that name runs.
@@ -209,12 +218,14 @@ impl Cameras {
             .ok_or_else(|| VideoError::NoFrame(name.to_string()))
     }
 
-    /// Stops every camera (daemon shutdown).
+    /// Stops every camera (daemon shutdown); their final status stays readable.
     pub fn stop_all(&self) {
         self.parent.cancel();
-        let all = std::mem::take(&mut *self.lock());
-        for (_, r) in all {
-            self.stop(r);
+        // Out of the map while joining, so status readers are not blocked meanwhile.
+        let mut all = std::mem::take(&mut *self.lock());
+        for r in all.values_mut() {
+            Self::halt(r);
         }
+        self.lock().append(&mut all);
     }
 }
