@@ -251,8 +251,9 @@ mod tests {
                 }
             }
             let base = 100 + ((x / 13 + y / 17) % 5) as i32 * 20;
-            let h = (x as u64 * 73_856_093 ^ y as u64 * 19_349_663 ^ at_ms as u64 * 83_492_791)
-                % (2 * noise as u64 + 1);
+            let h =
+                ((x as u64 * 73_856_093) ^ (y as u64 * 19_349_663) ^ (at_ms as u64 * 83_492_791))
+                    % (2 * noise as u64 + 1);
             (base + h as i32 - noise as i32).clamp(0, 255) as u8
         })
     }
