@@ -48,19 +48,9 @@ impl Drop for Server {
     }
 }
 
-struct Point {
-    cams: usize,
-    keyframes_only: bool,
-    box_cpu_pct: f64,
-    server_cpu_pct: f64,
-    received: u64,
-    sampled: u64,
-    detected: u64,
-    skipped: u64,
-}
-
-pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+/// A server process per measurement: rtsp-server 1.22 does not always hand a shared media
+/// that its last client left to new clients in a playing state.
+fn start_server(clip: &Path) -> Result<(Server, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["bench-ingest", "--serve"])
         .arg(clip)
@@ -75,8 +65,24 @@ pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Resu
     if !url.starts_with("rtsp://") {
         bail!("the RTSP server process did not start (got {url:?})");
     }
+    Ok((server, url))
+}
+
+struct Point {
+    cams: usize,
+    keyframes_only: bool,
+    box_cpu_pct: f64,
+    server_cpu_pct: f64,
+    received: u64,
+    sampled: u64,
+    detected: u64,
+    skipped: u64,
+}
+
+pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
-        "clip {} served at {url}; {cores} cores; {seconds} s per point",
+        "clip {}; {cores} cores; {seconds} s per point; a fresh server process per point",
         clip.display()
     );
     println!("cams keyframes_only box_cpu_pct cpu_per_cam_pct server_cpu_pct fps_in sampled_per_s detected_per_s skipped");
@@ -84,6 +90,7 @@ pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Resu
     let mut points = Vec::new();
     for keyframes_only in [false, true] {
         for &n in counts {
+            let (server, url) = start_server(clip)?;
             let frames = Arc::new(LatestFrames::new());
             let cancel = CancellationToken::new();
             let detector = {
@@ -164,9 +171,9 @@ pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Resu
             cams.stop_all();
             cancel.cancel();
             let _ = detector.join();
+            drop(server);
         }
     }
-    drop(server);
     let fit = |kf: bool| {
         let pts: Vec<(f64, f64)> = points
             .iter()

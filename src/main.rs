@@ -41,6 +41,10 @@ enum Cmd {
         /// An ONNX model to use instead of the config's (e.g. models/ssdlite-mnv2-300.onnx).
         #[arg(long, conflicts_with = "config")]
         model: Option<PathBuf>,
+        /// Also print, on stderr, the milliseconds of each stage (load, pre, model, post):
+        /// the median of this many runs after a warm-up run.
+        #[arg(long, num_args = 0..=1, default_missing_value = "10")]
+        timing: Option<usize>,
     },
     /// The embedded default: bundled clip → local RTSP → detector → rules → outbox → signed
     /// webhook to a local verifying receiver.
@@ -187,6 +191,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             image,
             config,
             model,
+            timing,
         } => {
             let spec = match config {
                 Some(p) => DetectorSpec::from_config(&Config::load(&p)?.model),
@@ -194,6 +199,9 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             };
             let mut det = Detector::load(&spec)?;
             let (dets, w, h) = det.detect_file(&image)?;
+            if let Some(runs) = timing {
+                print_timing(&mut det, &image, runs.max(1))?;
+            }
             #[derive(serde::Serialize)]
             struct Out<'a> {
                 label: &'a str,
@@ -247,6 +255,42 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             model,
         } => bench_detect(&images, runs, threads, input_size, model),
     }
+}
+
+/// Median milliseconds per stage over `runs` detections of `image` (after the first, which
+/// warms caches and the allocator), as a table on stderr.
+fn print_timing(det: &mut Detector, image: &Path, runs: usize) -> Result<()> {
+    let mut all = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        det.detect_file(image)?;
+        all.push(det.last_timing());
+    }
+    let median = |f: fn(&watchpost::detect::StageTimes) -> f64| {
+        let mut v: Vec<f64> = all.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (load, pre, model, post) = (
+        median(|t| t.load_ms),
+        median(|t| t.pre_ms),
+        median(|t| t.model_ms),
+        median(|t| t.post_ms),
+    );
+    eprintln!(
+        "timing (median of {runs} runs, {} px, {} threads):",
+        det.input_size(),
+        det.threads()
+    );
+    for (stage, ms) in [
+        ("load (decode + resize)", load),
+        ("pre (normalise)", pre),
+        ("model (tract)", model),
+        ("post (decode + NMS)", post),
+        ("total", load + pre + model + post),
+    ] {
+        eprintln!("  {stage:<24} {ms:>8.2} ms");
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -196,6 +196,39 @@ fn cli_detect_prints_json_in_image_pixels() {
 }
 
 #[test]
+fn cli_detect_timing_prints_each_stage_and_keeps_stdout_json() {
+    let out = std::process::Command::new(bin())
+        .args(["detect", "--timing", "3", "--model"])
+        .arg(repo().join("models/nanodet-416.onnx"))
+        .arg(data("dog.jpg"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run watchpost detect --timing");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert!(v.as_array().is_some_and(|a| !a.is_empty()));
+    let ms = |stage: &str| -> f64 {
+        let line = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage} line in:\n{stderr}"));
+        line.split_whitespace()
+            .rev()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {line:?}"))
+    };
+    let (load, pre, model, post, total) =
+        (ms("load"), ms("pre"), ms("model"), ms("post"), ms("total"));
+    assert!(stderr.contains("median of 3 runs, 416 px"), "{stderr}");
+    // Inference dominates, every stage took some time, and the total adds up.
+    assert!(model > pre && model > post && model > 0.5, "{stderr}");
+    assert!(load > 0.0 && pre > 0.0 && post > 0.0, "{stderr}");
+    assert!((load + pre + model + post - total).abs() < 0.05, "{stderr}");
+}
+
+#[test]
 fn corrupt_model_and_missing_image_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.onnx");

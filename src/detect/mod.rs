@@ -67,7 +67,23 @@ impl DetectorSpec {
     }
 }
 
+/// Where one detection's time went (`watchpost detect --timing`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageTimes {
+    /// Image file decoding and resizing to the model's size (files only; cameras deliver
+    /// frames at the model's size).
+    pub load_ms: f64,
+    /// Normalisation into the input tensor.
+    pub pre_ms: f64,
+    /// The tract plan.
+    pub model_ms: f64,
+    /// Box decoding and NMS.
+    pub post_ms: f64,
+}
+
 pub struct Detector {
+    timing: StageTimes,
+    threads: usize,
     state: TypedSimpleState,
     family: family::Family,
     size: usize,
@@ -162,6 +178,8 @@ impl Detector {
             .map_err(model_err)?;
         let state = plan.spawn().map_err(model_err)?;
         Ok(Self {
+            timing: StageTimes::default(),
+            threads: spec.threads.max(1),
             state,
             family,
             size,
@@ -178,6 +196,15 @@ impl Detector {
 
     pub fn input_size(&self) -> usize {
         self.size
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The stages of the last detection.
+    pub fn last_timing(&self) -> StageTimes {
+        self.timing
     }
 
     pub fn labels(&self) -> &Arc<[String]> {
@@ -206,6 +233,8 @@ impl Detector {
             });
         }
         let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let started = std::time::Instant::now();
         let mut input = family::input_tensor(self.family.kind(), s).map_err(infer)?;
         {
             let mut view = input.to_plain_array_view_mut::<f32>().map_err(infer)?;
@@ -214,7 +243,11 @@ impl Detector {
                 .ok_or_else(|| DetectError::Inference("input tensor is not contiguous".into()))?;
             self.family.preprocess(rgb, slice);
         }
+        self.timing.pre_ms = ms(started);
+        let started = std::time::Instant::now();
         let outputs = self.state.run(tvec!(input.into())).map_err(infer)?;
+        self.timing.model_ms = ms(started);
+        let started = std::time::Instant::now();
         let mut views = Vec::with_capacity(outputs.len());
         for o in outputs.iter() {
             views.push(o.to_plain_array_view::<f32>().map_err(infer)?);
@@ -227,7 +260,9 @@ impl Detector {
             })
             .collect::<Result<_, _>>()?;
         let candidates = self.family.decode(&slices, s, self.score_threshold, wanted);
-        Ok(post::nms(candidates, NMS_IOU, &self.labels))
+        let kept = post::nms(candidates, NMS_IOU, &self.labels);
+        self.timing.post_ms = ms(started);
+        Ok(kept)
     }
 
     /// Which classes a set of labels needs, for [`Detector::detect_rgb_filtered`]; `None` when
@@ -249,6 +284,7 @@ impl Detector {
             path: path.to_path_buf(),
             message,
         };
+        let started = std::time::Instant::now();
         let img = image::ImageReader::open(path)
             .map_err(|e| img_err(e.to_string()))?
             .with_guessed_format()
@@ -259,7 +295,10 @@ impl Detector {
         let (w, h) = img.dimensions();
         let s = self.size;
         let rgb = pillow_bilinear(img.as_raw(), w as usize, h as usize, s, s);
-        Ok((self.detect_rgb(&rgb)?, w, h))
+        let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let found = self.detect_rgb(&rgb)?;
+        self.timing.load_ms = load_ms;
+        Ok((found, w, h))
     }
 }
 
