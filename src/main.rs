@@ -109,6 +109,9 @@ enum Cmd {
         input_size: Option<usize>,
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Also print milliseconds per operator kind (summed over the runs) on stderr.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -253,7 +256,8 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             threads,
             input_size,
             model,
-        } => bench_detect(&images, runs, threads, input_size, model),
+            profile,
+        } => bench_detect(&images, runs, threads, input_size, model, profile),
     }
 }
 
@@ -566,10 +570,12 @@ fn bench_detect(
     threads: usize,
     input_size: Option<usize>,
     model: Option<PathBuf>,
+    profile: bool,
 ) -> Result<ExitCode> {
     let mut det = Detector::load(&bundled_spec(model, input_size, threads))?;
     let input_size = det.input_size();
     let mut times = Vec::new();
+    let mut by_op: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
     for img in images {
         let rgb = image::open(img)
             .with_context(|| format!("{}", img.display()))?
@@ -583,14 +589,42 @@ fn bench_detect(
             det.detect_rgb(&frame)?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
+        if profile {
+            for _ in 0..runs {
+                for (op, ms, n) in det.profile(&frame)? {
+                    let e = by_op.entry(op).or_default();
+                    e.0 += ms;
+                    e.1 += n;
+                }
+            }
+        }
     }
     times.sort_by(f64::total_cmp);
     let med = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    let p95 = times
+        .get((times.len() * 95 / 100).min(times.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN);
     let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    if profile {
+        let frames = (images.len() * runs).max(1) as f64;
+        let total: f64 = by_op.values().map(|v| v.0).sum();
+        let mut rows: Vec<_> = by_op.into_iter().collect();
+        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+        eprintln!("profile: ms per frame by operator ({threads} threads)");
+        for (op, (ms, n)) in rows {
+            eprintln!(
+                "  {op:<28} {:>8.2} ms  {:>5.1} %  {:>4} nodes",
+                ms / frames,
+                ms / total * 100.0,
+                n / frames as usize
+            );
+        }
+    }
     println!(
         "{}",
         serde_json::json!({"runtime": "watchpost/tract", "threads": threads, "input_size": input_size,
-            "frames": times.len(), "median_ms": med, "mean_ms": mean,
+            "frames": times.len(), "median_ms": med, "p95_ms": p95, "mean_ms": mean,
             "min_ms": times.first(), "max_ms": times.last()})
     );
     Ok(ExitCode::SUCCESS)

@@ -306,3 +306,49 @@ fn camera_sources_other_than_rtsp_are_checked() {
         "file:///path/to/video or testsrc://",
     );
 }
+
+#[test]
+fn motion_gate_settings_are_checked_with_their_fields() {
+    let with = |lines: &str| {
+        base().replace(
+            "url = \"rtsp://user:pass@127.0.0.1:8554/stream1\"",
+            &format!(
+                "url = \"rtsp://user:pass@127.0.0.1:8554/stream1\"\n\n[camera.motion]\n{lines}"
+            ),
+        )
+    };
+    let (ok, out, _) = check(&with(
+        "threshold = 20\nmin_area = 0.01\nmax_skip_seconds = 3\nmasks = [[[0, 0], [0.3, 0], [0.3, 0.2]]]",
+    ));
+    assert!(ok, "a full motion table is valid: {out}");
+    expect_problem(
+        &with("min_area = 0"),
+        "min_area",
+        "camera[0].motion.min_area",
+        "above 0 and at most 1, got 0",
+    );
+    expect_problem(
+        &with("max_skip_seconds = -1"),
+        "max_skip_seconds",
+        "camera[0].motion.max_skip_seconds",
+        "above 0 and at most 3600",
+    );
+    expect_problem(
+        &with("threshold = 0"),
+        "threshold",
+        "camera[0].motion.threshold",
+        "must be 1 to 255",
+    );
+    expect_problem(
+        &with("masks = [[[0, 0], [1.5, 0], [0.3, 0.2]]]"),
+        "masks",
+        "camera[0].motion.masks[0][1]",
+        "normalised 0..1, got [1.5, 0]",
+    );
+    expect_problem(
+        &with("sensitivity = 3"),
+        "sensitivity",
+        "",
+        "unknown field `sensitivity`",
+    );
+}

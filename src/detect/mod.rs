@@ -265,6 +265,43 @@ impl Detector {
         Ok(kept)
     }
 
+    /// Runs the model once on `rgb` (at the model's size) timing every node; returns the
+    /// total milliseconds per operator kind, slowest first (`bench-detect --profile`).
+    pub fn profile(&mut self, rgb: &[u8]) -> Result<Vec<(String, f64, usize)>, DetectError> {
+        let s = self.size;
+        if rgb.len() != s * s * 3 {
+            return Err(DetectError::FrameSize {
+                got: rgb.len(),
+                expected: s * s * 3,
+                size: s,
+            });
+        }
+        let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
+        let mut input = family::input_tensor(self.family.kind(), s).map_err(infer)?;
+        {
+            let mut view = input.to_plain_array_view_mut::<f32>().map_err(infer)?;
+            let slice = view
+                .as_slice_mut()
+                .ok_or_else(|| DetectError::Inference("input tensor is not contiguous".into()))?;
+            self.family.preprocess(rgb, slice);
+        }
+        let mut by_op: std::collections::HashMap<String, (f64, usize)> = Default::default();
+        self.state
+            .run_plan_with_eval(tvec!(input.into()), |ctx, state, node, inputs| {
+                let started = std::time::Instant::now();
+                let out = tract_onnx::tract_core::plan::eval(ctx, state, node, inputs);
+                let e = by_op.entry(node.op().name().to_string()).or_default();
+                e.0 += started.elapsed().as_secs_f64() * 1000.0;
+                e.1 += 1;
+                out
+            })
+            .map_err(infer)?;
+        let mut v: Vec<(String, f64, usize)> =
+            by_op.into_iter().map(|(k, (ms, n))| (k, ms, n)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(v)
+    }
+
     /// Which classes a set of labels needs, for [`Detector::detect_rgb_filtered`]; `None` when
     /// any label is wanted.
     pub fn class_filter<'a>(&self, labels: impl IntoIterator<Item = &'a str>) -> Vec<bool> {
