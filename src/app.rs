@@ -9,7 +9,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::config::IncludeSnapshot;
-use crate::deliver::{DeliverError, RetryPolicy, Sink, SinkWorker};
+use crate::deliver::{DeliverError, RetryPolicy, Sink, SinkMetrics, SinkWorker};
 use crate::detect::{DetectError, Detector, DetectorSpec, MotionGate};
 use crate::evidence::{EvidenceError, SnapshotStore};
 use crate::outbox::{
@@ -41,6 +41,8 @@ pub enum AppError {
     Evidence(#[from] EvidenceError),
     #[error(transparent)]
     Video(#[from] VideoError),
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     #[error("GStreamer: {0}")]
     Gstreamer(String),
     #[error("cannot start a thread: {0}")]
@@ -58,6 +60,8 @@ pub struct RunOptions {
     pub drain_timeout: Duration,
     /// Switches the detector's model while the pipeline runs.
     pub model_switch: ModelSwitch,
+    /// Where the web server listens once it does (`[web] listen` may say port 0).
+    pub web_addr: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
 }
 
 impl Default for RunOptions {
@@ -67,6 +71,7 @@ impl Default for RunOptions {
             ingest: IngestOptions::default(),
             drain_timeout: Duration::from_secs(5),
             model_switch: ModelSwitch::new(),
+            web_addr: Default::default(),
         }
     }
 }
@@ -105,8 +110,46 @@ impl Default for ModelSwitch {
     }
 }
 
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            model: Default::default(),
+            model_switches: Default::default(),
+            frames_detected: Default::default(),
+            frames_gated: Default::default(),
+            detect_micros: Default::default(),
+            alerts_committed: Default::default(),
+            dropped_delivered: Default::default(),
+            dropped_dead: Default::default(),
+            dropped_undelivered: Default::default(),
+            // Constant, valid options: these cannot fail.
+            inference: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "watchpost_inference_seconds",
+                    "Detector time per frame (pre-processing, model, post-processing)",
+                )
+                .buckets(
+                    prometheus::exponential_buckets(0.005, 2.0, 10).expect("constant buckets"),
+                ),
+            )
+            .expect("constant histogram options"),
+            fired_per_rule: Default::default(),
+            delivery_latency: prometheus::HistogramVec::new(
+                prometheus::HistogramOpts::new(
+                    "watchpost_delivery_latency_seconds",
+                    "Commit to the receiver's acknowledgement, per sink",
+                )
+                .buckets(crate::deliver::LATENCY_BUCKETS.to_vec()),
+                &["sink"],
+            )
+            .expect("constant histogram options"),
+            detector_beat: Default::default(),
+        }
+    }
+}
+
 /// Counters the pipeline keeps while it runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
     /// The model file in use, and how many times it was switched.
     pub model: std::sync::Mutex<String>,
@@ -120,6 +163,12 @@ pub struct Counters {
     pub dropped_delivered: AtomicU64,
     pub dropped_dead: AtomicU64,
     pub dropped_undelivered: AtomicU64,
+    /// Detector seconds per frame (telemetry's `inference_seconds`).
+    pub inference: prometheus::Histogram,
+    /// Alerts fired (not `alert.ended`) per rule.
+    pub fired_per_rule: std::sync::Mutex<HashMap<String, u64>>,
+    /// One histogram per sink (label `sink`), shared with the sink workers.
+    pub delivery_latency: prometheus::HistogramVec,
     /// Marked on every turn of the detector loop; the service watchdog reads it.
     pub detector_beat: Arc<crate::service::Heartbeat>,
 }
@@ -252,12 +301,19 @@ pub async fn run(
 
     let sink_cancel = CancellationToken::new();
     let policy = RetryPolicy::from_config(&config.delivery);
+    let mut sink_metrics = Vec::new();
     let workers: Vec<_> = sinks
         .iter()
         .zip(&wakes)
         .zip(&config.sinks)
         .map(|((sink, wake), cfg)| {
+            let metrics = Arc::new(SinkMetrics {
+                latency: counters.delivery_latency.with_label_values(&[&cfg.name]),
+                ..Default::default()
+            });
+            sink_metrics.push((cfg.name.clone(), metrics.clone()));
             let worker = SinkWorker {
+                metrics,
                 sink: sink.clone(),
                 outbox: outbox.clone(),
                 policy: policy.clone(),
@@ -268,6 +324,46 @@ pub async fn run(
             tokio::spawn(worker.run(sink_cancel.clone()))
         })
         .collect();
+
+    let telemetry = crate::telemetry::Telemetry {
+        device: config.device.id.clone(),
+        started: Instant::now(),
+        cameras: cameras.clone(),
+        counters: counters.clone(),
+        outbox: outbox.clone(),
+        sinks: sink_metrics,
+        model: config.model.path.display().to_string(),
+    };
+    // The server and the fleet link stop after the pipeline, so `offline` is the last word.
+    let control_cancel = CancellationToken::new();
+    let web = match &config.web {
+        Some(w) => Some(
+            crate::control::web::start(
+                w,
+                &config.device.data_dir,
+                &config.device.id,
+                telemetry.clone(),
+                control_cancel.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    if let Some(w) = &web {
+        *opts.web_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.addr);
+    }
+    let fleet = config
+        .control
+        .as_ref()
+        .and_then(|c| c.mqtt.clone())
+        .map(|m| {
+            tokio::spawn(crate::control::fleet::run(
+                m,
+                config.device.id.clone(),
+                telemetry.clone(),
+                control_cancel.clone(),
+            ))
+        });
 
     cancel.cancelled().await;
     let _ = supervisor.await;
@@ -296,6 +392,17 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "sink task failed"),
             Ok(Ok(())) => {}
         }
+    }
+    control_cancel.cancel();
+    if let Some(f) = fleet {
+        match f.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "fleet link"),
+            Err(e) => tracing::error!(error = %e, "fleet link task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    if let Some(w) = web {
+        let _ = w.task.await;
     }
     let detected = counters.frames_detected.load(Ordering::Relaxed);
     let model_in_use = counters
@@ -452,9 +559,11 @@ fn detect_loop(
                 continue;
             }
         };
+        let took = started.elapsed();
         counters
             .detect_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        counters.inference.observe(took.as_secs_f64());
         counters.frames_detected.fetch_add(1, Ordering::Relaxed);
         for mut hit in engine.evaluate(&frame.camera, frame.captured_at, &detections) {
             if let (Some(store), HitKind::Fired) = (snapshots, &hit.kind) {
@@ -555,6 +664,15 @@ fn commit_loop(
         counters
             .alerts_committed
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        {
+            let mut fired = counters
+                .fired_per_rule
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for h in batch.iter().filter(|h| h.kind == HitKind::Fired) {
+                *fired.entry(h.rule.clone()).or_default() += 1;
+            }
+        }
         for h in &batch {
             let kind = if h.kind == HitKind::Fired {
                 "alert committed"

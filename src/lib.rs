@@ -22,6 +22,11 @@
 //! - [`deliver`]: signing (Standard Webhooks, hex HMAC), the webhook and MQTT (TCP or rustls TLS)
 //!   sinks and the retry policy; reads only from the outbox and marks rows delivered after the
 //!   receiver's 2xx or the broker's PUBACK.
+//! - [`telemetry`]: what the gateway says about itself, read from the other rooms' counters:
+//!   readiness, Prometheus metrics, the JSON health document.
+//! - [`control`]: how people and the fleet reach it: the HTTPS server (`/healthz`, `/readyz`,
+//!   `/metrics`) and the MQTT fleet link (retained `status` with an `offline` last will,
+//!   retained `health`).
 //! - [`app`]: wires the rooms into the running daemon and owns the shutdown order
 //!   (cameras → detector → outbox flush → sinks).
 //! - [`service`]: systemd's notify protocol: READY=1, STATUS=, and WATCHDOG=1 only while the
@@ -35,6 +40,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod deliver;
 pub mod demo;
 pub mod detect;
@@ -42,6 +48,7 @@ pub mod evidence;
 pub mod outbox;
 pub mod rules;
 pub mod service;
+pub mod telemetry;
 pub mod video;
 
 /// The one-time GStreamer initialisation, shared by the camera and the demo server. GLib's own

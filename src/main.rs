@@ -658,6 +658,7 @@ async fn bench_drain(sink_toml: &str, backlog: usize) -> Result<f64> {
     }
     let cfg: config::SinkConfig = toml::from_str(sink_toml)?;
     let worker = SinkWorker {
+        metrics: Default::default(),
         sink: std::sync::Arc::new(Sink::from_config(&cfg, "bench")?),
         outbox: outbox.clone(),
         policy: RetryPolicy::from_config(&config::DeliveryConfig::default()),

@@ -4,12 +4,13 @@
 mod common;
 
 use chrono::Utc;
-use common::{secret_key, verify_with_python, wait_until, SECRET};
+use common::{
+    free_port, mosquitto, mosquitto_with, secret_key, verify_with_python, wait_until, SECRET,
+};
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,74 +18,6 @@ use watchpost::config::SinkConfig;
 use watchpost::deliver::{verify_standard, Sink};
 use watchpost::demo::Received;
 use watchpost::outbox::{NewAlert, Outbox, SharedOutbox};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A mosquitto process; dropping it kills and reaps it.
-struct Broker(Child);
-
-impl Broker {
-    /// SIGTERM: the broker saves its sessions and exits.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn mosquitto(dir: &Path, port: u16) -> Broker {
-    mosquitto_with(dir, port, "")
-}
-
-/// `extra`: more mosquitto.conf lines (e.g. a TLS listener) after the plain listener.
-fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Broker {
-    let conf = dir.join("mosquitto.conf");
-    // Started as root, mosquitto would drop to its own user, which cannot write the test's
-    // folder, and silently persist nothing: keep it as whoever runs the test.
-    let me = Command::new("id").arg("-un").output().expect("id -un");
-    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
-    // Persistence: sessions (the subscriber's queued messages, the sink's in-flight
-    // publishes) survive a broker restart, as on a real site broker.
-    std::fs::write(
-        &conf,
-        format!(
-            "user {me}\nper_listener_settings false\nallow_anonymous true\npersistence true\npersistence_location {}/\nlistener {port} 127.0.0.1\n{extra}",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto (scripts/setup installs it)");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Broker(child);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("mosquitto did not start on port {port}");
-}
 
 /// An MQTT 5 subscriber that (re)subscribes on every connection and records what arrives.
 fn subscriber(port: u16) -> Arc<Mutex<Vec<Received>>> {

@@ -705,6 +705,12 @@ fn default_outbox_max_mb() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     pub listen: String,
+    /// PEM certificate and key for HTTPS; both absent = a self-signed pair made on first
+    /// start in `data_dir/web/` (its SHA-256 fingerprint is logged, to pin in the browser).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -717,7 +723,25 @@ pub struct ControlConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlMqttConfig {
+    /// `mqtt://host[:1883]` or `mqtts://host[:8883]` (the fleet broker).
     pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// `health` is published this often, and at once when a camera changes state.
+    #[serde(default = "default_health_interval")]
+    pub health_interval_seconds: f64,
+}
+
+fn default_health_interval() -> f64 {
+    30.0
 }
 
 impl Config {
@@ -763,6 +787,24 @@ impl Config {
             }
         }
         self.device.data_dir = resolve(base, &self.device.data_dir);
+        if let Some(web) = &mut self.web {
+            for f in [&mut web.cert_file, &mut web.key_file] {
+                if let Some(path) = f.as_mut() {
+                    *path = resolve(base, path);
+                }
+            }
+        }
+        if let Some(m) = self.control.as_mut().and_then(|c| c.mqtt.as_mut()) {
+            for f in [
+                &mut m.ca_file,
+                &mut m.client_cert_file,
+                &mut m.client_key_file,
+            ] {
+                if let Some(path) = f.as_mut() {
+                    *path = resolve(base, path);
+                }
+            }
+        }
         self.model.path = resolve(base, &self.model.path);
         self.model.labels = resolve(base, &self.model.labels);
         for sink in &mut self.sinks {

@@ -521,6 +521,37 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
                 format!("expected ADDRESS:PORT, got \"{}\"", web.listen),
             );
         }
+        if web.cert_file.is_some() != web.key_file.is_some() {
+            p.add(
+                &FieldPath::root("web").key(if web.cert_file.is_some() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                }),
+                "give both cert_file and key_file, or neither (a self-signed pair is made)",
+            );
+        }
+    }
+    if let Some(m) = c.control.as_ref().and_then(|c| c.mqtt.as_ref()) {
+        let at = FieldPath::root("control").key("mqtt");
+        if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {
+            p.add(
+                &at.key("url"),
+                format!(
+                    "expected mqtt://host[:port] or mqtts://host[:port], got \"{}\"",
+                    crate::config::redact_url(&m.url)
+                ),
+            );
+        }
+        if !(m.health_interval_seconds >= 1.0 && m.health_interval_seconds <= 3600.0) {
+            p.add(
+                &at.key("health_interval_seconds"),
+                format!(
+                    "must be between 1 and 3600, got {}",
+                    m.health_interval_seconds
+                ),
+            );
+        }
     }
     p.out
 }

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::DeliveryConfig;
 use crate::outbox::{Attempt, Next, OutboxError, SharedOutbox};
 use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -160,7 +161,40 @@ impl RetryPolicy {
 }
 
 /// Delivers one sink's rows until cancelled.
+/// What one sink's deliveries did since the daemon started (telemetry reads them).
+#[derive(Debug)]
+pub struct SinkMetrics {
+    pub attempts: AtomicU64,
+    pub successes: AtomicU64,
+    /// Attempts the receiver refused or that failed (each retry counts).
+    pub failures: AtomicU64,
+    /// Seconds from commit to the receiver's acknowledgement; in the daemon, this sink's
+    /// member of the `delivery_latency_seconds` family telemetry exports.
+    pub latency: prometheus::Histogram,
+}
+
+/// Buckets for commit → acknowledged: fast paths in tens of ms, outages in hours.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+];
+
+impl Default for SinkMetrics {
+    fn default() -> Self {
+        Self {
+            attempts: AtomicU64::new(0),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            latency: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new("delivery_latency_seconds", "commit to ack")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("constant histogram options are valid"),
+        }
+    }
+}
+
 pub struct SinkWorker {
+    pub metrics: Arc<SinkMetrics>,
     pub sink: Arc<Sink>,
     pub outbox: SharedOutbox,
     pub policy: RetryPolicy,
@@ -197,6 +231,14 @@ impl SinkWorker {
             latency_ms: latency.as_millis() as i64,
             error: None,
         };
+        self.metrics.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Outcome::Delivered { .. } = outcome {
+            self.metrics.successes.fetch_add(1, Ordering::Relaxed);
+            let since_commit = (now_ms - row.created_at).max(0) as f64 / 1000.0;
+            self.metrics.latency.observe(since_commit);
+        } else {
+            self.metrics.failures.fetch_add(1, Ordering::Relaxed);
+        }
         let (next, backoff) = match outcome {
             Outcome::Delivered { .. } => {
                 *failures = 0;

@@ -95,11 +95,27 @@ fn read_pem<T>(
 /// The rustls client configuration of an `mqtts://` sink (`None` for `mqtt://`): the CAs of
 /// `ca_file` or else the system's, and the client certificate when one is configured.
 pub fn tls_config(cfg: &SinkConfig) -> Result<Option<Arc<rustls::ClientConfig>>, TlsProblem> {
-    if !cfg.url.starts_with("mqtts://") {
+    tls_config_for(
+        &cfg.url,
+        cfg.ca_file.as_deref(),
+        cfg.client_cert_file.as_deref(),
+        cfg.client_key_file.as_deref(),
+    )
+}
+
+/// [`tls_config`] from its parts, for every MQTT connection watchpost makes (sinks and the
+/// fleet control link).
+pub fn tls_config_for(
+    url: &str,
+    ca_file: Option<&Path>,
+    client_cert_file: Option<&Path>,
+    client_key_file: Option<&Path>,
+) -> Result<Option<Arc<rustls::ClientConfig>>, TlsProblem> {
+    if !url.starts_with("mqtts://") {
         return Ok(None);
     }
     let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
+    match &ca_file {
         Some(path) => {
             let certs: Vec<CertificateDer<'static>> = read_pem("ca_file", path, |p| {
                 CertificateDer::pem_file_iter(p)?.collect()
@@ -131,7 +147,7 @@ pub fn tls_config(cfg: &SinkConfig) -> Result<Option<Arc<rustls::ClientConfig>>,
             message: format!("TLS: {e}"),
         })?
         .with_root_certificates(roots);
-    let config = match (&cfg.client_cert_file, &cfg.client_key_file) {
+    let config = match (client_cert_file, client_key_file) {
         (Some(cert), Some(key)) => {
             let chain: Vec<CertificateDer<'static>> = read_pem("client_cert_file", cert, |p| {
                 CertificateDer::pem_file_iter(p)?.collect()

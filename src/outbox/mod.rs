@@ -153,6 +153,7 @@ pub struct SinkStats {
     pub delivery_success_rate: Option<f64>,
     /// Commit → acknowledged, for rows delivered in the last 24 h.
     pub latency_avg_ms: Option<f64>,
+    pub latency_p50_ms: Option<i64>,
     pub latency_p95_ms: Option<i64>,
 }
 
@@ -490,9 +491,12 @@ impl Outbox {
             latencies.sort_unstable();
             let avg = (!latencies.is_empty())
                 .then(|| latencies.iter().sum::<i64>() as f64 / latencies.len() as f64);
-            let p95 = latencies
-                .get(((latencies.len() as f64 - 1.0) * 0.95).round().max(0.0) as usize)
-                .copied();
+            let quantile = |q: f64| {
+                latencies
+                    .get(((latencies.len() as f64 - 1.0) * q).round().max(0.0) as usize)
+                    .copied()
+            };
+            let (p50, p95) = (quantile(0.5), quantile(0.95));
             out.push(SinkStats {
                 events_24h: one(
                     "SELECT COUNT(*) FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
@@ -504,6 +508,7 @@ impl Outbox {
                 delivery_success_rate: (attempts_24h > 0)
                     .then(|| ok_24h as f64 / attempts_24h as f64),
                 latency_avg_ms: avg,
+                latency_p50_ms: p50,
                 latency_p95_ms: p95,
                 sink,
             });

@@ -202,6 +202,7 @@ pub fn run_worker(
     tokio::task::JoinHandle<()>,
 ) {
     let worker = watchpost::deliver::SinkWorker {
+        metrics: Default::default(),
         sink,
         outbox: outbox.clone(),
         policy,
@@ -215,4 +216,77 @@ pub fn run_worker(
         cancel,
         tokio::spawn(async move { worker.run(c).await.expect("worker") }),
     )
+}
+
+// A real mosquitto on loopback for the MQTT tests.
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A mosquitto process; dropping it kills and reaps it.
+pub struct Broker(pub std::process::Child);
+
+impl Broker {
+    /// SIGTERM: the broker saves its sessions and exits.
+    pub fn stop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn mosquitto(dir: &Path, port: u16) -> Broker {
+    mosquitto_with(dir, port, "")
+}
+
+/// `extra`: more mosquitto.conf lines (e.g. a TLS listener) after the plain listener.
+pub fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Broker {
+    let conf = dir.join("mosquitto.conf");
+    // Started as root, mosquitto would drop to its own user, which cannot write the test's
+    // folder, and silently persist nothing: keep it as whoever runs the test.
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id -un");
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    // Persistence: sessions (the subscriber's queued messages, the sink's in-flight
+    // publishes) survive a broker restart, as on a real site broker.
+    std::fs::write(
+        &conf,
+        format!(
+            "user {me}\nper_listener_settings false\nallow_anonymous true\npersistence true\npersistence_location {}/\nlistener {port} 127.0.0.1\n{extra}",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto (scripts/setup installs it)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Broker(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("mosquitto did not start on port {port}");
 }

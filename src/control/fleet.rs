@@ -1,0 +1,162 @@
+//! The MQTT link to the fleet console (`[control.mqtt]`).
+//!
+//! `watchpost/{device}/status` is retained: `online` once connected, `offline` on a clean stop
+//! and, as the connection's last will, when the gateway dies or drops off the network, so the
+//! console never shows a dead gateway as up. `watchpost/{device}/health` (retained) carries
+//! [`crate::telemetry::Health`] every `health_interval_seconds` and at once when a camera
+//! changes state. Health never holds a secret (cameras and sinks appear by name).
+
+use super::ControlError;
+use crate::config::ControlMqttConfig;
+use crate::telemetry::Telemetry;
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn mqtt_err(message: impl Into<String>) -> ControlError {
+    ControlError::Mqtt(message.into())
+}
+
+/// Connects (in the background, retrying) and publishes until `cancel`; returns after the
+/// final `offline` has been handed to the broker (or a short grace period).
+pub async fn run(
+    cfg: ControlMqttConfig,
+    device: String,
+    telemetry: Telemetry,
+    cancel: CancellationToken,
+) -> Result<(), ControlError> {
+    let opts = options(&cfg, &device)?;
+    let status_topic = format!("watchpost/{device}/status");
+    let health_topic = format!("watchpost/{device}/health");
+    let (client, mut eventloop) = AsyncClient::new(opts, 64);
+    let interval = Duration::from_secs_f64(cfg.health_interval_seconds);
+
+    let (connected_tx, mut connected_rx) = tokio::sync::watch::channel(0u64);
+    let poll_cancel = CancellationToken::new();
+    let poller = {
+        let (client, topic, stop) = (client.clone(), status_topic.clone(), poll_cancel.clone());
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                let event = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    e = eventloop.poll() => e,
+                };
+                match event {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        failures = 0;
+                        tracing::info!(topic = %topic, "fleet link connected");
+                        let _ = client
+                            .publish(topic.clone(), QoS::AtLeastOnce, true, "online")
+                            .await;
+                        connected_tx.send_modify(|n| *n += 1);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        if failures == 1 || failures.is_power_of_two() {
+                            tracing::warn!(error = %e, failures, "fleet link down; retrying");
+                        }
+                        let wait = Duration::from_secs(1 << failures.min(5));
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let mut last_sent: Option<Instant> = None;
+    let mut last_states = String::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+            // A (re)connect publishes health at once.
+            _ = connected_rx.changed() => last_sent = None,
+        }
+        if *connected_rx.borrow() == 0 {
+            continue;
+        }
+        let states: String = telemetry
+            .cameras
+            .snapshots()
+            .iter()
+            .map(|c| format!("{}={:?};", c.name, c.state))
+            .collect();
+        let due = last_sent.is_none_or(|t| t.elapsed() >= interval);
+        if !due && states == last_states {
+            continue;
+        }
+        match telemetry.health().await {
+            Ok(h) => match serde_json::to_vec(&h) {
+                Ok(body) => {
+                    if client
+                        .publish(health_topic.clone(), QoS::AtLeastOnce, true, body)
+                        .await
+                        .is_ok()
+                    {
+                        last_sent = Some(Instant::now());
+                        last_states = states;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "health not serialisable"),
+            },
+            Err(e) => tracing::error!(error = %e, "health not available"),
+        }
+    }
+    // A clean stop says so itself (the will is only for deaths).
+    let _ = client
+        .publish(status_topic, QoS::AtLeastOnce, true, "offline")
+        .await;
+    let _ = client.disconnect().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    poll_cancel.cancel();
+    let _ = poller.await;
+    Ok(())
+}
+
+fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, ControlError> {
+    let url = url::Url::parse(&cfg.url).map_err(|e| mqtt_err(format!("url: {e}")))?;
+    let port = url
+        .port()
+        .unwrap_or(if url.scheme() == "mqtts" { 8883 } else { 1883 });
+    let host = url
+        .host_str()
+        .ok_or_else(|| mqtt_err("url has no host"))?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let mut opts = MqttOptions::new(format!("watchpost-{device}-fleet"), host, port);
+    // Short keep-alive: a gateway that vanishes without closing TCP shows `offline` within
+    // 1.5 × 10 s.
+    opts.set_keep_alive(Duration::from_secs(10));
+    opts.set_clean_start(true);
+    opts.set_last_will(LastWill::new(
+        format!("watchpost/{device}/status"),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+        None,
+    ));
+    if let Some(tls) = crate::deliver::mqtt::tls_config_for(
+        &cfg.url,
+        cfg.ca_file.as_deref(),
+        cfg.client_cert_file.as_deref(),
+        cfg.client_key_file.as_deref(),
+    )
+    .map_err(|e| mqtt_err(format!("{}: {}", e.field, e.message)))?
+    {
+        opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
+    }
+    if let Some(user) = &cfg.username {
+        let pass = cfg.password.as_ref().map(|p| p.expose()).unwrap_or("");
+        opts.set_credentials(user.clone(), pass.to_string());
+    }
+    Ok(opts)
+}

@@ -1,0 +1,189 @@
+//! The gateway's HTTPS server.
+//!
+//! TLS always: the page will carry the admin's password and the device's secrets' presence,
+//! and a site LAN is not a trusted network. Without a configured certificate, a self-signed
+//! one (ECDSA P-256, names `watchpost`, `localhost`, the device id, 127.0.0.1) is made once
+//! in `data_dir/web/` and kept, so its fingerprint, printed in the log, stays valid to pin.
+
+use super::ControlError;
+use crate::config::WebConfig;
+use crate::telemetry::Telemetry;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sha2::Digest;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A running server.
+pub struct WebServer {
+    pub addr: SocketAddr,
+    /// SHA-256 of the certificate (DER), hex pairs joined by `:`, as browsers show it.
+    pub fingerprint: String,
+    pub cert_path: PathBuf,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+fn cert_err(path: &Path, message: impl ToString) -> ControlError {
+    ControlError::Certificate {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// The configured pair, or the self-signed one in `data_dir/web/` (made when missing).
+fn certificate(
+    cfg: &WebConfig,
+    data_dir: &Path,
+    device: &str,
+) -> Result<(PathBuf, PathBuf), ControlError> {
+    if let (Some(c), Some(k)) = (&cfg.cert_file, &cfg.key_file) {
+        return Ok((c.clone(), k.clone()));
+    }
+    let dir = data_dir.join("web");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.is_file() && key.is_file() {
+        return Ok((cert, key));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| cert_err(&dir, e))?;
+    let names = vec![
+        "watchpost".to_string(),
+        "localhost".to_string(),
+        device.to_string(),
+        "127.0.0.1".to_string(),
+    ];
+    let made = rcgen::generate_simple_self_signed(names).map_err(|e| cert_err(&cert, e))?;
+    // The key first, private from birth; then the certificate that names it.
+    write_private(&key, made.key_pair.serialize_pem().as_bytes()).map_err(|e| cert_err(&key, e))?;
+    std::fs::write(&cert, made.cert.pem()).map_err(|e| cert_err(&cert, e))?;
+    tracing::info!(cert = %cert.display(), "web: made a self-signed certificate");
+    Ok((cert, key))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn tls(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, String), ControlError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect())
+        .map_err(|e| cert_err(cert, format!("not a PEM certificate ({e})")))?;
+    let first = chain
+        .first()
+        .ok_or_else(|| cert_err(cert, "holds no certificate"))?;
+    let fingerprint = sha2::Sha256::digest(first.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| cert_err(key, format!("not a PEM private key ({e})")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| cert_err(cert, e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| cert_err(cert, format!("the key does not fit the certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(config), fingerprint))
+}
+
+/// Binds and serves until `cancel`. Port 0 picks a free port (tests); `addr` says which.
+pub async fn start(
+    cfg: &WebConfig,
+    data_dir: &Path,
+    device: &str,
+    telemetry: Telemetry,
+    cancel: CancellationToken,
+) -> Result<WebServer, ControlError> {
+    let (cert_path, key_path) = certificate(cfg, data_dir, device)?;
+    let (tls, fingerprint) = tls(&cert_path, &key_path)?;
+    let listen_err = |message: String| ControlError::Listen {
+        addr: cfg.listen.clone(),
+        message,
+    };
+    let listener =
+        std::net::TcpListener::bind(&cfg.listen).map_err(|e| listen_err(e.to_string()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| listen_err(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| listen_err(e.to_string()))?;
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(telemetry);
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .map_err(|e| listen_err(e.to_string()))?
+    .handle(handle.clone());
+    let task = tokio::spawn(async move {
+        let stop = handle.clone();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            stop.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+        });
+        if let Err(e) = server.serve(app.into_make_service()).await {
+            tracing::error!(error = %e, "web server stopped");
+        }
+    });
+    tracing::info!(url = %format!("https://{addr}/"), certificate_sha256 = %fingerprint, "web: listening");
+    Ok(WebServer {
+        addr,
+        fingerprint,
+        cert_path,
+        task,
+    })
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: 200 when the outbox takes writes and (if any camera is configured) at least
+/// one camera streams; 503 otherwise, with the reasons as JSON either way.
+async fn readyz(State(t): State<Telemetry>) -> Response {
+    let r = t.readiness().await;
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(r)).into_response()
+}
+
+async fn metrics(State(t): State<Telemetry>) -> Response {
+    match t.metrics().await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}

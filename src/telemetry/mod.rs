@@ -1,0 +1,278 @@
+//! The telemetry room: what the gateway says about itself — liveness and readiness, the
+//! Prometheus `/metrics` text, and the JSON health document the fleet console reads over MQTT.
+//!
+//! Everything here is read at the moment it is asked for, from the counters the other rooms
+//! keep (cameras, detector, committer, sink workers, outbox); telemetry owns no state of the
+//! pipeline, so a slow scrape can never hold the pipeline up. Nothing here ever holds a secret:
+//! cameras appear by name, sinks by name.
+
+use crate::app::Counters;
+use crate::deliver::SinkMetrics;
+use crate::outbox::{OutboxError, SharedOutbox};
+use crate::video::{CameraSnapshot, CameraState, Cameras};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot encode metrics: {0}")]
+    Encode(String),
+}
+
+/// The live parts telemetry reads; built once by `app::run`.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub device: String,
+    pub started: Instant,
+    pub cameras: Arc<Cameras>,
+    pub counters: Arc<Counters>,
+    pub outbox: SharedOutbox,
+    pub sinks: Vec<(String, Arc<SinkMetrics>)>,
+    pub model: String,
+}
+
+/// One camera in the health document.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraHealth {
+    #[serde(flatten)]
+    pub status: CameraSnapshot,
+    pub frames_gated: u64,
+}
+
+/// `watchpost/{device}/health` (retained) and `GET /api/health` later: one JSON object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub device: String,
+    pub uptime_s: u64,
+    pub model: String,
+    pub cameras: Vec<CameraHealth>,
+    pub cameras_streaming: usize,
+    pub frames_detected: u64,
+    pub inference_ms_mean: Option<f64>,
+    pub alerts_committed: u64,
+    pub outbox_pending: i64,
+    pub dead_letters: i64,
+    pub events_24h: i64,
+    /// Over every sink's attempts in the last 24 h; `None` before the first attempt.
+    pub delivery_success_rate: Option<f64>,
+    /// Commit → acknowledged, the slowest sink's figure.
+    pub delivery_latency_p50_ms: Option<i64>,
+    pub delivery_latency_p95_ms: Option<i64>,
+}
+
+/// `GET /readyz`: ready to detect and to keep alerts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub model_loaded: bool,
+    pub outbox_writable: bool,
+    pub cameras_streaming: usize,
+    pub cameras: usize,
+}
+
+impl Telemetry {
+    fn gated(&self, camera: &str) -> u64 {
+        self.counters
+            .frames_gated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(camera)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub async fn health(&self) -> Result<Health, TelemetryError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (stats, sinks) = self
+            .outbox
+            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?)))
+            .await?;
+        let cameras: Vec<CameraHealth> = self
+            .cameras
+            .snapshots()
+            .into_iter()
+            .map(|status| CameraHealth {
+                frames_gated: self.gated(&status.name),
+                status,
+            })
+            .collect();
+        let c = &self.counters;
+        let detected = c.frames_detected.load(Ordering::Relaxed);
+        // Attempt-weighted rate: sinks report their own rates, weighted by events.
+        let weighted: Vec<(f64, f64)> = sinks
+            .iter()
+            .filter_map(|s| Some((s.delivery_success_rate?, s.events_24h.max(1) as f64)))
+            .collect();
+        let weight: f64 = weighted.iter().map(|w| w.1).sum();
+        Ok(Health {
+            device: self.device.clone(),
+            uptime_s: self.started.elapsed().as_secs(),
+            model: self.model.clone(),
+            cameras_streaming: cameras
+                .iter()
+                .filter(|c| c.status.state == CameraState::Streaming)
+                .count(),
+            cameras,
+            frames_detected: detected,
+            inference_ms_mean: (detected > 0)
+                .then(|| c.detect_micros.load(Ordering::Relaxed) as f64 / 1000.0 / detected as f64),
+            alerts_committed: c.alerts_committed.load(Ordering::Relaxed),
+            outbox_pending: stats.pending,
+            dead_letters: stats.dead,
+            events_24h: stats_events(&sinks),
+            delivery_success_rate: (weight > 0.0)
+                .then(|| weighted.iter().map(|(r, w)| r * w).sum::<f64>() / weight),
+            delivery_latency_p50_ms: sinks.iter().filter_map(|s| s.latency_p50_ms).max(),
+            delivery_latency_p95_ms: sinks.iter().filter_map(|s| s.latency_p95_ms).max(),
+        })
+    }
+
+    pub async fn readiness(&self) -> Readiness {
+        let outbox_writable = self
+            .outbox
+            .call(|o| o.probe_write().map(|_| ()))
+            .await
+            .is_ok();
+        let snaps = self.cameras.snapshots();
+        let streaming = snaps
+            .iter()
+            .filter(|c| c.state == CameraState::Streaming)
+            .count();
+        // The model is loaded before anything telemetry serves exists.
+        Readiness {
+            ready: outbox_writable && (snaps.is_empty() || streaming > 0),
+            model_loaded: true,
+            outbox_writable,
+            cameras_streaming: streaming,
+            cameras: snaps.len(),
+        }
+    }
+
+    /// The Prometheus text exposition of everything, as of now. Gauges and counters are
+    /// built per scrape from the rooms' own counters; the two histograms live in the
+    /// pipeline and are registered as they are.
+    pub async fn metrics(&self) -> Result<String, TelemetryError> {
+        use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (stats, sink_stats) = self
+            .outbox
+            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?)))
+            .await?;
+        let reg = Registry::new();
+        let cams = self.cameras.snapshots();
+        let up = IntGaugeVec::new(
+            Opts::new("watchpost_camera_up", "1 while the camera streams"),
+            &["camera"],
+        )?;
+        let fps = prometheus::GaugeVec::new(
+            Opts::new(
+                "watchpost_camera_fps",
+                "Frames per second arriving from the camera",
+            ),
+            &["camera"],
+        )?;
+        let age = prometheus::GaugeVec::new(
+            Opts::new(
+                "watchpost_camera_frame_age_seconds",
+                "Arrival to detector pick-up of the camera's last detected frame",
+            ),
+            &["camera"],
+        )?;
+        let frames = IntCounterVec::new(
+            Opts::new(
+                "watchpost_camera_frames_total",
+                "Frames by fate: received, sampled, detected, skipped (replaced), gated (no motion)",
+            ),
+            &["camera", "kind"],
+        )?;
+        for c in &cams {
+            let cam = [c.name.as_str()];
+            up.with_label_values(&cam)
+                .set((c.state == CameraState::Streaming) as i64);
+            fps.with_label_values(&cam).set(c.fps);
+            age.with_label_values(&cam)
+                .set(c.frame_age_ms.unwrap_or(0.0) / 1000.0);
+            for (kind, n) in [
+                ("received", c.frames_received),
+                ("sampled", c.frames_sampled),
+                ("detected", c.frames_detected),
+                ("skipped", c.frames_skipped),
+                ("gated", self.gated(&c.name)),
+            ] {
+                frames.with_label_values(&[c.name.as_str(), kind]).inc_by(n);
+            }
+        }
+        let fired = IntCounterVec::new(
+            Opts::new(
+                "watchpost_alerts_fired_total",
+                "Alerts fired (committed) per rule",
+            ),
+            &["rule"],
+        )?;
+        for (rule, n) in self
+            .counters
+            .fired_per_rule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            fired.with_label_values(&[rule.as_str()]).inc_by(*n);
+        }
+        let depth = IntGaugeVec::new(
+            Opts::new(
+                "watchpost_outbox_pending",
+                "Deliveries waiting in the outbox, per sink",
+            ),
+            &["sink"],
+        )?;
+        for s in &sink_stats {
+            depth.with_label_values(&[s.sink.as_str()]).set(s.pending);
+        }
+        let dead = IntGauge::new(
+            "watchpost_dead_letters",
+            "Deliveries given up on (replayable)",
+        )?;
+        dead.set(stats.dead);
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                "watchpost_delivery_attempts_total",
+                "Delivery attempts per sink and result",
+            ),
+            &["sink", "result"],
+        )?;
+        for (name, m) in &self.sinks {
+            for (result, n) in [
+                ("success", m.successes.load(Ordering::Relaxed)),
+                ("failure", m.failures.load(Ordering::Relaxed)),
+            ] {
+                attempts
+                    .with_label_values(&[name.as_str(), result])
+                    .inc_by(n);
+            }
+        }
+        reg.register(Box::new(up))?;
+        reg.register(Box::new(fps))?;
+        reg.register(Box::new(age))?;
+        reg.register(Box::new(frames))?;
+        reg.register(Box::new(self.counters.inference.clone()))?;
+        reg.register(Box::new(fired))?;
+        reg.register(Box::new(depth))?;
+        reg.register(Box::new(dead))?;
+        reg.register(Box::new(attempts))?;
+        reg.register(Box::new(self.counters.delivery_latency.clone()))?;
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new().encode(&reg.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| TelemetryError::Encode(e.to_string()))
+    }
+}
+
+fn stats_events(sinks: &[crate::outbox::SinkStats]) -> i64 {
+    // An alert routed to two sinks is one event: count the busiest sink's.
+    sinks.iter().map(|s| s.events_24h).max().unwrap_or(0)
+}
