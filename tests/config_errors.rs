@@ -352,3 +352,40 @@ fn motion_gate_settings_are_checked_with_their_fields() {
         "unknown field `sensitivity`",
     );
 }
+
+#[test]
+fn web_and_fleet_link_settings_are_checked_with_their_fields() {
+    let with = |lines: &str| format!("{}\n{lines}\n", base());
+    let (ok, out, _) = check(&with(
+        "[web]\nlisten = \"127.0.0.1:8443\"\n\n[control.mqtt]\nurl = \"mqtts://fleet.example:8883\"\ncontrol_key = \"0123456789abcdef-key\"",
+    ));
+    assert!(ok, "{out}");
+    expect_problem(
+        &with("[control.mqtt]\nurl = \"http://fleet.example\""),
+        "http://fleet.example",
+        "control.mqtt.url",
+        "expected mqtt://host[:port] or mqtts://host[:port]",
+    );
+    let short = with("[control.mqtt]\nurl = \"mqtt://127.0.0.1\"\ncontrol_key = \"short-key\"");
+    expect_problem(
+        &short,
+        "control_key",
+        "control.mqtt.control_key",
+        "at least 16 characters (the value is not shown)",
+    );
+    let (_, out, _) = check(&short);
+    assert!(!out.contains("short-key"), "the key was printed: {out}");
+    expect_problem(
+        &with("[control.mqtt]\nurl = \"mqtt://127.0.0.1\"\nhealth_interval_seconds = 0"),
+        "health_interval_seconds",
+        "control.mqtt.health_interval_seconds",
+        "between 1 and 3600",
+    );
+    expect_problem(
+        &with("[web]\nlisten = \"127.0.0.1:8443\"\ncert_file = \"/etc/watchpost/web.pem\""),
+        // The missing key is reported at its table.
+        "[web]",
+        "web.key_file",
+        "give both cert_file and key_file",
+    );
+}

@@ -12,7 +12,7 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use watchpost::demo::{Receiver, RtspClipServer};
+use watchpost::demo::{Answer, Receiver, RtspClipServer};
 
 const CAMERA_PASSWORD: &str = "hunter2-camera-pw";
 
@@ -24,6 +24,8 @@ fn watch(port: u16, who: &str) -> Seen {
     let out = seen.clone();
     let mut opts = MqttOptions::new(format!("{who}-{port}"), "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
+    // Snapshot results carry a JPEG.
+    opts.set_max_packet_size(Some(4 << 20));
     let (client, mut eventloop) = AsyncClient::new(opts, 100);
     tokio::spawn(async move {
         loop {
@@ -61,11 +63,24 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     (code, r.text().await.unwrap_or_default())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probes_metrics_and_fleet_status_of_a_running_gateway() {
+/// A broker, a receiver, an RTSP camera and the daemon with `[web]` and `[control.mqtt]`
+/// (plus `control_extra` lines), all on loopback; dropped in reverse order.
+struct Gateway {
+    daemon: Daemon,
+    seen: Seen,
+    log: std::path::PathBuf,
+    web_port: u16,
+    mqtt_port: u16,
+    receiver: Receiver,
+    _server: RtspClipServer,
+    _broker: common::Broker,
+    dir: tempfile::TempDir,
+}
+
+async fn gateway(control_extra: &str, sink_extra: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
-    let _broker = mosquitto(dir.path(), mqtt_port);
+    let broker = mosquitto(dir.path(), mqtt_port);
     let seen = watch(mqtt_port, "fleet-console");
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
     let server = RtspClipServer::start(&clip(), 0).expect("RTSP server");
@@ -102,6 +117,7 @@ name = "receiver"
 kind = "webhook"
 url = "{receiver}"
 secret = "{SECRET}"
+{sink_extra}
 
 [web]
 listen = "127.0.0.1:{web_port}"
@@ -109,6 +125,7 @@ listen = "127.0.0.1:{web_port}"
 [control.mqtt]
 url = "mqtt://127.0.0.1:{mqtt_port}"
 health_interval_seconds = 1
+{control_extra}
 "#,
         data = dir.path().join("data").display(),
         repo = repo().display(),
@@ -120,7 +137,7 @@ health_interval_seconds = 1
         .and_then(|mut f| f.write_all(config.as_bytes()))
         .unwrap();
     let log = dir.path().join("daemon.log");
-    let mut daemon = Daemon(
+    let daemon = Daemon(
         std::process::Command::new(bin())
             .args(["run", "--config"])
             .arg(&path)
@@ -129,7 +146,26 @@ health_interval_seconds = 1
             .spawn()
             .expect("start watchpost run"),
     );
+    Gateway {
+        daemon,
+        seen,
+        log,
+        web_port,
+        mqtt_port,
+        receiver,
+        _server: server,
+        _broker: broker,
+        dir,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_metrics_and_fleet_status_of_a_running_gateway() {
+    let gw = gateway("", "").await;
+    let (seen, log, web_port, mqtt_port) =
+        (gw.seen.clone(), gw.log.clone(), gw.web_port, gw.mqtt_port);
+    let dir = &gw.dir;
+    let mut daemon = gw.daemon;
     // The fleet console sees the gateway come online, then its health with the clip streaming.
     let status = "watchpost/test-gw/status";
     let health = "watchpost/test-gw/health";
@@ -372,4 +408,220 @@ fn rustls_pemfile_der(pem: &[u8]) -> Vec<u8> {
     rustls::pki_types::CertificateDer::from_pem_slice(pem)
         .expect("PEM certificate")
         .to_vec()
+}
+
+/// Publishes `payload` on `watchpost/test-gw/cmd/{name}`, signed with `key` unless `None`.
+async fn command(client: &AsyncClient, name: &str, payload: &str, key: Option<&[u8]>) {
+    let topic = format!("watchpost/test-gw/cmd/{name}");
+    let mut props = rumqttc::v5::mqttbytes::v5::PublishProperties::default();
+    if let Some(key) = key {
+        let sig = watchpost::control::commands::sign(key, &topic, payload.as_bytes());
+        props
+            .user_properties
+            .push(("signature".into(), format!("v1={sig}")));
+    }
+    client
+        .publish_with_properties(topic, QoS::AtLeastOnce, false, payload.to_string(), props)
+        .await
+        .expect("publish a command");
+}
+
+fn envelope(ts: i64, nonce: &str, args: &str) -> String {
+    format!(r#"{{"ts": {ts}, "nonce": "{nonce}", "args": {args}}}"#)
+}
+
+/// The results seen on `cmd/{name}/result` so far, parsed.
+fn results(seen: &Seen, name: &str) -> Vec<serde_json::Value> {
+    let topic = format!("watchpost/test-gw/cmd/{name}/result");
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _, _)| *t == topic)
+        .filter_map(|(_, p, _)| serde_json::from_str(p).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_fleet_commands_run_and_everything_else_is_refused_with_a_reason() {
+    const KEY: &str = "fleet-control-key-0123456789";
+    // Every delivery is rejected (400) at first, so alerts become dead letters quickly.
+    let gw = gateway(
+        &format!("control_key = \"{KEY}\""),
+        "\n[delivery]\nretry_schedule_seconds = [0.2, 0.4]\nmax_backoff_seconds = 0.5",
+    )
+    .await;
+    gw.receiver.set_answer(Answer::Status(400));
+    let health = "watchpost/test-gw/health";
+    let dead = || {
+        last(&gw.seen, health)
+            .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
+            .and_then(|h| h["dead_letters"].as_i64())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(90), || dead() > 0).await,
+        "no dead letter in 90 s; log:\n{}",
+        std::fs::read_to_string(&gw.log).unwrap_or_default()
+    );
+    gw.receiver.set_answer(Answer::Status(200));
+
+    let mut opts = MqttOptions::new("fleet-commander", "127.0.0.1", gw.mqtt_port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let key = KEY.as_bytes();
+    let now = chrono::Utc::now().timestamp();
+    let replay = envelope(now, "n-1", "{}");
+
+    // Refused, each with its reason: unsigned, wrong key, stale.
+    command(&client, "replay-dead-letters", &replay, None).await;
+    command(
+        &client,
+        "replay-dead-letters",
+        &replay,
+        Some(b"not-the-device-key"),
+    )
+    .await;
+    command(
+        &client,
+        "replay-dead-letters",
+        &envelope(now - 600, "n-0", "{}"),
+        Some(key),
+    )
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(10), || results(
+            &gw.seen,
+            "replay-dead-letters"
+        )
+        .len()
+            >= 3)
+        .await,
+        "no refusals: {:?}",
+        results(&gw.seen, "replay-dead-letters")
+    );
+    let refused: Vec<String> = results(&gw.seen, "replay-dead-letters")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["ok"], false, "{r}");
+            r["error"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(refused[0].starts_with("unsigned"), "{refused:?}");
+    assert!(refused[1].contains("bad signature"), "{refused:?}");
+    assert!(refused[2].starts_with("stale"), "{refused:?}");
+    assert!(dead() > 0, "a refused command changed nothing");
+
+    // Signed and fresh: the dead letters go back in the queue and reach the receiver.
+    let before = gw.receiver.received().len();
+    command(&client, "replay-dead-letters", &replay, Some(key)).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || results(
+            &gw.seen,
+            "replay-dead-letters"
+        )
+        .len()
+            >= 4)
+        .await
+    );
+    let ok = results(&gw.seen, "replay-dead-letters")[3].clone();
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["nonce"], "n-1");
+    assert!(
+        ok["result"]["replayed"].as_u64().is_some_and(|n| n >= 1),
+        "{ok}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || dead() == 0
+            && gw
+                .receiver
+                .received()
+                .iter()
+                .skip(before)
+                .any(|r| r.status == 200))
+        .await,
+        "replayed letters not delivered; dead = {}",
+        dead()
+    );
+
+    // The same signed message again is a replay.
+    command(&client, "replay-dead-letters", &replay, Some(key)).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || results(
+            &gw.seen,
+            "replay-dead-letters"
+        )
+        .len()
+            >= 5)
+        .await
+    );
+    let again = results(&gw.seen, "replay-dead-letters")[4].clone();
+    assert!(
+        again["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("replayed"),
+        "{again}"
+    );
+
+    // A snapshot of the camera, at its own size; then a restart of it.
+    command(
+        &client,
+        "snapshot",
+        &envelope(now, "n-2", r#"{"camera": "yard"}"#),
+        Some(key),
+    )
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(10), || !results(&gw.seen, "snapshot")
+            .is_empty())
+        .await
+    );
+    let snap = results(&gw.seen, "snapshot")[0].clone();
+    assert_eq!(snap["ok"], true, "{}", snap["error"]);
+    use base64::Engine as _;
+    let jpeg = base64::engine::general_purpose::STANDARD
+        .decode(snap["result"]["jpeg_base64"].as_str().unwrap())
+        .unwrap();
+    let img = image::load_from_memory(&jpeg).expect("a JPEG");
+    assert_eq!((img.width(), img.height()), (640, 480));
+
+    command(
+        &client,
+        "restart-camera",
+        &envelope(now, "n-3", r#"{"camera": "nope"}"#),
+        Some(key),
+    )
+    .await;
+    command(
+        &client,
+        "restart-camera",
+        &envelope(now, "n-4", r#"{"camera": "yard"}"#),
+        Some(key),
+    )
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(20), || results(
+            &gw.seen,
+            "restart-camera"
+        )
+        .len()
+            >= 2)
+        .await
+    );
+    let r = results(&gw.seen, "restart-camera");
+    let unknown = r.iter().find(|r| r["nonce"] == "n-3").unwrap();
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("no camera named \"nope\""),
+        "{unknown}"
+    );
+    let restarted = r.iter().find(|r| r["nonce"] == "n-4").unwrap();
+    assert_eq!(restarted["ok"], true, "{restarted}");
+    // The control key never shows in the log.
+    assert!(!std::fs::read_to_string(&gw.log)
+        .unwrap_or_default()
+        .contains(KEY));
 }

@@ -738,6 +738,12 @@ pub struct ControlMqttConfig {
     /// `health` is published this often, and at once when a camera changes state.
     #[serde(default = "default_health_interval")]
     pub health_interval_seconds: f64,
+    /// The per-device key fleet commands are signed with (HMAC-SHA256); or `control_key_file`.
+    /// Neither = commands are refused.
+    #[serde(default)]
+    pub control_key: Option<Secret>,
+    #[serde(default)]
+    pub control_key_file: Option<PathBuf>,
 }
 
 fn default_health_interval() -> f64 {

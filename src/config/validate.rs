@@ -3,7 +3,7 @@
 //! shows the technician everything to fix.
 
 use super::locate::{FieldPath, Located};
-use super::{Config, Problem, SignatureMode, SinkConfig, SinkKind};
+use super::{Config, Problem, Secret, SignatureMode, SinkConfig, SinkKind};
 use base64::Engine as _;
 use std::collections::HashSet;
 
@@ -532,8 +532,33 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             );
         }
     }
-    if let Some(m) = c.control.as_ref().and_then(|c| c.mqtt.as_ref()) {
+    if let Some(m) = c.control.as_mut().and_then(|c| c.mqtt.as_mut()) {
         let at = FieldPath::root("control").key("mqtt");
+        match (&m.control_key, &m.control_key_file) {
+            (Some(_), Some(_)) => p.add(
+                &at.key("control_key_file"),
+                "give either control_key or control_key_file, not both",
+            ),
+            (None, Some(file)) => match std::fs::read_to_string(file) {
+                Ok(k) if k.trim().len() >= 16 => m.control_key = Some(Secret::new(k.trim())),
+                Ok(_) => p.add(
+                    &at.key("control_key_file"),
+                    format!(
+                        "{}: the key must be at least 16 characters (the value is not shown)",
+                        file.display()
+                    ),
+                ),
+                Err(e) => p.add(
+                    &at.key("control_key_file"),
+                    format!("{}: {e}", file.display()),
+                ),
+            },
+            (Some(k), None) if k.expose().len() < 16 => p.add(
+                &at.key("control_key"),
+                "must be at least 16 characters (the value is not shown)",
+            ),
+            _ => {}
+        }
         if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {
             p.add(
                 &at.key("url"),

@@ -34,10 +34,18 @@ pub async fn run(
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let interval = Duration::from_secs_f64(cfg.health_interval_seconds);
 
+    let cmd_topic = format!("watchpost/{device}/cmd/");
+    let mut gate = super::commands::Gate::new(
+        cfg.control_key
+            .as_ref()
+            .map(|k| k.expose().as_bytes().to_vec()),
+    );
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>, Option<String>)>(16);
     let (connected_tx, mut connected_rx) = tokio::sync::watch::channel(0u64);
     let poll_cancel = CancellationToken::new();
     let poller = {
         let (client, topic, stop) = (client.clone(), status_topic.clone(), poll_cancel.clone());
+        let subscribe_to = format!("{cmd_topic}+");
         tokio::spawn(async move {
             let mut failures = 0u32;
             loop {
@@ -52,7 +60,20 @@ pub async fn run(
                         let _ = client
                             .publish(topic.clone(), QoS::AtLeastOnce, true, "online")
                             .await;
+                        let _ = client
+                            .subscribe(subscribe_to.clone(), QoS::AtLeastOnce)
+                            .await;
                         connected_tx.send_modify(|n| *n += 1);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let signature = p.properties.as_ref().and_then(|pr| {
+                            pr.user_properties
+                                .iter()
+                                .find(|(k, _)| k == "signature")
+                                .map(|(_, v)| v.clone())
+                        });
+                        let topic = String::from_utf8_lossy(&p.topic).to_string();
+                        let _ = cmd_tx.try_send((topic, p.payload.to_vec(), signature));
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -80,6 +101,36 @@ pub async fn run(
             _ = tick.tick() => {}
             // A (re)connect publishes health at once.
             _ = connected_rx.changed() => last_sent = None,
+            Some((topic, payload, signature)) = cmd_rx.recv() => {
+                let Some(name) = topic.strip_prefix(&cmd_topic).map(str::to_string) else {
+                    continue;
+                };
+                // Results are not commands.
+                if name.contains('/') {
+                    continue;
+                }
+                let now = chrono::Utc::now().timestamp();
+                let (client, t, result_topic) =
+                    (client.clone(), telemetry.clone(), format!("{topic}/result"));
+                match gate.admit(&topic, &payload, signature.as_deref(), now) {
+                    Err(refusal) => {
+                        tracing::warn!(command = %name, reason = %refusal, "fleet command refused");
+                        let body = serde_json::json!({"ok": false, "command": name, "error": refusal.to_string()});
+                        let _ = client.publish(result_topic, QoS::AtLeastOnce, false, body.to_string()).await;
+                    }
+                    Ok((nonce, args)) => {
+                        tracing::info!(command = %name, "fleet command");
+                        tokio::spawn(async move {
+                            let body = match super::commands::run(&name, &args, &t).await {
+                                Ok(result) => serde_json::json!({"ok": true, "command": name, "nonce": nonce, "result": result}),
+                                Err(error) => serde_json::json!({"ok": false, "command": name, "nonce": nonce, "error": error}),
+                            };
+                            let _ = client.publish(result_topic, QoS::AtLeastOnce, false, body.to_string()).await;
+                        });
+                    }
+                }
+                continue;
+            }
         }
         if *connected_rx.borrow() == 0 {
             continue;
@@ -137,6 +188,8 @@ fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, Control
     // 1.5 × 10 s.
     opts.set_keep_alive(Duration::from_secs(10));
     opts.set_clean_start(true);
+    // Snapshots travel as results: allow a camera-size JPEG (base64) each way.
+    opts.set_max_packet_size(Some(4 * 1024 * 1024));
     opts.set_last_will(LastWill::new(
         format!("watchpost/{device}/status"),
         "offline",

@@ -4,8 +4,10 @@
 //!   one is configured). Today it serves the unauthenticated probes `/healthz`, `/readyz`
 //!   and `/metrics`; the page and the authenticated REST API come next.
 //! - [`fleet`]: the MQTT link to the fleet console: retained `status` (`online`, with
-//!   `offline` as the last will, so a dead gateway shows at once) and retained `health`.
+//!   `offline` as the last will, so a dead gateway shows at once) and retained `health`;
+//!   [`commands`]: signed fleet commands (`cmd/{name}`) with their results.
 
+pub mod commands;
 pub mod fleet;
 pub mod web;
 
