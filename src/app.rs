@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub drain_timeout: Duration,
     /// Switches the detector's model while the pipeline runs.
     pub model_switch: ModelSwitch,
+    pub rules_switch: RulesSwitch,
+    /// The file the config came from: `config/set` writes the new one there.
+    pub config_path: Option<std::path::PathBuf>,
     /// Where the web server listens once it does (`[web] listen` may say port 0).
     pub web_addr: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
 }
@@ -71,21 +74,30 @@ impl Default for RunOptions {
             ingest: IngestOptions::default(),
             drain_timeout: Duration::from_secs(5),
             model_switch: ModelSwitch::new(),
+            rules_switch: RulesSwitch::new(),
+            config_path: None,
             web_addr: Default::default(),
         }
     }
 }
 
-/// Asks a running pipeline to change its model. The new model loads beside the old one, which
-/// keeps detecting until the swap; cameras are not touched (frames of the old size are
-/// resized for the new model until a camera reconnects).
-#[derive(Clone)]
-pub struct ModelSwitch {
-    tx: mpsc::Sender<DetectorSpec>,
-    rx: Arc<std::sync::Mutex<Option<mpsc::Receiver<DetectorSpec>>>>,
+/// Hands a running pipeline something new (a model, a rule set) from another thread: the
+/// pipeline takes the receiving end once, when it starts.
+pub struct Switch<T> {
+    tx: mpsc::Sender<T>,
+    rx: Arc<std::sync::Mutex<Option<mpsc::Receiver<T>>>>,
 }
 
-impl ModelSwitch {
+impl<T> Clone for Switch<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            rx: self.rx.clone(),
+        }
+    }
+}
+
+impl<T> Switch<T> {
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel();
         Self {
@@ -95,20 +107,29 @@ impl ModelSwitch {
     }
 
     /// Returns false when no pipeline is listening any more.
-    pub fn request(&self, spec: DetectorSpec) -> bool {
-        self.tx.send(spec).is_ok()
+    pub fn request(&self, value: T) -> bool {
+        self.tx.send(value).is_ok()
     }
 
-    fn take_receiver(&self) -> Option<mpsc::Receiver<DetectorSpec>> {
+    fn take_receiver(&self) -> Option<mpsc::Receiver<T>> {
         self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
-impl Default for ModelSwitch {
+impl<T> Default for Switch<T> {
     fn default() -> Self {
         Self::new()
     }
 }
+
+/// Asks a running pipeline to change its model. The new model loads beside the old one, which
+/// keeps detecting until the swap; cameras are not touched (frames of the old size are
+/// resized for the new model until a camera reconnects).
+pub type ModelSwitch = Switch<DetectorSpec>;
+
+/// Gives the detector new rules, zones and tracker settings (and the cameras they apply to):
+/// the rule engine is rebuilt between two frames; tracks start afresh.
+pub type RulesSwitch = Switch<Config>;
 
 impl Default for Counters {
     fn default() -> Self {
@@ -249,6 +270,8 @@ pub async fn run(
     let filters = class_filters(&config, &detector);
     let stage_config = config.clone();
     let switch_rx = opts.model_switch.take_receiver();
+    let rules_rx = opts.rules_switch.take_receiver();
+    let stage_clock = opts.clock.clone();
     let (hits_tx, hits_rx) = mpsc::channel::<RuleHit>();
     let detector_thread = {
         let (frames, counters, cancel, snaps) = (
@@ -267,6 +290,8 @@ pub async fn run(
                         engine,
                         config: stage_config,
                         switch: switch_rx,
+                        rules: rules_rx,
+                        clock: stage_clock,
                     },
                     snaps.as_deref(),
                     &frames,
@@ -352,6 +377,22 @@ pub async fn run(
     if let Some(w) = &web {
         *opts.web_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.addr);
     }
+    let live = match &opts.config_path {
+        Some(path) => match crate::control::live::LiveConfig::open(
+            path,
+            &config.device.data_dir,
+            cameras.clone(),
+            opts.rules_switch.clone(),
+            opts.model_switch.clone(),
+        ) {
+            Ok(l) => Some(Arc::new(l)),
+            Err(e) => {
+                tracing::error!(error = %e, "live configuration unavailable");
+                None
+            }
+        },
+        None => None,
+    };
     let fleet = config
         .control
         .as_ref()
@@ -361,6 +402,7 @@ pub async fn run(
                 m,
                 config.device.id.clone(),
                 telemetry.clone(),
+                live.clone(),
                 control_cancel.clone(),
             ))
         });
@@ -456,6 +498,18 @@ fn class_filters(config: &Config, detector: &Detector) -> ClassFilters {
         .collect()
 }
 
+/// One motion gate per camera that asks for it.
+fn motion_gates(config: &Config) -> HashMap<Arc<str>, MotionGate> {
+    config
+        .cameras
+        .iter()
+        .filter_map(|c| {
+            let m = c.motion.clone().filter(|m| m.enabled)?;
+            Some((Arc::from(c.name.as_str()), MotionGate::new(m)))
+        })
+        .collect()
+}
+
 /// Everything the detector thread owns.
 struct DetectStage {
     detector: Detector,
@@ -463,6 +517,8 @@ struct DetectStage {
     engine: Engine,
     config: Config,
     switch: Option<mpsc::Receiver<DetectorSpec>>,
+    rules: Option<mpsc::Receiver<Config>>,
+    clock: Arc<dyn Clock>,
 }
 
 type Loading = Arc<std::sync::Mutex<Option<Result<(Detector, DetectorSpec), DetectError>>>>;
@@ -472,8 +528,10 @@ fn detect_loop(
         mut detector,
         mut filters,
         mut engine,
-        config,
+        mut config,
         switch,
+        rules,
+        clock,
     }: DetectStage,
     snapshots: Option<&SnapshotStore>,
     frames: &LatestFrames,
@@ -482,16 +540,23 @@ fn detect_loop(
     cancel: &CancellationToken,
 ) {
     let loading: Loading = Arc::default();
-    let mut gates: HashMap<Arc<str>, MotionGate> = config
-        .cameras
-        .iter()
-        .filter_map(|c| {
-            let m = c.motion.clone().filter(|m| m.enabled)?;
-            Some((Arc::from(c.name.as_str()), MotionGate::new(m)))
-        })
-        .collect();
+    let mut gates = motion_gates(&config);
     while !cancel.is_cancelled() {
         counters.detector_beat.beat();
+        if let Some(new) = rules.as_ref().and_then(|rx| rx.try_iter().last()) {
+            match Engine::from_config(&new, clock.clone()) {
+                Ok(e) => {
+                    engine = e;
+                    filters = class_filters(&new, &detector);
+                    gates = motion_gates(&new);
+                    config = new;
+                    tracing::info!(rules = config.rules.len(), "rules applied live");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "new rules refused; keeping the running ones")
+                }
+            }
+        }
         if let Some(spec) = switch.as_ref().and_then(|rx| rx.try_recv().ok()) {
             tracing::info!(model = %spec.model.display(), "loading a new model beside the running one");
             let slot = loading.clone();

@@ -179,7 +179,10 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             runtime()?.block_on(async {
                 let cancel = CancellationToken::new();
                 stop_on_signal(cancel.clone());
-                let opts = watchpost::app::RunOptions::default();
+                let opts = watchpost::app::RunOptions {
+                    config_path: Some(path.clone()),
+                    ..Default::default()
+                };
                 reload_model_on_sighup(path, config.model.clone(), opts.model_switch.clone());
                 let summary = watchpost::app::run(config, opts, cancel).await?;
                 tracing::info!(

@@ -66,6 +66,8 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
 /// A broker, a receiver, an RTSP camera and the daemon with `[web]` and `[control.mqtt]`
 /// (plus `control_extra` lines), all on loopback; dropped in reverse order.
 struct Gateway {
+    config_path: std::path::PathBuf,
+    config_text: String,
     daemon: Daemon,
     seen: Seen,
     log: std::path::PathBuf,
@@ -78,6 +80,10 @@ struct Gateway {
 }
 
 async fn gateway(control_extra: &str, sink_extra: &str) -> Gateway {
+    gateway_with_rule(control_extra, sink_extra, "").await
+}
+
+async fn gateway_with_rule(control_extra: &str, sink_extra: &str, rule_extra: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
     let broker = mosquitto(dir.path(), mqtt_port);
@@ -111,6 +117,7 @@ name = "person-seen"
 labels = ["person"]
 min_confidence = 0.5
 cooldown_seconds = 1
+{rule_extra}
 
 [[sink]]
 name = "receiver"
@@ -147,6 +154,8 @@ health_interval_seconds = 1
             .expect("start watchpost run"),
     );
     Gateway {
+        config_path: path,
+        config_text: config,
         daemon,
         seen,
         log,
@@ -624,4 +633,139 @@ async fn signed_fleet_commands_run_and_everything_else_is_refused_with_a_reason(
     assert!(!std::fs::read_to_string(&gw.log)
         .unwrap_or_default()
         .contains(KEY));
+}
+
+fn health_of(seen: &Seen) -> Option<serde_json::Value> {
+    last(seen, "watchpost/test-gw/health").and_then(|h| serde_json::from_str(&h).ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_set_applies_rules_live_refuses_bad_configs_and_rolls_back() {
+    const KEY: &str = "fleet-control-key-0123456789";
+    // The rule watches a sliver in the top-left corner where nobody walks: no alerts.
+    const CORNER: &str = "zone = [[0.0, 0.0], [0.02, 0.0], [0.02, 0.02]]";
+    const WHOLE: &str = "zone = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]";
+    let gw = gateway_with_rule(&format!("control_key = \"{KEY}\""), "", CORNER).await;
+    let state = "watchpost/test-gw/config/state";
+    let result = "watchpost/test-gw/config/result";
+    let version = || {
+        last(&gw.seen, state)
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|s| s["version"].as_u64())
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || version() == Some(1)
+            && health_of(&gw.seen).is_some_and(|h| h["cameras_streaming"] == 1))
+        .await,
+        "no config/state v1 or no streaming camera; log:\n{}",
+        std::fs::read_to_string(&gw.log).unwrap_or_default()
+    );
+    let redacted = last(&gw.seen, state).unwrap();
+    assert!(
+        !redacted.contains(SECRET)
+            && !redacted.contains(CAMERA_PASSWORD)
+            && !redacted.contains(KEY)
+    );
+    assert!(redacted.contains("(set)"), "{redacted}");
+
+    // One loop of the clip (people in its first 2 s) with the corner zone: nothing fires.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(health_of(&gw.seen).unwrap()["alerts_committed"], 0);
+
+    let mut opts = MqttOptions::new("fleet-configurator", "127.0.0.1", gw.mqtt_port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let set = |nonce: &str, args: serde_json::Value| {
+        let body =
+            serde_json::json!({"ts": chrono::Utc::now().timestamp(), "nonce": nonce, "args": args});
+        let payload = body.to_string();
+        let topic = "watchpost/test-gw/config/set".to_string();
+        let sig = watchpost::control::commands::sign(KEY.as_bytes(), &topic, payload.as_bytes());
+        let client = client.clone();
+        async move {
+            let mut props = rumqttc::v5::mqttbytes::v5::PublishProperties::default();
+            props
+                .user_properties
+                .push(("signature".into(), format!("v1={sig}")));
+            client
+                .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, props)
+                .await
+                .unwrap();
+        }
+    };
+    let answers = || -> Vec<serde_json::Value> {
+        gw.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _, _)| t == result)
+            .filter_map(|(_, p, _)| serde_json::from_str(p).ok())
+            .collect()
+    };
+
+    // Invalid: refused with check-config's located errors; nothing written or changed.
+    let bad = gw
+        .config_text
+        .replace("min_confidence = 0.5", "min_confidence = 1.5");
+    set("bad", serde_json::json!({"toml": bad})).await;
+    assert!(wait_until(Duration::from_secs(10), || !answers().is_empty()).await);
+    let refused = answers()[0].clone();
+    assert_eq!(refused["ok"], false, "{refused}");
+    let errors = refused["errors"].to_string();
+    assert!(
+        errors.contains("rule[0].min_confidence") && errors.contains("between 0 and 1, got 1.5"),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&gw.config_path).unwrap(),
+        gw.config_text
+    );
+    assert_eq!(version(), Some(1));
+
+    // The zone widened: applied live, the camera untouched, alerts now fire.
+    let wide = gw.config_text.replace(CORNER, WHOLE);
+    set("wide", serde_json::json!({"toml": wide})).await;
+    assert!(wait_until(Duration::from_secs(20), || answers().len() >= 2).await);
+    let applied = answers()[1].clone();
+    assert_eq!(applied["ok"], true, "{applied}");
+    assert_eq!(applied["applied"]["version"], 2);
+    assert_eq!(applied["applied"]["live"], serde_json::json!(["rule"]));
+    assert_eq!(applied["applied"]["restart_needed"], serde_json::json!([]));
+    assert!(
+        applied["applied"]["cameras"]
+            .to_string()
+            .contains(r#"["yard","unchanged"]"#),
+        "{applied}"
+    );
+    assert_eq!(std::fs::read_to_string(&gw.config_path).unwrap(), wide);
+    let mut prev = gw.config_path.clone().into_os_string();
+    prev.push(".prev");
+    assert_eq!(std::fs::read_to_string(prev).unwrap(), gw.config_text);
+    assert!(
+        wait_until(Duration::from_secs(30), || health_of(&gw.seen)
+            .is_some_and(|h| h["alerts_committed"].as_u64() > Some(0)))
+        .await,
+        "no alert after widening the zone"
+    );
+    let yard = health_of(&gw.seen).unwrap()["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "yard")
+        .unwrap()
+        .clone();
+    assert_eq!(yard["sessions"], 1, "the camera was restarted: {yard}");
+    assert!(wait_until(Duration::from_secs(10), || version() == Some(2)).await);
+
+    // One step back.
+    set("back", serde_json::json!({"rollback": true})).await;
+    assert!(wait_until(Duration::from_secs(20), || answers().len() >= 3).await);
+    let back = answers()[2].clone();
+    assert_eq!(back["ok"], true, "{back}");
+    assert_eq!(back["applied"]["version"], 3);
+    assert_eq!(
+        std::fs::read_to_string(&gw.config_path).unwrap(),
+        gw.config_text
+    );
 }

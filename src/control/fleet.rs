@@ -6,6 +6,7 @@
 //! [`crate::telemetry::Health`] every `health_interval_seconds` and at once when a camera
 //! changes state. Health never holds a secret (cameras and sinks appear by name).
 
+use super::live::LiveConfig;
 use super::ControlError;
 use crate::config::ControlMqttConfig;
 use crate::telemetry::Telemetry;
@@ -13,6 +14,7 @@ use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +28,7 @@ pub async fn run(
     cfg: ControlMqttConfig,
     device: String,
     telemetry: Telemetry,
+    live: Option<Arc<LiveConfig>>,
     cancel: CancellationToken,
 ) -> Result<(), ControlError> {
     let opts = options(&cfg, &device)?;
@@ -35,6 +38,8 @@ pub async fn run(
     let interval = Duration::from_secs_f64(cfg.health_interval_seconds);
 
     let cmd_topic = format!("watchpost/{device}/cmd/");
+    let set_topic = format!("watchpost/{device}/config/set");
+    let state_topic = format!("watchpost/{device}/config/state");
     let mut gate = super::commands::Gate::new(
         cfg.control_key
             .as_ref()
@@ -45,7 +50,7 @@ pub async fn run(
     let poll_cancel = CancellationToken::new();
     let poller = {
         let (client, topic, stop) = (client.clone(), status_topic.clone(), poll_cancel.clone());
-        let subscribe_to = format!("{cmd_topic}+");
+        let subscribe_to = [format!("{cmd_topic}+"), set_topic.clone()];
         tokio::spawn(async move {
             let mut failures = 0u32;
             loop {
@@ -60,9 +65,9 @@ pub async fn run(
                         let _ = client
                             .publish(topic.clone(), QoS::AtLeastOnce, true, "online")
                             .await;
-                        let _ = client
-                            .subscribe(subscribe_to.clone(), QoS::AtLeastOnce)
-                            .await;
+                        for t in &subscribe_to {
+                            let _ = client.subscribe(t.clone(), QoS::AtLeastOnce).await;
+                        }
                         connected_tx.send_modify(|n| *n += 1);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -99,9 +104,26 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tick.tick() => {}
-            // A (re)connect publishes health at once.
-            _ = connected_rx.changed() => last_sent = None,
+            // A (re)connect publishes health and config state at once.
+            _ = connected_rx.changed() => {
+                last_sent = None;
+                publish_state(&client, &state_topic, live.as_deref()).await;
+            }
             Some((topic, payload, signature)) = cmd_rx.recv() => {
+                if topic == set_topic {
+                    let now = chrono::Utc::now().timestamp();
+                    let answer = match gate.admit(&topic, &payload, signature.as_deref(), now) {
+                        Err(refusal) => {
+                            tracing::warn!(reason = %refusal, "config/set refused");
+                            serde_json::json!({"ok": false, "error": refusal.to_string()})
+                        }
+                        Ok((nonce, args)) => config_set(live.clone(), &nonce, args).await,
+                    };
+                    let result_topic = format!("watchpost/{device}/config/result");
+                    let _ = client.publish(result_topic, QoS::AtLeastOnce, false, answer.to_string()).await;
+                    publish_state(&client, &state_topic, live.as_deref()).await;
+                    continue;
+                }
                 let Some(name) = topic.strip_prefix(&cmd_topic).map(str::to_string) else {
                     continue;
                 };
@@ -171,6 +193,51 @@ pub async fn run(
     poll_cancel.cancel();
     let _ = poller.await;
     Ok(())
+}
+
+/// Retained `config/state`: the running config, secrets redacted, with its version.
+async fn publish_state(client: &AsyncClient, topic: &str, live: Option<&LiveConfig>) {
+    let Some(live) = live else {
+        return;
+    };
+    let (version, toml) = live.redacted();
+    let body = serde_json::json!({"version": version, "toml": toml});
+    let _ = client
+        .publish(topic.to_string(), QoS::AtLeastOnce, true, body.to_string())
+        .await;
+}
+
+/// `config/set` with `args.toml` (a whole config file) or `args.rollback = true`.
+async fn config_set(
+    live: Option<Arc<LiveConfig>>,
+    nonce: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    use super::live::Refused;
+    let Some(live) = live else {
+        return serde_json::json!({"ok": false, "nonce": nonce, "error": "this daemon was not started from a config file (watchpost run --config)"});
+    };
+    let rollback = args.get("rollback").and_then(|v| v.as_bool()) == Some(true);
+    let text = args
+        .get("toml")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    if !rollback && text.is_none() {
+        return serde_json::json!({"ok": false, "nonce": nonce, "error": "args.toml (the whole config file) or args.rollback = true is required"});
+    }
+    let outcome = tokio::task::spawn_blocking(move || match text {
+        Some(t) if !rollback => live.apply(&t),
+        _ => live.rollback(),
+    })
+    .await;
+    match outcome {
+        Ok(Ok(applied)) => serde_json::json!({"ok": true, "nonce": nonce, "applied": applied}),
+        Ok(Err(Refused::Invalid(errors))) => {
+            serde_json::json!({"ok": false, "nonce": nonce, "error": "invalid config; nothing changed", "errors": errors})
+        }
+        Ok(Err(Refused::Other(e))) => serde_json::json!({"ok": false, "nonce": nonce, "error": e}),
+        Err(e) => serde_json::json!({"ok": false, "nonce": nonce, "error": e.to_string()}),
+    }
 }
 
 fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, ControlError> {

@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod fleet;
+pub mod live;
 pub mod web;
 
 use std::path::PathBuf;

@@ -1,0 +1,278 @@
+//! Live configuration: one place that takes a whole new config file, checks it exactly as
+//! `watchpost check-config` does, writes it (temp file, fsync, rename; the previous file kept
+//! beside it as `*.prev` for a one-step rollback) and applies it to the running daemon.
+//!
+//! Applied live: cameras (each added, removed, restarted or left alone — a camera whose
+//! settings did not change keeps its stream), rules, zones and the tracker (the rule engine is
+//! rebuilt between two frames), and `[model]` (loaded beside the running one). Everything else
+//! (`[device]`, sinks, `[delivery]`, `[snapshots]`, `[web]`, `[control]`) is written but takes
+//! effect at the next start, and the answer says so by section. Every applied config gets the
+//! next version number (kept in `data_dir/config.version`).
+
+use crate::app::{ModelSwitch, RulesSwitch};
+use crate::config::{Config, ConfigError};
+use crate::detect::DetectorSpec;
+use crate::video::{Cameras, Change};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The answer to an applied config.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub version: u64,
+    /// Sections now in effect.
+    pub live: Vec<String>,
+    /// Sections written that take effect at the next start.
+    pub restart_needed: Vec<String>,
+    pub cameras: Vec<(String, Change)>,
+}
+
+/// Why a config was not applied; nothing was written or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// `check-config`'s lines: `file:line:column: field: message`.
+    #[error("invalid config ({} problems)", .0.len())]
+    Invalid(Vec<String>),
+    #[error("{0}")]
+    Other(String),
+}
+
+struct State {
+    text: String,
+    version: u64,
+}
+
+pub struct LiveConfig {
+    path: PathBuf,
+    version_file: PathBuf,
+    state: Mutex<State>,
+    cameras: Arc<Cameras>,
+    rules: RulesSwitch,
+    model: ModelSwitch,
+}
+
+/// The sections that can change while running, by top-level key.
+const LIVE: [&str; 5] = ["camera", "rule", "zone", "tracker", "model"];
+
+impl LiveConfig {
+    pub fn open(
+        path: &Path,
+        data_dir: &Path,
+        cameras: Arc<Cameras>,
+        rules: RulesSwitch,
+        model: ModelSwitch,
+    ) -> Result<Self, Refused> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Refused::Other(format!("{}: {e}", path.display())))?;
+        let version_file = data_dir.join("config.version");
+        let version = std::fs::read_to_string(&version_file)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1);
+        Ok(Self {
+            path: path.to_path_buf(),
+            version_file,
+            state: Mutex::new(State { text, version }),
+            cameras,
+            rules,
+            model,
+        })
+    }
+
+    pub fn version(&self) -> u64 {
+        self.lock().version
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The running config as TOML with every secret replaced by `"(set)"` and credentials
+    /// taken out of URLs (config/state, the web page).
+    pub fn redacted(&self) -> (u64, String) {
+        let s = self.lock();
+        (s.version, redact(&s.text))
+    }
+
+    /// Checks, writes and applies `text`. Blocking (cameras stop and start): call it from a
+    /// blocking task.
+    pub fn apply(&self, text: &str) -> Result<Applied, Refused> {
+        let base = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let new = match Config::from_toml(text, &self.path, &base) {
+            Ok(c) => c,
+            Err(ConfigError::Invalid(problems)) => {
+                return Err(Refused::Invalid(
+                    problems.iter().map(|p| p.to_string()).collect(),
+                ))
+            }
+            Err(e) => return Err(Refused::Other(e.to_string())),
+        };
+        let mut state = self.lock();
+        let old: toml::Table = toml::from_str(&state.text).unwrap_or_default();
+        let fresh: toml::Table = toml::from_str(text).map_err(|e| Refused::Other(e.to_string()))?;
+        let keys: std::collections::BTreeSet<&String> = old.keys().chain(fresh.keys()).collect();
+        let changed: Vec<String> = keys
+            .into_iter()
+            .filter(|k| old.get(*k) != fresh.get(*k))
+            .cloned()
+            .collect();
+        write_atomically(&self.path, &state.text, text).map_err(Refused::Other)?;
+        let version = state.version + 1;
+        if let Err(e) = write_atomically(&self.version_file, "", &format!("{version}\n")) {
+            tracing::warn!(error = %e, "config version not saved");
+        }
+        state.text = text.to_string();
+        state.version = version;
+        drop(state);
+
+        let cameras = self
+            .cameras
+            .apply(&new.cameras)
+            .map_err(|e| Refused::Other(format!("written, but cameras not applied: {e}")))?;
+        let touches = |k: &str| changed.iter().any(|c| c == k);
+        if ["camera", "rule", "zone", "tracker"]
+            .iter()
+            .any(|k| touches(k))
+        {
+            self.rules.request(new.clone());
+        }
+        if touches("model") {
+            self.model.request(DetectorSpec::from_config(&new.model));
+        }
+        let (live, restart_needed): (Vec<String>, Vec<String>) = changed
+            .into_iter()
+            .partition(|k| LIVE.contains(&k.as_str()));
+        tracing::info!(version, live = ?live, restart_needed = ?restart_needed, "config applied");
+        Ok(Applied {
+            version,
+            live,
+            restart_needed,
+            cameras,
+        })
+    }
+
+    /// Applies the config that was in effect before the last one (one step back).
+    pub fn rollback(&self) -> Result<Applied, Refused> {
+        let prev = std::fs::read_to_string(prev_path(&self.path))
+            .map_err(|e| Refused::Other(format!("no previous config to roll back to ({e})")))?;
+        self.apply(&prev)
+    }
+}
+
+fn prev_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".prev");
+    PathBuf::from(p)
+}
+
+/// `new` into `path` by temp file + fsync + rename (+ fsync of the folder), after keeping
+/// `old` as `path.prev`: a power cut leaves either the old or the new file, whole.
+fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !old.is_empty() {
+        let mut f = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+        f.write_all(old.as_bytes()).map_err(err)?;
+        f.as_file().sync_all().map_err(err)?;
+        f.persist(prev_path(path)).map_err(|e| err(e.error))?;
+    }
+    let mut f = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    f.write_all(new.as_bytes()).map_err(err)?;
+    f.as_file().sync_all().map_err(err)?;
+    f.persist(path).map_err(|e| err(e.error))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(err)
+}
+
+/// Keys whose values are secrets wherever they appear.
+const SECRET_KEYS: [&str; 4] = ["secret", "password", "control_key", "routing_key"];
+
+/// The TOML with secrets replaced and URL credentials removed; comments and layout kept.
+pub fn redact(text: &str) -> String {
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return String::from("# (unreadable config)\n");
+    };
+    fn walk(item: &mut toml_edit::Item) {
+        match item {
+            toml_edit::Item::Table(t) => {
+                for (k, v) in t.iter_mut() {
+                    visit(k.get(), v);
+                }
+            }
+            toml_edit::Item::ArrayOfTables(a) => {
+                for t in a.iter_mut() {
+                    for (k, v) in t.iter_mut() {
+                        visit(k.get(), v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    fn visit(key: &str, v: &mut toml_edit::Item) {
+        if let Some(s) = v.as_str() {
+            let replacement = if SECRET_KEYS.contains(&key) {
+                Some("(set)".to_string())
+            } else if key == "url" {
+                Some(crate::config::redact_url(s))
+            } else {
+                None
+            };
+            if let (Some(r), Some(value)) = (replacement, v.as_value_mut()) {
+                // Keep the operator's comment after the value.
+                let decor = value.decor().clone();
+                *value = toml_edit::Value::from(r);
+                *value.decor_mut() = decor;
+            }
+        } else if let toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) = v {
+            for (k, inner) in t.iter_mut() {
+                if SECRET_KEYS.contains(&k.get()) && inner.is_str() {
+                    *inner = toml_edit::Value::from("(set)");
+                }
+            }
+        } else {
+            walk(v);
+        }
+    }
+    walk(doc.as_item_mut());
+    doc.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_secrets_and_url_passwords_and_keeps_comments() {
+        let text = r#"# site config
+[[camera]]
+name = "dock"
+url = "rtsp://admin:pw-123@10.0.0.5/s1" # the dock camera
+
+[[sink]]
+name = "ops"
+secret = "whsec_c2VjcmV0"
+
+[control.mqtt]
+url = "mqtts://fleet:fleet-pw@broker:8883"
+control_key = "k-0123456789abcdef"
+"#;
+        let out = redact(text);
+        for secret in ["pw-123", "whsec_c2VjcmV0", "fleet-pw", "k-0123456789abcdef"] {
+            assert!(!out.contains(secret), "{secret} in:\n{out}");
+        }
+        assert!(
+            out.contains("# site config") && out.contains("# the dock camera"),
+            "{out}"
+        );
+        assert!(out.contains(r#"secret = "(set)""#), "{out}");
+        assert!(out.contains("rtsp://admin:***@10.0.0.5/s1"), "{out}");
+    }
+}
