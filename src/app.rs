@@ -358,6 +358,7 @@ pub async fn run(
         outbox: outbox.clone(),
         sinks: sink_metrics,
         model: config.model.path.display().to_string(),
+        silence: config.health.clone(),
     };
     // The server and the fleet link stop after the pipeline, so `offline` is the last word.
     let control_cancel = CancellationToken::new();

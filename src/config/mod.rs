@@ -106,6 +106,29 @@ pub struct Config {
     pub web: Option<WebConfig>,
     #[serde(default)]
     pub control: Option<ControlConfig>,
+    #[serde(default)]
+    pub health: HealthConfig,
+}
+
+/// `[health]`: when a rule or camera that normally fires counts as suspiciously silent.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Silent this long → flagged (if it normally fires).
+    pub silence_minutes: f64,
+    /// "Normally fires" = at least `min_events` alerts within this many hours.
+    pub baseline_hours: f64,
+    pub min_events: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            silence_minutes: 120.0,
+            baseline_hours: 24.0,
+            min_events: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -514,6 +514,31 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
     if c.delivery.outbox_max_mb == 0 {
         p.add(&d.key("outbox_max_mb"), "must be at least 1");
     }
+    let h = FieldPath::root("health");
+    p.range(
+        &h.key("silence_minutes"),
+        c.health.silence_minutes,
+        1.0,
+        7.0 * 24.0 * 60.0,
+    );
+    p.range(
+        &h.key("baseline_hours"),
+        c.health.baseline_hours,
+        1.0,
+        24.0 * 30.0,
+    );
+    if c.health.baseline_hours * 60.0 <= c.health.silence_minutes {
+        p.add(
+            &h.key("baseline_hours"),
+            format!(
+                "must be longer than silence_minutes ({} min), or nothing can look silent",
+                c.health.silence_minutes
+            ),
+        );
+    }
+    if c.health.min_events == 0 {
+        p.add(&h.key("min_events"), "must be at least 1");
+    }
     if let Some(web) = &c.web {
         if web.listen.parse::<std::net::SocketAddr>().is_err() {
             p.add(

@@ -157,6 +157,16 @@ pub struct SinkStats {
     pub latency_p95_ms: Option<i64>,
 }
 
+/// How often a rule or a camera fired since some time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    /// `rule` or `camera`.
+    pub kind: &'static str,
+    pub name: String,
+    pub events: i64,
+    pub last_ms: i64,
+}
+
 /// A row as `outbox list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListedRow {
@@ -512,6 +522,33 @@ impl Outbox {
                 latency_p95_ms: p95,
                 sink,
             });
+        }
+        Ok(out)
+    }
+
+    /// Alerts per rule and per camera since `since_ms`, with the newest one's time (for the
+    /// silence check in health).
+    pub fn activity(&self, since_ms: i64) -> Result<Vec<Activity>, OutboxError> {
+        let mut out = Vec::new();
+        for kind in ["rule", "camera"] {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {kind}, COUNT(*), MAX(created_at) FROM alerts
+                     WHERE created_at >= ?1 GROUP BY {kind} ORDER BY {kind}"
+                ))
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![since_ms], |r| {
+                    Ok(Activity {
+                        kind,
+                        name: r.get(0)?,
+                        events: r.get(1)?,
+                        last_ms: r.get(2)?,
+                    })
+                })
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>());
+            out.extend(rows.map_err(|e| self.err(e))?);
         }
         Ok(out)
     }

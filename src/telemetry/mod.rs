@@ -15,6 +15,64 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{NewAlert, NewDelivery, Outbox};
+
+    fn alert(n: usize, rule: &str, camera: &str, minutes_ago: i64, now: i64) -> NewAlert {
+        NewAlert {
+            alert_id: ulid::Ulid::new().to_string(),
+            created_at: chrono::DateTime::from_timestamp_millis(now - minutes_ago * 60_000)
+                .expect("valid time"),
+            camera: camera.into(),
+            rule: rule.into(),
+            severity: "high".into(),
+            body: format!(r#"{{"n":{n}}}"#).into_bytes(),
+            sinks: vec![NewDelivery::to("ops")],
+        }
+    }
+
+    #[test]
+    fn a_rule_that_normally_fires_and_went_quiet_is_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(&dir.path().join("outbox.db")).unwrap();
+        let now = 1_800_000_000_000;
+        let mut alerts = Vec::new();
+        // "forklift" fired 5 times, the last 3 h ago; "person" fires all the time; "smoke"
+        // fired once, 5 h ago (not "normally").
+        for i in 0..5 {
+            alerts.push(alert(i, "forklift", "dock", 180 + i as i64 * 30, now));
+            alerts.push(alert(i, "person", "yard", 10 + i as i64 * 30, now));
+        }
+        alerts.push(alert(9, "smoke", "yard", 300, now));
+        o.commit(&alerts).unwrap();
+        let cfg = crate::config::HealthConfig::default();
+        let activity = o.activity(now - 24 * 3_600_000).unwrap();
+        let flagged = silent(&activity, now, &cfg);
+        assert_eq!(
+            flagged,
+            vec![
+                Anomaly {
+                    kind: "rule",
+                    name: "forklift".into(),
+                    events_baseline: 5,
+                    silent_minutes: 180.0
+                },
+                Anomaly {
+                    kind: "camera",
+                    name: "dock".into(),
+                    events_baseline: 5,
+                    silent_minutes: 180.0
+                },
+            ]
+        );
+        // Out of the baseline window, nothing "normally fires".
+        let old = o.activity(now - 60 * 60_000).unwrap();
+        assert!(silent(&old, now, &cfg).is_empty());
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error(transparent)]
@@ -35,6 +93,39 @@ pub struct Telemetry {
     pub outbox: SharedOutbox,
     pub sinks: Vec<(String, Arc<SinkMetrics>)>,
     pub model: String,
+    pub silence: crate::config::HealthConfig,
+}
+
+/// A rule or camera that normally fires and has been silent for `[health] silence_minutes`:
+/// a camera knocked out of aim, a zone drawn wrong, a model that stopped seeing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    pub kind: &'static str,
+    pub name: String,
+    /// Alerts in the baseline window.
+    pub events_baseline: i64,
+    pub silent_minutes: f64,
+}
+
+/// The silent ones among `activity` (counted over the baseline window ending `now_ms`).
+pub fn silent(
+    activity: &[crate::outbox::Activity],
+    now_ms: i64,
+    cfg: &crate::config::HealthConfig,
+) -> Vec<Anomaly> {
+    activity
+        .iter()
+        .filter(|a| a.events >= i64::from(cfg.min_events))
+        .filter_map(|a| {
+            let silent_minutes = (now_ms - a.last_ms) as f64 / 60_000.0;
+            (silent_minutes >= cfg.silence_minutes).then(|| Anomaly {
+                kind: a.kind,
+                name: a.name.clone(),
+                events_baseline: a.events,
+                silent_minutes: (silent_minutes * 10.0).round() / 10.0,
+            })
+        })
+        .collect()
 }
 
 /// One camera in the health document.
@@ -64,6 +155,8 @@ pub struct Health {
     /// Commit → acknowledged, the slowest sink's figure.
     pub delivery_latency_p50_ms: Option<i64>,
     pub delivery_latency_p95_ms: Option<i64>,
+    /// Rules and cameras that normally fire but have gone silent (`[health]`).
+    pub anomalies: Vec<Anomaly>,
 }
 
 /// `GET /readyz`: ready to detect and to keep alerts.
@@ -89,9 +182,10 @@ impl Telemetry {
 
     pub async fn health(&self) -> Result<Health, TelemetryError> {
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let (stats, sinks) = self
+        let since = now_ms - (self.silence.baseline_hours * 3_600_000.0) as i64;
+        let (stats, sinks, activity) = self
             .outbox
-            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?)))
+            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?, o.activity(since)?)))
             .await?;
         let cameras: Vec<CameraHealth> = self
             .cameras
@@ -130,6 +224,7 @@ impl Telemetry {
                 .then(|| weighted.iter().map(|(r, w)| r * w).sum::<f64>() / weight),
             delivery_latency_p50_ms: sinks.iter().filter_map(|s| s.latency_p50_ms).max(),
             delivery_latency_p95_ms: sinks.iter().filter_map(|s| s.latency_p95_ms).max(),
+            anomalies: silent(&activity, now_ms, &self.silence),
         })
     }
 
@@ -160,11 +255,23 @@ impl Telemetry {
     pub async fn metrics(&self) -> Result<String, TelemetryError> {
         use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let (stats, sink_stats) = self
+        let since = now_ms - (self.silence.baseline_hours * 3_600_000.0) as i64;
+        let (stats, sink_stats, activity) = self
             .outbox
-            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?)))
+            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?, o.activity(since)?)))
             .await?;
         let reg = Registry::new();
+        let quiet = IntGaugeVec::new(
+            Opts::new(
+                "watchpost_silent",
+                "1 for a rule or camera that normally fires but has been silent for [health] silence_minutes",
+            ),
+            &["kind", "name"],
+        )?;
+        for a in silent(&activity, now_ms, &self.silence) {
+            quiet.with_label_values(&[a.kind, a.name.as_str()]).set(1);
+        }
+        reg.register(Box::new(quiet))?;
         let cams = self.cameras.snapshots();
         let up = IntGaugeVec::new(
             Opts::new("watchpost_camera_up", "1 while the camera streams"),
