@@ -362,22 +362,6 @@ pub async fn run(
     };
     // The server and the fleet link stop after the pipeline, so `offline` is the last word.
     let control_cancel = CancellationToken::new();
-    let web = match &config.web {
-        Some(w) => Some(
-            crate::control::web::start(
-                w,
-                &config.device.data_dir,
-                &config.device.id,
-                telemetry.clone(),
-                control_cancel.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    if let Some(w) = &web {
-        *opts.web_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.addr);
-    }
     let live = match &opts.config_path {
         Some(path) => match crate::control::live::LiveConfig::open(
             path,
@@ -394,6 +378,23 @@ pub async fn run(
         },
         None => None,
     };
+    let web = match &config.web {
+        Some(w) => Some(
+            crate::control::web::start(
+                w,
+                &config.device.data_dir,
+                &config.device.id,
+                telemetry.clone(),
+                live.clone(),
+                control_cancel.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    if let Some(w) = &web {
+        *opts.web_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.addr);
+    }
     let fleet = config
         .control
         .as_ref()

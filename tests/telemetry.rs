@@ -769,3 +769,222 @@ async fn config_set_applies_rules_live_refuses_bad_configs_and_rolls_back() {
         gw.config_text
     );
 }
+
+/// A request to the daemon's API: method, path, optional cookie/CSRF/bearer and JSON body.
+struct Call<'a> {
+    method: reqwest::Method,
+    path: &'a str,
+    cookie: Option<&'a str>,
+    csrf: Option<&'a str>,
+    bearer: Option<&'a str>,
+    body: Option<serde_json::Value>,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: reqwest::Method, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            cookie: None,
+            csrf: None,
+            bearer: None,
+            body: None,
+        }
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    c: Call<'_>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut r = client.request(c.method, format!("{base}{}", c.path));
+    if let Some(s) = c.cookie {
+        r = r.header("Cookie", format!("wp_session={s}"));
+    }
+    if let Some(t) = c.csrf {
+        r = r.header("X-CSRF-Token", t);
+    }
+    if let Some(b) = c.bearer {
+        r = r.header("Authorization", format!("Bearer {b}"));
+    }
+    if let Some(b) = c.body {
+        r = r
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.expect("API request");
+    let (code, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (code, headers, resp.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
+    use reqwest::Method;
+    let gw = gateway("", "").await;
+    let base = format!("https://127.0.0.1:{}", gw.web_port);
+    // The setup code is in the log once the server listens.
+    let code_re = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("setup_code="))
+            .and_then(|l| l.split("setup_code=").nth(1))
+            .map(|c| c.split_whitespace().next().unwrap_or("").to_string())
+    };
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(60), || code_re(&log()).is_some()).await,
+        "{}",
+        log()
+    );
+    let code = code_re(&log()).unwrap();
+    let cert_pem = std::fs::read(gw.dir.path().join("data/web/cert.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let protected = [
+        (Method::GET, "/api/cameras"),
+        (Method::GET, "/api/health"),
+        (Method::GET, "/api/config"),
+        (Method::POST, "/api/dead-letters/replay"),
+        (Method::POST, "/api/logout"),
+    ];
+    for (m, p) in &protected {
+        let (status, _, _) = call(&client, &base, Call::new(m.clone(), p)).await;
+        assert_eq!(status, 401, "{m} {p} without auth");
+    }
+    let login = |pw: &str| {
+        let mut c = Call::new(Method::POST, "/api/login");
+        c.body = Some(serde_json::json!({ "password": pw }));
+        c
+    };
+    assert_eq!(
+        call(&client, &base, login("anything at all")).await.0,
+        409,
+        "not set up yet"
+    );
+    let setup = |code: &str, pw: &str| {
+        let mut c = Call::new(Method::POST, "/api/setup");
+        c.body = Some(serde_json::json!({ "code": code, "password": pw }));
+        c
+    };
+    const PW: &str = "correct horse battery staple";
+    assert_eq!(
+        call(&client, &base, setup("AAAA-BBBB-CCCC", PW)).await.0,
+        403
+    );
+    assert_eq!(call(&client, &base, setup(&code, "short")).await.0, 400);
+    assert_eq!(call(&client, &base, setup(&code, PW)).await.0, 204);
+    assert_eq!(
+        call(&client, &base, setup(&code, PW)).await.0,
+        409,
+        "the code is single-use"
+    );
+
+    let (status, headers, body) = call(&client, &base, login(PW)).await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap()
+        .to_string();
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    let session = cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.strip_prefix("wp_session="))
+        .unwrap()
+        .to_string();
+    let csrf = serde_json::from_str::<serde_json::Value>(&body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut get = Call::new(Method::GET, "/api/cameras");
+    get.cookie = Some(&session);
+    let (status, _, cams) = call(&client, &base, get).await;
+    assert_eq!(status, 200);
+    assert!(
+        cams.contains("\"yard\"") && !cams.contains(CAMERA_PASSWORD),
+        "{cams}"
+    );
+    let mut cfg = Call::new(Method::GET, "/api/config");
+    cfg.cookie = Some(&session);
+    let (status, _, config) = call(&client, &base, cfg).await;
+    assert_eq!(status, 200);
+    assert!(
+        !config.contains(SECRET) && !config.contains(CAMERA_PASSWORD) && config.contains("(set)")
+    );
+
+    // State changes need the CSRF token with a session.
+    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
+    replay.cookie = Some(&session);
+    assert_eq!(call(&client, &base, replay).await.0, 403, "no CSRF token");
+    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
+    replay.cookie = Some(&session);
+    replay.csrf = Some("0000");
+    assert_eq!(
+        call(&client, &base, replay).await.0,
+        403,
+        "wrong CSRF token"
+    );
+    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
+    replay.cookie = Some(&session);
+    replay.csrf = Some(&csrf);
+    let (status, _, body) = call(&client, &base, replay).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("replayed"));
+
+    // An API token for machines: works without CSRF, cannot mint tokens, never stored.
+    let mut mint = Call::new(Method::POST, "/api/tokens");
+    mint.cookie = Some(&session);
+    mint.csrf = Some(&csrf);
+    mint.body = Some(serde_json::json!({"name": "fleet"}));
+    let (status, _, body) = call(&client, &base, mint).await;
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut health = Call::new(Method::GET, "/api/health");
+    health.bearer = Some(&token);
+    assert_eq!(call(&client, &base, health).await.0, 200);
+    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
+    replay.bearer = Some(&token);
+    assert_eq!(call(&client, &base, replay).await.0, 200);
+    let mut mint = Call::new(Method::POST, "/api/tokens");
+    mint.bearer = Some(&token);
+    mint.body = Some(serde_json::json!({"name": "more"}));
+    assert_eq!(call(&client, &base, mint).await.0, 403);
+    let mut bad = Call::new(Method::GET, "/api/health");
+    bad.bearer = Some("wpt_not-a-token");
+    assert_eq!(call(&client, &base, bad).await.0, 401);
+    let stored = std::fs::read_to_string(gw.dir.path().join("data/web/auth.json")).unwrap();
+    assert!(!stored.contains(&token) && !stored.contains(PW));
+
+    // After logout the session is gone.
+    let mut out = Call::new(Method::POST, "/api/logout");
+    out.cookie = Some(&session);
+    out.csrf = Some(&csrf);
+    assert_eq!(call(&client, &base, out).await.0, 204);
+    let mut get = Call::new(Method::GET, "/api/cameras");
+    get.cookie = Some(&session);
+    assert_eq!(
+        call(&client, &base, get).await.0,
+        401,
+        "session still valid after logout"
+    );
+
+    // Guessing: five failures from this address, then even the right password waits.
+    for _ in 0..5 {
+        assert_eq!(
+            call(&client, &base, login("wrong password guess")).await.0,
+            401
+        );
+    }
+    assert_eq!(call(&client, &base, login(PW)).await.0, 429);
+    assert!(!log().contains(PW), "the password reached the log");
+}

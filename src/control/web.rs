@@ -5,13 +5,15 @@
 //! one (ECDSA P-256, names `watchpost`, `localhost`, the device id, 127.0.0.1) is made once
 //! in `data_dir/web/` and kept, so its fingerprint, printed in the log, stays valid to pin.
 
+use super::auth::{Auth, AuthError, Principal, SESSION_COOKIE};
+use super::live::LiveConfig;
 use super::ControlError;
 use crate::config::WebConfig;
 use crate::telemetry::Telemetry;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use sha2::Digest;
 use std::net::SocketAddr;
@@ -104,14 +106,33 @@ fn tls(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, String), C
     Ok((Arc::new(config), fingerprint))
 }
 
+/// What the handlers share.
+#[derive(Clone)]
+struct Web {
+    telemetry: Telemetry,
+    auth: Arc<Auth>,
+    live: Option<Arc<LiveConfig>>,
+}
+
 /// Binds and serves until `cancel`. Port 0 picks a free port (tests); `addr` says which.
 pub async fn start(
     cfg: &WebConfig,
     data_dir: &Path,
     device: &str,
     telemetry: Telemetry,
+    live: Option<Arc<LiveConfig>>,
     cancel: CancellationToken,
 ) -> Result<WebServer, ControlError> {
+    let (auth, code) =
+        Auth::open(&data_dir.join("web")).map_err(|e| ControlError::Certificate {
+            path: data_dir.join("web/auth.json"),
+            message: e.to_string(),
+        })?;
+    if let Some(code) = code {
+        // The one secret that must reach the log: it is single-use and only sets the first
+        // password.
+        tracing::warn!(setup_code = %code, "web: no admin password yet; set it once at /setup with this one-time code");
+    }
     let (cert_path, key_path) = certificate(cfg, data_dir, device)?;
     let (tls, fingerprint) = tls(&cert_path, &key_path)?;
     let listen_err = |message: String| ControlError::Listen {
@@ -126,11 +147,24 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|e| listen_err(e.to_string()))?;
+    let state = Web {
+        telemetry,
+        auth: Arc::new(auth),
+        live,
+    };
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(telemetry);
+        .route("/api/setup", post(api_setup))
+        .route("/api/login", post(api_login))
+        .route("/api/logout", post(api_logout))
+        .route("/api/tokens", post(api_tokens))
+        .route("/api/cameras", get(api_cameras))
+        .route("/api/health", get(api_health))
+        .route("/api/config", get(api_config))
+        .route("/api/dead-letters/replay", post(api_replay))
+        .with_state(state);
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(
         listener,
@@ -144,7 +178,10 @@ pub async fn start(
             cancel.cancelled().await;
             stop.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
         });
-        if let Err(e) = server.serve(app.into_make_service()).await {
+        if let Err(e) = server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+        {
             tracing::error!(error = %e, "web server stopped");
         }
     });
@@ -164,8 +201,8 @@ async fn healthz() -> &'static str {
 
 /// Readiness: 200 when the outbox takes writes and (if any camera is configured) at least
 /// one camera streams; 503 otherwise, with the reasons as JSON either way.
-async fn readyz(State(t): State<Telemetry>) -> Response {
-    let r = t.readiness().await;
+async fn readyz(State(w): State<Web>) -> Response {
+    let r = w.telemetry.readiness().await;
     let code = if r.ready {
         StatusCode::OK
     } else {
@@ -174,8 +211,8 @@ async fn readyz(State(t): State<Telemetry>) -> Response {
     (code, axum::Json(r)).into_response()
 }
 
-async fn metrics(State(t): State<Telemetry>) -> Response {
-    match t.metrics().await {
+async fn metrics(State(w): State<Web>) -> Response {
+    match w.telemetry.metrics().await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -185,5 +222,200 @@ async fn metrics(State(t): State<Telemetry>) -> Response {
         )
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+// ---- The authenticated API -------------------------------------------------------------
+
+fn problem(code: StatusCode, message: impl ToString) -> Response {
+    (
+        code,
+        axum::Json(serde_json::json!({"error": message.to_string()})),
+    )
+        .into_response()
+}
+
+/// The session cookie's value. By hand: one cookie, `name=value` pairs split on `;`.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == SESSION_COOKIE).then(|| v.to_string())
+        })
+}
+
+/// A refused request: its status and why.
+struct Denied(StatusCode, &'static str);
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        problem(self.0, self.1)
+    }
+}
+
+/// Who is asking, or 401. `changes`: the request changes state, so a session must also show
+/// its CSRF token (API tokens are never sent by a browser on its own, so they need none).
+fn who(w: &Web, headers: &HeaderMap, changes: bool) -> Result<Principal, Denied> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let principal = match bearer {
+        Some(t) => w.auth.token(t.trim()),
+        None => session_cookie(headers).and_then(|s| w.auth.session(&s)),
+    }
+    .ok_or(Denied(
+        StatusCode::UNAUTHORIZED,
+        "log in, or send an API token",
+    ))?;
+    if let (true, Principal::Session { csrf }) = (changes, &principal) {
+        let sent = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let ok = sent.len() == csrf.len()
+            && sent
+                .bytes()
+                .zip(csrf.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !ok {
+            return Err(Denied(
+                StatusCode::FORBIDDEN,
+                "missing or wrong X-CSRF-Token",
+            ));
+        }
+    }
+    Ok(principal)
+}
+
+#[derive(serde::Deserialize)]
+struct SetupBody {
+    code: String,
+    password: String,
+}
+
+async fn api_setup(State(w): State<Web>, axum::Json(b): axum::Json<SetupBody>) -> Response {
+    let auth = w.auth.clone();
+    match tokio::task::spawn_blocking(move || auth.setup(&b.code, &b.password)).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e @ AuthError::BadCode)) => problem(StatusCode::FORBIDDEN, e),
+        Ok(Err(e @ AuthError::AlreadySetUp)) => problem(StatusCode::CONFLICT, e),
+        Ok(Err(e @ AuthError::WeakPassword)) => problem(StatusCode::BAD_REQUEST, e),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LoginBody {
+    password: String,
+}
+
+async fn api_login(
+    State(w): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Json(b): axum::Json<LoginBody>,
+) -> Response {
+    let auth = w.auth.clone();
+    match tokio::task::spawn_blocking(move || auth.login(peer.ip(), &b.password)).await {
+        Ok(Ok((session, csrf))) => {
+            let cookie = format!(
+                "{SESSION_COOKIE}={session}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=43200"
+            );
+            (
+                [(header::SET_COOKIE, cookie)],
+                axum::Json(serde_json::json!({ "csrf": csrf })),
+            )
+                .into_response()
+        }
+        Ok(Err(e @ AuthError::RateLimited(_))) => problem(StatusCode::TOO_MANY_REQUESTS, e),
+        Ok(Err(e @ AuthError::NotSetUp)) => problem(StatusCode::CONFLICT, e),
+        Ok(Err(e)) => problem(StatusCode::UNAUTHORIZED, e),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn api_logout(State(w): State<Web>, headers: HeaderMap) -> Response {
+    if let Err(d) = who(&w, &headers, true) {
+        return d.into_response();
+    }
+    if let Some(s) = session_cookie(&headers) {
+        w.auth.logout(&s);
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct TokenBody {
+    name: String,
+}
+
+async fn api_tokens(
+    State(w): State<Web>,
+    headers: HeaderMap,
+    axum::Json(b): axum::Json<TokenBody>,
+) -> Response {
+    match who(&w, &headers, true) {
+        Err(d) => d.into_response(),
+        // Tokens do not mint tokens: only a person logged in does.
+        Ok(Principal::Token(_)) => problem(StatusCode::FORBIDDEN, "log in to create API tokens"),
+        Ok(Principal::Session { .. }) => match w.auth.create_token(&b.name) {
+            Ok(token) => {
+                axum::Json(serde_json::json!({"name": b.name, "token": token})).into_response()
+            }
+            Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+        },
+    }
+}
+
+async fn api_cameras(State(w): State<Web>, headers: HeaderMap) -> Response {
+    match who(&w, &headers, false) {
+        Err(d) => d.into_response(),
+        Ok(_) => axum::Json(w.telemetry.cameras.snapshots()).into_response(),
+    }
+}
+
+async fn api_health(State(w): State<Web>, headers: HeaderMap) -> Response {
+    if let Err(d) = who(&w, &headers, false) {
+        return d.into_response();
+    }
+    match w.telemetry.health().await {
+        Ok(h) => axum::Json(h).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn api_config(State(w): State<Web>, headers: HeaderMap) -> Response {
+    if let Err(d) = who(&w, &headers, false) {
+        return d.into_response();
+    }
+    match &w.live {
+        Some(live) => {
+            let (version, toml) = live.redacted();
+            axum::Json(serde_json::json!({"version": version, "toml": toml})).into_response()
+        }
+        None => problem(StatusCode::NOT_FOUND, "not started from a config file"),
+    }
+}
+
+async fn api_replay(State(w): State<Web>, headers: HeaderMap) -> Response {
+    if let Err(d) = who(&w, &headers, true) {
+        return d.into_response();
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match w
+        .telemetry
+        .outbox
+        .call(move |o| o.replay_all_dead(now))
+        .await
+    {
+        Ok(n) => axum::Json(serde_json::json!({"replayed": n})).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

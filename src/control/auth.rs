@@ -1,0 +1,303 @@
+//! Who may use the web page and the REST API.
+//!
+//! No default password: on first start (no admin password yet) the daemon logs a one-time
+//! setup code; `POST /api/setup {code, password}` spends it to set the admin password
+//! (Argon2id). `POST /api/login {password}` opens a session: an HttpOnly, Secure,
+//! SameSite=Strict cookie plus a CSRF token that every state-changing request must echo in
+//! `X-CSRF-Token`. Machines use API tokens (`Authorization: Bearer …`), which need no CSRF
+//! token because a browser never sends them on its own. Failed logins are limited per client
+//! address. Stored on disk (`data_dir/web/auth.json`, mode 0600): the password hash and the
+//! SHA-256 of each token, never a token itself.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const SESSION_COOKIE: &str = "wp_session";
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Failed logins allowed per client address within [`FAIL_WINDOW`].
+const MAX_FAILURES: usize = 5;
+const FAIL_WINDOW: Duration = Duration::from_secs(300);
+pub const MIN_PASSWORD: usize = 12;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AuthError {
+    #[error("the admin password is already set")]
+    AlreadySetUp,
+    #[error("wrong setup code")]
+    BadCode,
+    #[error("the password must be at least {MIN_PASSWORD} characters")]
+    WeakPassword,
+    #[error("wrong password")]
+    BadPassword,
+    #[error("too many failed logins from this address; wait {0} s")]
+    RateLimited(u64),
+    #[error("not set up yet: use the setup code from the log at /setup")]
+    NotSetUp,
+    #[error("cannot save {path}: {message}")]
+    Store { path: PathBuf, message: String },
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Stored {
+    password_hash: Option<String>,
+    #[serde(default)]
+    tokens: Vec<StoredToken>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredToken {
+    name: String,
+    sha256: String,
+}
+
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+/// Who a request is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    /// A browser session; its CSRF token must accompany state changes.
+    Session { csrf: String },
+    /// An API token (by its name).
+    Token(String),
+}
+
+pub struct Auth {
+    path: PathBuf,
+    stored: Mutex<Stored>,
+    /// SHA-256 of the one-time setup code, while the password is unset.
+    setup_code: Mutex<Option<[u8; 32]>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill(&mut b[..]);
+    hex::encode(b)
+}
+
+fn sha(s: &str) -> [u8; 32] {
+    sha2::Sha256::digest(s.as_bytes()).into()
+}
+
+/// Constant-time equality for secrets of equal length.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Auth {
+    /// Loads `dir/auth.json`; without a password yet, returns the one-time setup code to log.
+    pub fn open(dir: &Path) -> Result<(Self, Option<String>), AuthError> {
+        let path = dir.join("auth.json");
+        let stored: Stored = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let code = stored.password_hash.is_none().then(|| {
+            // 12 characters from an unambiguous alphabet, grouped for reading aloud.
+            const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+            let mut rng = rand::rng();
+            let raw: String = (0..12)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+                .collect();
+            format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
+        });
+        let auth = Self {
+            path,
+            setup_code: Mutex::new(code.as_deref().map(sha)),
+            stored: Mutex::new(stored),
+            sessions: Mutex::default(),
+            failures: Mutex::default(),
+        };
+        Ok((auth, code))
+    }
+
+    pub fn is_set_up(&self) -> bool {
+        lock(&self.stored).password_hash.is_some()
+    }
+
+    fn save(&self, stored: &Stored) -> Result<(), AuthError> {
+        let err = |message: String| AuthError::Store {
+            path: self.path.clone(),
+            message,
+        };
+        let body = serde_json::to_vec_pretty(stored).map_err(|e| err(e.to_string()))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+        std::fs::write(tmp.path(), body).map_err(|e| err(e.to_string()))?;
+        tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
+        tmp.persist(&self.path).map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Spends the setup code to set the admin password.
+    pub fn setup(&self, code: &str, password: &str) -> Result<(), AuthError> {
+        let mut slot = lock(&self.setup_code);
+        let Some(want) = *slot else {
+            return Err(AuthError::AlreadySetUp);
+        };
+        if !same(&sha(code.trim()), &want) {
+            return Err(AuthError::BadCode);
+        }
+        if password.chars().count() < MIN_PASSWORD {
+            return Err(AuthError::WeakPassword);
+        }
+        let hash = hash_password(password)?;
+        let mut stored = lock(&self.stored);
+        stored.password_hash = Some(hash);
+        self.save(&stored)?;
+        *slot = None;
+        Ok(())
+    }
+
+    /// Checks the password (rate-limited per address); returns the new session id and its
+    /// CSRF token.
+    pub fn login(&self, from: IpAddr, password: &str) -> Result<(String, String), AuthError> {
+        {
+            let mut f = lock(&self.failures);
+            let list = f.entry(from).or_default();
+            list.retain(|t| t.elapsed() < FAIL_WINDOW);
+            if list.len() >= MAX_FAILURES {
+                let wait = FAIL_WINDOW.saturating_sub(list[0].elapsed()).as_secs() + 1;
+                return Err(AuthError::RateLimited(wait));
+            }
+        }
+        let hash = lock(&self.stored)
+            .password_hash
+            .clone()
+            .ok_or(AuthError::NotSetUp)?;
+        let ok = PasswordHash::new(&hash)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if !ok {
+            lock(&self.failures)
+                .entry(from)
+                .or_default()
+                .push(Instant::now());
+            return Err(AuthError::BadPassword);
+        }
+        let (id, csrf) = (random_token(32), random_token(32));
+        lock(&self.sessions).insert(
+            id.clone(),
+            Session {
+                csrf: csrf.clone(),
+                expires: Instant::now() + SESSION_TTL,
+            },
+        );
+        Ok((id, csrf))
+    }
+
+    pub fn logout(&self, session: &str) {
+        lock(&self.sessions).remove(session);
+    }
+
+    pub fn session(&self, id: &str) -> Option<Principal> {
+        let mut s = lock(&self.sessions);
+        s.retain(|_, v| v.expires > Instant::now());
+        s.get(id).map(|v| Principal::Session {
+            csrf: v.csrf.clone(),
+        })
+    }
+
+    /// Makes an API token; the token is returned once and only its hash is kept.
+    pub fn create_token(&self, name: &str) -> Result<String, AuthError> {
+        let token = format!("wpt_{}", random_token(24));
+        let mut stored = lock(&self.stored);
+        stored.tokens.push(StoredToken {
+            name: name.to_string(),
+            sha256: hex::encode(sha(&token)),
+        });
+        self.save(&stored)?;
+        Ok(token)
+    }
+
+    pub fn token(&self, token: &str) -> Option<Principal> {
+        let want = hex::encode(sha(token));
+        lock(&self.stored)
+            .tokens
+            .iter()
+            .find(|t| same(t.sha256.as_bytes(), want.as_bytes()))
+            .map(|t| Principal::Token(t.name.clone()))
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, AuthError> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill(&mut salt);
+    let err = |e: argon2::password_hash::Error| AuthError::Store {
+        path: PathBuf::from("auth.json"),
+        message: e.to_string(),
+    };
+    let salt = SaltString::encode_b64(&salt).map_err(err)?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(err)?
+        .to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_once_then_login_with_limits_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (auth, code) = Auth::open(dir.path()).unwrap();
+        let code = code.expect("a setup code on first start");
+        assert_eq!(
+            auth.setup("WRONG-CODE-0000", "a long enough password"),
+            Err(AuthError::BadCode)
+        );
+        assert_eq!(auth.setup(&code, "short"), Err(AuthError::WeakPassword));
+        auth.setup(&code, "a long enough password").unwrap();
+        assert_eq!(
+            auth.setup(&code, "another long password"),
+            Err(AuthError::AlreadySetUp)
+        );
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let (sid, csrf) = auth.login(ip, "a long enough password").unwrap();
+        assert_eq!(auth.session(&sid), Some(Principal::Session { csrf }));
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(auth.login(ip, "guess"), Err(AuthError::BadPassword));
+        }
+        assert!(matches!(
+            auth.login(ip, "a long enough password"),
+            Err(AuthError::RateLimited(_))
+        ));
+        // Another address is not punished for this one.
+        assert!(auth
+            .login("10.0.0.9".parse().unwrap(), "a long enough password")
+            .is_ok());
+        auth.logout(&sid);
+        assert_eq!(auth.session(&sid), None);
+        let token = auth.create_token("fleet").unwrap();
+        assert_eq!(auth.token(&token), Some(Principal::Token("fleet".into())));
+        assert_eq!(auth.token("wpt_nope"), None);
+        // Reopened: set up, no code, token still valid, and the file holds no token.
+        let (again, code) = Auth::open(dir.path()).unwrap();
+        assert!(again.is_set_up() && code.is_none());
+        assert!(again.token(&token).is_some());
+        let on_disk = std::fs::read_to_string(dir.path().join("auth.json")).unwrap();
+        assert!(!on_disk.contains(&token) && !on_disk.contains("a long enough password"));
+    }
+}
