@@ -164,6 +164,7 @@ impl Default for Counters {
                 &["sink"],
             )
             .expect("constant histogram options"),
+            live_alerts: tokio::sync::broadcast::channel(64).0,
             detector_beat: Default::default(),
         }
     }
@@ -190,6 +191,8 @@ pub struct Counters {
     pub fired_per_rule: std::sync::Mutex<HashMap<String, u64>>,
     /// One histogram per sink (label `sink`), shared with the sink workers.
     pub delivery_latency: prometheus::HistogramVec,
+    /// Each committed alert's body, for the web page's live feed (no subscriber: dropped).
+    pub live_alerts: tokio::sync::broadcast::Sender<String>,
     /// Marked on every turn of the detector loop; the service watchdog reads it.
     pub detector_beat: Arc<crate::service::Heartbeat>,
 }
@@ -386,6 +389,7 @@ pub async fn run(
                 &config.device.id,
                 telemetry.clone(),
                 live.clone(),
+                snapshots.clone(),
                 control_cancel.clone(),
             )
             .await?,
@@ -751,6 +755,11 @@ fn commit_loop(
         }
         for w in wakes {
             w.notify_one();
+        }
+        for a in &alerts {
+            let _ = counters
+                .live_alerts
+                .send(String::from_utf8_lossy(&a.body).into_owned());
         }
         let now = chrono::Utc::now().timestamp_millis();
         let cutoff = |d: Duration| now - d.as_millis() as i64;

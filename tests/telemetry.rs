@@ -965,6 +965,68 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     let stored = std::fs::read_to_string(gw.dir.path().join("data/web/auth.json")).unwrap();
     assert!(!stored.contains(&token) && !stored.contains(PW));
 
+    // Live alerts (Server-Sent Events), the list, and the pictures.
+    let events = client
+        .get(format!("{base}/api/events"))
+        .header("Cookie", format!("wp_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    let mut events = events;
+    let mut fired: Option<serde_json::Value> = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let mut buf = String::new();
+    while fired.is_none() && std::time::Instant::now() < deadline {
+        let chunk = tokio::time::timeout(Duration::from_secs(40), events.chunk()).await;
+        let Ok(Ok(Some(bytes))) = chunk else { break };
+        buf.push_str(&String::from_utf8_lossy(&bytes));
+        fired = buf
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .find(|v| v["type"] == "alert.fired");
+    }
+    let fired = fired.unwrap_or_else(|| panic!("no live alert in 40 s: {buf}"));
+    let alert_id = fired["data"]["alert_id"].as_str().unwrap().to_string();
+    let mut list = Call::new(Method::GET, "/api/alerts?limit=20");
+    list.bearer = Some(&token);
+    let (status, _, alerts) = call(&client, &base, list).await;
+    assert_eq!(status, 200);
+    assert!(alerts.contains(&alert_id), "{alert_id} not in {alerts}");
+    let picture = |path: String| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .get(format!("{base}{path}"))
+                .header("Authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            assert_eq!(r.headers()["content-type"], "image/jpeg");
+            image::load_from_memory(&r.bytes().await.unwrap()).expect("a JPEG")
+        }
+    };
+    let evidence = picture(format!("/api/snapshots/{alert_id}")).await;
+    assert_eq!((evidence.width(), evidence.height()), (640, 480));
+    let latest = picture("/api/cameras/yard/snapshot".to_string()).await;
+    assert_eq!((latest.width(), latest.height()), (640, 480));
+    for path in ["/api/alerts", "/api/events", "/api/cameras/yard/snapshot"] {
+        assert_eq!(
+            call(&client, &base, Call::new(Method::GET, path)).await.0,
+            401,
+            "{path}"
+        );
+    }
+    let mut bad = Call::new(Method::GET, "/api/snapshots/..%2F..%2Fetc%2Fpasswd");
+    bad.bearer = Some(&token);
+    assert_eq!(
+        call(&client, &base, bad).await.0,
+        400,
+        "a path is not a snapshot id"
+    );
+
     // After logout the session is gone.
     let mut out = Call::new(Method::POST, "/api/logout");
     out.cookie = Some(&session);

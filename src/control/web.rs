@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sha2::Digest;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -112,6 +113,7 @@ struct Web {
     telemetry: Telemetry,
     auth: Arc<Auth>,
     live: Option<Arc<LiveConfig>>,
+    snapshots: Option<Arc<crate::evidence::SnapshotStore>>,
 }
 
 /// Binds and serves until `cancel`. Port 0 picks a free port (tests); `addr` says which.
@@ -121,6 +123,7 @@ pub async fn start(
     device: &str,
     telemetry: Telemetry,
     live: Option<Arc<LiveConfig>>,
+    snapshots: Option<Arc<crate::evidence::SnapshotStore>>,
     cancel: CancellationToken,
 ) -> Result<WebServer, ControlError> {
     let (auth, code) =
@@ -151,6 +154,7 @@ pub async fn start(
         telemetry,
         auth: Arc::new(auth),
         live,
+        snapshots,
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -164,6 +168,10 @@ pub async fn start(
         .route("/api/health", get(api_health))
         .route("/api/config", get(api_config))
         .route("/api/dead-letters/replay", post(api_replay))
+        .route("/api/alerts", get(api_alerts))
+        .route("/api/events", get(api_events))
+        .route("/api/snapshots/{id}", get(api_snapshot))
+        .route("/api/cameras/{name}/snapshot", get(api_camera_snapshot))
         .with_state(state);
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(
@@ -416,6 +424,111 @@ async fn api_replay(State(w): State<Web>, headers: HeaderMap) -> Response {
         .await
     {
         Ok(n) => axum::Json(serde_json::json!({"replayed": n})).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+fn jpeg(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()
+}
+
+/// The newest alerts (`?limit=`, default 50, at most 500).
+async fn api_alerts(
+    State(w): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(d) = who(&w, &headers, false) {
+        return d.into_response();
+    }
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .min(500);
+    match w
+        .telemetry
+        .outbox
+        .call(move |o| o.recent_alerts(limit))
+        .await
+    {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// New alerts as they are committed, as Server-Sent Events (one `alert` event each).
+async fn api_events(State(w): State<Web>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if let Err(d) = who(&w, &headers, false) {
+        return d.into_response();
+    }
+    let rx = w.telemetry.counters.live_alerts.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(body) => {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(
+                            Event::default().event("alert").data(body),
+                        ),
+                        rx,
+                    ))
+                }
+                // A slow page misses alerts, not the pipeline: it can reload the list.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// An alert's evidence JPEG by snapshot id (the alert id).
+async fn api_snapshot(
+    State(w): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(d) = who(&w, &headers, false) {
+        return d.into_response();
+    }
+    let Some(store) = w.snapshots.clone() else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "snapshots are off ([snapshots] enabled = false)",
+        );
+    };
+    let id = id.trim_end_matches(".jpg").to_string();
+    match tokio::task::spawn_blocking(move || store.read(&id)).await {
+        Ok(Ok(bytes)) => jpeg(bytes),
+        Ok(Err(e @ crate::evidence::EvidenceError::BadId(_))) => {
+            problem(StatusCode::BAD_REQUEST, e)
+        }
+        Ok(Err(e)) => problem(StatusCode::NOT_FOUND, e),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// A camera's latest frame as JPEG, at the camera's frame size.
+async fn api_camera_snapshot(
+    State(w): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    if let Err(d) = who(&w, &headers, false) {
+        return d.into_response();
+    }
+    let frame = match w.telemetry.cameras.latest_frame(&name) {
+        Ok(f) => f,
+        Err(e @ crate::video::VideoError::Unknown(_)) => return problem(StatusCode::NOT_FOUND, e),
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    match tokio::task::spawn_blocking(move || crate::evidence::frame_jpeg(&frame, 80)).await {
+        Ok(Ok(bytes)) => jpeg(bytes),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

@@ -157,6 +157,19 @@ pub struct SinkStats {
     pub latency_p95_ms: Option<i64>,
 }
 
+/// An alert as the web page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentAlert {
+    pub alert_id: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub camera: String,
+    pub rule: String,
+    pub severity: String,
+    /// The payload as committed (`alert.fired` / `alert.ended`).
+    pub body: serde_json::Value,
+}
+
 /// How often a rule or a camera fired since some time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Activity {
@@ -524,6 +537,31 @@ impl Outbox {
             });
         }
         Ok(out)
+    }
+
+    /// The newest `limit` alerts, newest first, each with its body as committed.
+    pub fn recent_alerts(&self, limit: usize) -> Result<Vec<RecentAlert>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT alert_id, created_at, camera, rule, severity, body FROM alerts
+                 ORDER BY seq DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                let body: Vec<u8> = r.get(5)?;
+                Ok(RecentAlert {
+                    alert_id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    camera: r.get(2)?,
+                    rule: r.get(3)?,
+                    severity: r.get(4)?,
+                    body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.err(e))
     }
 
     /// Alerts per rule and per camera since `since_ms`, with the newest one's time (for the
