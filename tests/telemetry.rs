@@ -824,12 +824,7 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     let gw = gateway("", "").await;
     let base = format!("https://127.0.0.1:{}", gw.web_port);
     // The setup code is in the log once the server listens.
-    let code_re = |log: &str| {
-        log.lines()
-            .find(|l| l.contains("setup_code="))
-            .and_then(|l| l.split("setup_code=").nth(1))
-            .map(|c| c.split_whitespace().next().unwrap_or("").to_string())
-    };
+    let code_re = setup_code;
     let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
     assert!(
         wait_until(Duration::from_secs(60), || code_re(&log()).is_some()).await,
@@ -1049,4 +1044,58 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     }
     assert_eq!(call(&client, &base, login(PW)).await.0, 429);
     assert!(!log().contains(PW), "the password reached the log");
+}
+
+/// The one-time setup code the daemon logged, once it has.
+fn setup_code(log: &str) -> Option<String> {
+    log.lines()
+        .find_map(|l| l.split("setup_code=").nth(1))
+        .and_then(|c| c.split_whitespace().next())
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_page_works_in_a_real_browser() {
+    let gw = gateway("", "").await;
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(60), || setup_code(&log()).is_some()).await,
+        "{}",
+        log()
+    );
+    let artifacts = repo().join("target/test-artifacts/browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let script = repo().join("tests/browser/dashboard.mjs");
+    let mut node = std::process::Command::new("node");
+    node.arg(&script)
+        .env(
+            "WATCHPOST_URL",
+            format!("https://127.0.0.1:{}/", gw.web_port),
+        )
+        .env("SETUP_CODE", setup_code(&log()).unwrap())
+        .env("ARTIFACTS", &artifacts);
+    // Every wait inside the script is bounded; this bounds the whole run as well.
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::task::spawn_blocking(move || node.output()),
+    )
+    .await
+    .expect("the browser test finished within 3 minutes")
+    .unwrap()
+    .expect("node runs (scripts/setup installs nodejs, chromium and playwright-core)");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        artifacts.display()
+    );
+    for shot in [
+        "1-login.png",
+        "2-dashboard.png",
+        "3-live-alert.png",
+        "4-logged-out.png",
+    ] {
+        assert!(artifacts.join(shot).is_file(), "no screenshot {shot}");
+    }
 }

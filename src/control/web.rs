@@ -160,6 +160,8 @@ pub async fn start(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/", get(page))
+        .route("/api/session", get(api_session))
         .route("/api/setup", post(api_setup))
         .route("/api/login", post(api_login))
         .route("/api/logout", post(api_logout))
@@ -530,5 +532,38 @@ async fn api_camera_snapshot(
         Ok(Ok(bytes)) => jpeg(bytes),
         Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// The web page: one embedded file, no build step, no third-party assets.
+const PAGE: &str = include_str!("page.html");
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+/// For the page after a reload: the session's CSRF token if the cookie is valid (readable
+/// only by same-origin script), else 401 with whether the admin password is set.
+async fn api_session(State(w): State<Web>, headers: HeaderMap) -> Response {
+    match session_cookie(&headers).and_then(|s| w.auth.session(&s)) {
+        Some(Principal::Session { csrf }) => {
+            axum::Json(serde_json::json!({ "csrf": csrf })).into_response()
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "set_up": w.auth.is_set_up() })),
+        )
+            .into_response(),
     }
 }
