@@ -131,11 +131,6 @@ pub async fn start(
             path: data_dir.join("web/auth.json"),
             message: e.to_string(),
         })?;
-    if let Some(code) = code {
-        // The one secret that must reach the log: it is single-use and only sets the first
-        // password.
-        tracing::warn!(setup_code = %code, "web: no admin password yet; set it once at /setup with this one-time code");
-    }
     let (cert_path, key_path) = certificate(cfg, data_dir, device)?;
     let (tls, fingerprint) = tls(&cert_path, &key_path)?;
     let listen_err = |message: String| ControlError::Listen {
@@ -196,6 +191,11 @@ pub async fn start(
         }
     });
     tracing::info!(url = %format!("https://{addr}/"), certificate_sha256 = %fingerprint, "web: listening");
+    if let Some(code) = code {
+        // The one secret that must reach the log: it is single-use and only sets the first
+        // password. Logged once the server listens, so it can be used at once.
+        tracing::warn!(setup_code = %code, "web: no admin password yet; set it once on the page with this one-time code");
+    }
     Ok(WebServer {
         addr,
         fingerprint,
