@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{bin, data, repo, spec};
+use common::{bin, data, repo, spec, PHOTOS};
 use watchpost::detect::{iou, Detection, Detector, DetectorSpec, ModelKind};
-
-const PHOTOS: [&str; 6] = [
-    "dog.jpg",
-    "person.jpg",
-    "horses.jpg",
-    "giraffe.jpg",
-    "eagle.jpg",
-    "astronaut.png",
-];
 
 fn detector(size: usize) -> Detector {
     let mut s = spec("nanodet-416.onnx");

@@ -5,17 +5,8 @@
 
 mod common;
 
-use common::{data, repo, spec};
+use common::{data, repo, spec, PHOTOS};
 use watchpost::detect::{iou, Detector};
-
-const PHOTOS: [&str; 6] = [
-    "dog.jpg",
-    "person.jpg",
-    "horses.jpg",
-    "giraffe.jpg",
-    "eagle.jpg",
-    "astronaut.png",
-];
 
 #[test]
 fn the_quantized_model_matches_float_on_every_fixture() {

@@ -439,6 +439,11 @@ fn envelope(ts: i64, nonce: &str, args: &str) -> String {
     format!(r#"{{"ts": {ts}, "nonce": "{nonce}", "args": {args}}}"#)
 }
 
+/// Waits until `n` results of `name` have arrived (bounded by `secs`).
+async fn results_within(seen: &Seen, name: &str, n: usize, secs: u64) -> bool {
+    wait_until(Duration::from_secs(secs), || results(seen, name).len() >= n).await
+}
+
 /// The results seen on `cmd/{name}/result` so far, parsed.
 fn results(seen: &Seen, name: &str) -> Vec<serde_json::Value> {
     let topic = format!("watchpost/test-gw/cmd/{name}/result");
@@ -499,13 +504,7 @@ async fn signed_fleet_commands_run_and_everything_else_is_refused_with_a_reason(
     )
     .await;
     assert!(
-        wait_until(Duration::from_secs(10), || results(
-            &gw.seen,
-            "replay-dead-letters"
-        )
-        .len()
-            >= 3)
-        .await,
+        results_within(&gw.seen, "replay-dead-letters", 3, 10).await,
         "no refusals: {:?}",
         results(&gw.seen, "replay-dead-letters")
     );
@@ -524,15 +523,7 @@ async fn signed_fleet_commands_run_and_everything_else_is_refused_with_a_reason(
     // Signed and fresh: the dead letters go back in the queue and reach the receiver.
     let before = gw.receiver.received().len();
     command(&client, "replay-dead-letters", &replay, Some(key)).await;
-    assert!(
-        wait_until(Duration::from_secs(10), || results(
-            &gw.seen,
-            "replay-dead-letters"
-        )
-        .len()
-            >= 4)
-        .await
-    );
+    assert!(results_within(&gw.seen, "replay-dead-letters", 4, 10).await);
     let ok = results(&gw.seen, "replay-dead-letters")[3].clone();
     assert_eq!(ok["ok"], true, "{ok}");
     assert_eq!(ok["nonce"], "n-1");
@@ -555,15 +546,7 @@ async fn signed_fleet_commands_run_and_everything_else_is_refused_with_a_reason(
 
     // The same signed message again is a replay.
     command(&client, "replay-dead-letters", &replay, Some(key)).await;
-    assert!(
-        wait_until(Duration::from_secs(10), || results(
-            &gw.seen,
-            "replay-dead-letters"
-        )
-        .len()
-            >= 5)
-        .await
-    );
+    assert!(results_within(&gw.seen, "replay-dead-letters", 5, 10).await);
     let again = results(&gw.seen, "replay-dead-letters")[4].clone();
     assert!(
         again["error"]
@@ -609,15 +592,7 @@ async fn signed_fleet_commands_run_and_everything_else_is_refused_with_a_reason(
         Some(key),
     )
     .await;
-    assert!(
-        wait_until(Duration::from_secs(20), || results(
-            &gw.seen,
-            "restart-camera"
-        )
-        .len()
-            >= 2)
-        .await
-    );
+    assert!(results_within(&gw.seen, "restart-camera", 2, 20).await);
     let r = results(&gw.seen, "restart-camera");
     let unknown = r.iter().find(|r| r["nonce"] == "n-3").unwrap();
     assert!(

@@ -241,24 +241,10 @@ impl Detector {
         wanted: Option<&[bool]>,
     ) -> Result<Vec<Detection>, DetectError> {
         let s = self.size;
-        if rgb.len() != s * s * 3 {
-            return Err(DetectError::FrameSize {
-                got: rgb.len(),
-                expected: s * s * 3,
-                size: s,
-            });
-        }
         let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
         let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
         let started = std::time::Instant::now();
-        let mut input = family::input_tensor(self.family.kind(), s).map_err(infer)?;
-        {
-            let mut view = input.to_plain_array_view_mut::<f32>().map_err(infer)?;
-            let slice = view
-                .as_slice_mut()
-                .ok_or_else(|| DetectError::Inference("input tensor is not contiguous".into()))?;
-            self.family.preprocess(rgb, slice);
-        }
+        let input = self.input(rgb)?;
         self.timing.pre_ms = ms(started);
         let started = std::time::Instant::now();
         let outputs = self.run_model(input).map_err(infer)?;
@@ -281,9 +267,8 @@ impl Detector {
         Ok(kept)
     }
 
-    /// Runs the model once on `rgb` (at the model's size) timing every node; returns the
-    /// total milliseconds per operator kind, slowest first (`bench-detect --profile`).
-    pub fn profile(&mut self, rgb: &[u8]) -> Result<Vec<(String, f64, usize)>, DetectError> {
+    /// The model's input tensor from an RGB frame at the model's size (normalised in place).
+    fn input(&self, rgb: &[u8]) -> Result<Tensor, DetectError> {
         let s = self.size;
         if rgb.len() != s * s * 3 {
             return Err(DetectError::FrameSize {
@@ -301,6 +286,14 @@ impl Detector {
                 .ok_or_else(|| DetectError::Inference("input tensor is not contiguous".into()))?;
             self.family.preprocess(rgb, slice);
         }
+        Ok(input)
+    }
+
+    /// Runs the model once on `rgb` (at the model's size) timing every node; returns the
+    /// total milliseconds per operator kind, slowest first (`bench-detect --profile`).
+    pub fn profile(&mut self, rgb: &[u8]) -> Result<Vec<(String, f64, usize)>, DetectError> {
+        let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
+        let input = self.input(rgb)?;
         let mut by_op: std::collections::HashMap<String, (f64, usize)> = Default::default();
         let state = &mut self.state;
         let run = |by_op: &mut std::collections::HashMap<String, (f64, usize)>| {

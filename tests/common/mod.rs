@@ -15,6 +15,16 @@ pub fn data(name: &str) -> PathBuf {
     repo().join("tests/data").join(name)
 }
 
+/// The fixture photos with oracles (tests/data/*.expected.json).
+pub const PHOTOS: [&str; 6] = [
+    "dog.jpg",
+    "person.jpg",
+    "horses.jpg",
+    "giraffe.jpg",
+    "eagle.jpg",
+    "astronaut.png",
+];
+
 pub fn clip() -> PathBuf {
     repo().join(watchpost::demo::CLIP)
 }
