@@ -756,10 +756,13 @@ fn commit_loop(
         for w in wakes {
             w.notify_one();
         }
-        for a in &alerts {
-            let _ = counters
-                .live_alerts
-                .send(String::from_utf8_lossy(&a.body).into_owned());
+        // Copies only while a web page is listening.
+        if counters.live_alerts.receiver_count() > 0 {
+            for a in &alerts {
+                let _ = counters
+                    .live_alerts
+                    .send(String::from_utf8_lossy(&a.body).into_owned());
+            }
         }
         let now = chrono::Utc::now().timestamp_millis();
         let cutoff = |d: Duration| now - d.as_millis() as i64;

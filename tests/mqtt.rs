@@ -7,9 +7,7 @@ use chrono::Utc;
 use common::{
     free_port, mosquitto, mosquitto_with, secret_key, verify_with_python, wait_until, SECRET,
 };
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::MqttOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,38 +25,24 @@ fn subscriber(port: u16) -> Arc<Mutex<Vec<Received>>> {
     opts.set_keep_alive(Duration::from_secs(5));
     opts.set_clean_start(false);
     opts.set_session_expiry_interval(Some(3600));
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let _ = client
-                        .subscribe("watchpost/+/alerts/#", QoS::AtLeastOnce)
-                        .await;
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let headers = p
-                        .properties
-                        .map(|pr| pr.user_properties)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .chain([(
-                            "topic".to_string(),
-                            String::from_utf8_lossy(&p.topic).to_string(),
-                        )])
-                        .collect();
-                    out.lock().unwrap().push(Received {
-                        at: Utc::now(),
-                        headers,
-                        body: p.payload.to_vec(),
-                        verified: None,
-                        status: 200,
-                    });
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+    common::listen(opts, "watchpost/+/alerts/#", move |p| {
+        let headers = p
+            .properties
+            .map(|pr| pr.user_properties)
+            .unwrap_or_default()
+            .into_iter()
+            .chain([(
+                "topic".to_string(),
+                String::from_utf8_lossy(&p.topic).to_string(),
+            )])
+            .collect();
+        out.lock().unwrap().push(Received {
+            at: Utc::now(),
+            headers,
+            body: p.payload.to_vec(),
+            verified: None,
+            status: 200,
+        });
     });
     got
 }

@@ -6,9 +6,8 @@
 mod common;
 
 use common::{bin, clip, free_port, mosquitto, repo, secret_key, wait_until, SECRET};
-use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, MqttOptions};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,24 +25,12 @@ fn watch(port: u16, who: &str) -> Seen {
     opts.set_keep_alive(Duration::from_secs(5));
     // Snapshot results carry a JPEG.
     opts.set_max_packet_size(Some(4 << 20));
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let _ = client
-                        .subscribe("watchpost/test-gw/#", QoS::AtLeastOnce)
-                        .await;
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => out.lock().unwrap().push((
-                    String::from_utf8_lossy(&p.topic).to_string(),
-                    String::from_utf8_lossy(&p.payload).to_string(),
-                    p.retain,
-                )),
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+    common::listen(opts, "watchpost/test-gw/#", move |p| {
+        out.lock().unwrap().push((
+            String::from_utf8_lossy(&p.topic).to_string(),
+            String::from_utf8_lossy(&p.payload).to_string(),
+            p.retain,
+        ))
     });
     seen
 }
@@ -766,6 +753,22 @@ impl<'a> Call<'a> {
             body: None,
         }
     }
+    fn cookie(mut self, session: &'a str) -> Self {
+        self.cookie = Some(session);
+        self
+    }
+    fn csrf(mut self, token: &'a str) -> Self {
+        self.csrf = Some(token);
+        self
+    }
+    fn bearer(mut self, token: &'a str) -> Self {
+        self.bearer = Some(token);
+        self
+    }
+    fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
 }
 
 async fn call(
@@ -826,8 +829,7 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         assert_eq!(status, 401, "{m} {p} without auth");
     }
     let login = |pw: &str| {
-        let mut c = Call::new(Method::POST, "/api/login");
-        c.body = Some(serde_json::json!({ "password": pw }));
+        let c = Call::new(Method::POST, "/api/login").json(serde_json::json!({ "password": pw }));
         c
     };
     assert_eq!(
@@ -836,8 +838,8 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         "not set up yet"
     );
     let setup = |code: &str, pw: &str| {
-        let mut c = Call::new(Method::POST, "/api/setup");
-        c.body = Some(serde_json::json!({ "code": code, "password": pw }));
+        let c = Call::new(Method::POST, "/api/setup")
+            .json(serde_json::json!({ "code": code, "password": pw }));
         c
     };
     const PW: &str = "correct horse battery staple";
@@ -873,16 +875,14 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut get = Call::new(Method::GET, "/api/cameras");
-    get.cookie = Some(&session);
+    let get = Call::new(Method::GET, "/api/cameras").cookie(&session);
     let (status, _, cams) = call(&client, &base, get).await;
     assert_eq!(status, 200);
     assert!(
         cams.contains("\"yard\"") && !cams.contains(CAMERA_PASSWORD),
         "{cams}"
     );
-    let mut cfg = Call::new(Method::GET, "/api/config");
-    cfg.cookie = Some(&session);
+    let cfg = Call::new(Method::GET, "/api/config").cookie(&session);
     let (status, _, config) = call(&client, &base, cfg).await;
     assert_eq!(status, 200);
     assert!(
@@ -890,47 +890,43 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     );
 
     // State changes need the CSRF token with a session.
-    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
-    replay.cookie = Some(&session);
+    let replay = Call::new(Method::POST, "/api/dead-letters/replay").cookie(&session);
     assert_eq!(call(&client, &base, replay).await.0, 403, "no CSRF token");
-    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
-    replay.cookie = Some(&session);
-    replay.csrf = Some("0000");
+    let replay = Call::new(Method::POST, "/api/dead-letters/replay")
+        .cookie(&session)
+        .csrf("0000");
     assert_eq!(
         call(&client, &base, replay).await.0,
         403,
         "wrong CSRF token"
     );
-    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
-    replay.cookie = Some(&session);
-    replay.csrf = Some(&csrf);
+    let replay = Call::new(Method::POST, "/api/dead-letters/replay")
+        .cookie(&session)
+        .csrf(&csrf);
     let (status, _, body) = call(&client, &base, replay).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("replayed"));
 
     // An API token for machines: works without CSRF, cannot mint tokens, never stored.
-    let mut mint = Call::new(Method::POST, "/api/tokens");
-    mint.cookie = Some(&session);
-    mint.csrf = Some(&csrf);
-    mint.body = Some(serde_json::json!({"name": "fleet"}));
+    let mint = Call::new(Method::POST, "/api/tokens")
+        .cookie(&session)
+        .csrf(&csrf)
+        .json(serde_json::json!({"name": "fleet"}));
     let (status, _, body) = call(&client, &base, mint).await;
     assert_eq!(status, 200, "{body}");
     let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
         .as_str()
         .unwrap()
         .to_string();
-    let mut health = Call::new(Method::GET, "/api/health");
-    health.bearer = Some(&token);
+    let health = Call::new(Method::GET, "/api/health").bearer(&token);
     assert_eq!(call(&client, &base, health).await.0, 200);
-    let mut replay = Call::new(Method::POST, "/api/dead-letters/replay");
-    replay.bearer = Some(&token);
+    let replay = Call::new(Method::POST, "/api/dead-letters/replay").bearer(&token);
     assert_eq!(call(&client, &base, replay).await.0, 200);
-    let mut mint = Call::new(Method::POST, "/api/tokens");
-    mint.bearer = Some(&token);
-    mint.body = Some(serde_json::json!({"name": "more"}));
+    let mint = Call::new(Method::POST, "/api/tokens")
+        .bearer(&token)
+        .json(serde_json::json!({"name": "more"}));
     assert_eq!(call(&client, &base, mint).await.0, 403);
-    let mut bad = Call::new(Method::GET, "/api/health");
-    bad.bearer = Some("wpt_not-a-token");
+    let bad = Call::new(Method::GET, "/api/health").bearer("wpt_not-a-token");
     assert_eq!(call(&client, &base, bad).await.0, 401);
     let stored = std::fs::read_to_string(gw.dir.path().join("data/web/auth.json")).unwrap();
     assert!(!stored.contains(&token) && !stored.contains(PW));
@@ -959,8 +955,7 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     }
     let fired = fired.unwrap_or_else(|| panic!("no live alert in 40 s: {buf}"));
     let alert_id = fired["data"]["alert_id"].as_str().unwrap().to_string();
-    let mut list = Call::new(Method::GET, "/api/alerts?limit=20");
-    list.bearer = Some(&token);
+    let list = Call::new(Method::GET, "/api/alerts?limit=20").bearer(&token);
     let (status, _, alerts) = call(&client, &base, list).await;
     assert_eq!(status, 200);
     assert!(alerts.contains(&alert_id), "{alert_id} not in {alerts}");
@@ -989,8 +984,7 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
             "{path}"
         );
     }
-    let mut bad = Call::new(Method::GET, "/api/snapshots/..%2F..%2Fetc%2Fpasswd");
-    bad.bearer = Some(&token);
+    let bad = Call::new(Method::GET, "/api/snapshots/..%2F..%2Fetc%2Fpasswd").bearer(&token);
     assert_eq!(
         call(&client, &base, bad).await.0,
         400,
@@ -998,12 +992,11 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     );
 
     // After logout the session is gone.
-    let mut out = Call::new(Method::POST, "/api/logout");
-    out.cookie = Some(&session);
-    out.csrf = Some(&csrf);
+    let out = Call::new(Method::POST, "/api/logout")
+        .cookie(&session)
+        .csrf(&csrf);
     assert_eq!(call(&client, &base, out).await.0, 204);
-    let mut get = Call::new(Method::GET, "/api/cameras");
-    get.cookie = Some(&session);
+    let get = Call::new(Method::GET, "/api/cameras").cookie(&session);
     assert_eq!(
         call(&client, &base, get).await.0,
         401,

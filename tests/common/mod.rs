@@ -300,3 +300,30 @@ pub fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Broker {
     let _ = child.wait();
     panic!("mosquitto did not start on port {port}");
 }
+
+/// An MQTT 5 client that (re)subscribes to `filter` on every connection and hands each
+/// publish to `on_publish`; runs until the test ends.
+pub fn listen(
+    opts: rumqttc::v5::MqttOptions,
+    filter: &str,
+    mut on_publish: impl FnMut(rumqttc::v5::mqttbytes::v5::Publish) + Send + 'static,
+) {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::{AsyncClient, Event};
+    let filter = filter.to_string();
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client
+                        .subscribe(filter.clone(), rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+                        .await;
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => on_publish(p),
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+}
