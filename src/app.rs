@@ -9,7 +9,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::config::IncludeSnapshot;
-use crate::deliver::{DeliverError, RetryPolicy, Sink, SinkMetrics, SinkWorker};
+use crate::deliver::{DeliverError, RetryPolicy, SinkSet, SinkSetParts};
 use crate::detect::{DetectError, Detector, DetectorSpec, MotionGate};
 use crate::evidence::{EvidenceError, SnapshotStore};
 use crate::outbox::{
@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -231,14 +230,6 @@ pub async fn run(
     } else {
         None
     };
-    let sinks = config
-        .sinks
-        .iter()
-        .map(|s| {
-            Sink::from_config(s, &config.device.id)
-                .map(|sink| Arc::new(sink.with_snapshots(snapshots.clone())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let stats = outbox.call(|o| o.stats()).await?;
     tracing::info!(
         outbox = %config.outbox_path().display(),
@@ -269,6 +260,17 @@ pub async fn run(
         },
         cancel.clone(),
     ));
+
+    let sinks = Arc::new(SinkSet::new(SinkSetParts {
+        runtime: tokio::runtime::Handle::current(),
+        outbox: outbox.clone(),
+        policy: RetryPolicy::from_config(&config.delivery),
+        clock: opts.clock.clone(),
+        device: config.device.id.clone(),
+        snapshots: snapshots.clone(),
+        latency: counters.delivery_latency.clone(),
+    }));
+    sinks.apply(&config.sinks)?;
 
     let filters = class_filters(&config, &detector);
     let stage_config = config.clone();
@@ -304,17 +306,12 @@ pub async fn run(
                 )
             })?
     };
-    let wakes: Vec<Arc<Notify>> = sinks.iter().map(|_| Arc::new(Notify::new())).collect();
     let committer_thread = {
-        let (outbox, counters, wakes) = (outbox.clone(), counters.clone(), wakes.clone());
+        let (outbox, counters, sinks) = (outbox.clone(), counters.clone(), sinks.clone());
         let bodies = BodyMaker {
             device: config.device.id.clone(),
             site: config.device.site.clone(),
-            include: config
-                .sinks
-                .iter()
-                .map(|s| (s.name.clone(), s.include_snapshot))
-                .collect(),
+            sinks: sinks.clone(),
             snapshots: snapshots.clone(),
         };
         let limits = Limits {
@@ -324,34 +321,8 @@ pub async fn run(
         };
         std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &wakes, &bodies, &limits))?
+            .spawn(move || commit_loop(&hits_rx, &outbox, &counters, &sinks, &bodies, &limits))?
     };
-
-    let sink_cancel = CancellationToken::new();
-    let policy = RetryPolicy::from_config(&config.delivery);
-    let mut sink_metrics = Vec::new();
-    let workers: Vec<_> = sinks
-        .iter()
-        .zip(&wakes)
-        .zip(&config.sinks)
-        .map(|((sink, wake), cfg)| {
-            let metrics = Arc::new(SinkMetrics {
-                latency: counters.delivery_latency.with_label_values(&[&cfg.name]),
-                ..Default::default()
-            });
-            sink_metrics.push((cfg.name.clone(), metrics.clone()));
-            let worker = SinkWorker {
-                metrics,
-                sink: sink.clone(),
-                outbox: outbox.clone(),
-                policy: policy.clone(),
-                clock: opts.clock.clone(),
-                wake: wake.clone(),
-                concurrency: cfg.concurrency(),
-            };
-            tokio::spawn(worker.run(sink_cancel.clone()))
-        })
-        .collect();
 
     let telemetry = crate::telemetry::Telemetry {
         device: config.device.id.clone(),
@@ -359,7 +330,7 @@ pub async fn run(
         cameras: cameras.clone(),
         counters: counters.clone(),
         outbox: outbox.clone(),
-        sinks: sink_metrics,
+        sinks: sinks.clone(),
         model: config.model.path.display().to_string(),
         silence: config.health.clone(),
     };
@@ -370,6 +341,7 @@ pub async fn run(
             path,
             &config.device.data_dir,
             cameras.clone(),
+            sinks.clone(),
             opts.rules_switch.clone(),
             opts.model_switch.clone(),
         ) {
@@ -433,14 +405,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    sink_cancel.cancel();
-    for w in workers {
-        match w.await {
-            Ok(Err(e)) => tracing::error!(error = %e, "sink stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "sink task failed"),
-            Ok(Ok(())) => {}
-        }
-    }
+    sinks.stop_all().await;
     control_cancel.cancel();
     if let Some(f) = fleet {
         match f.await {
@@ -659,7 +624,7 @@ fn detect_loop(
 struct BodyMaker {
     device: String,
     site: String,
-    include: HashMap<String, IncludeSnapshot>,
+    sinks: Arc<SinkSet>,
     snapshots: Option<Arc<SnapshotStore>>,
 }
 
@@ -676,7 +641,7 @@ impl BodyMaker {
             .sinks
             .iter()
             .map(|sink| {
-                let own = match self.include.get(sink).copied().unwrap_or_default() {
+                let own = match self.sinks.include(sink) {
                     IncludeSnapshot::Reference => None,
                     _ if h.snapshot.is_none() => None,
                     IncludeSnapshot::None => Some(body(SnapshotField::Omit)),
@@ -716,7 +681,7 @@ fn commit_loop(
     hits: &mpsc::Receiver<RuleHit>,
     outbox: &SharedOutbox,
     counters: &Counters,
-    wakes: &[Arc<Notify>],
+    sinks: &SinkSet,
     bodies: &BodyMaker,
     limits: &Limits,
 ) {
@@ -753,9 +718,7 @@ fn commit_loop(
             tracing::info!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
                 label = %h.label, confidence = h.confidence, snapshot = h.snapshot.as_deref().unwrap_or("-"), "{kind}");
         }
-        for w in wakes {
-            w.notify_one();
-        }
+        sinks.wake_all();
         // Copies only while a web page is listening.
         if counters.live_alerts.receiver_count() > 0 {
             for a in &alerts {

@@ -112,6 +112,7 @@ pub fn run(clip: &Path, counts: &[usize], seconds: f64, detect_fps: f64) -> Resu
                     credentials_file: None,
                     decoder: "auto".into(),
                     motion: None,
+                    enabled: true,
                 })?;
             }
             let deadline = Instant::now() + Duration::from_secs(60);

@@ -30,6 +30,7 @@ fn camera(url: &str, fps: f64) -> CameraConfig {
         credentials_file: None,
         decoder: "auto".into(),
         motion: None,
+        enabled: true,
     }
 }
 

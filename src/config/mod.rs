@@ -244,6 +244,9 @@ pub struct CameraConfig {
     /// Skip the model on frames where nothing moved (`[camera.motion]`); absent = off.
     #[serde(default)]
     pub motion: Option<MotionConfig>,
+    /// `false` keeps the camera in the file but not streaming (the page's disable switch).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
 }
 
 /// `[camera.motion]`: the motion gate in front of the model (see `detect::MotionGate`).
@@ -563,11 +566,15 @@ pub enum SignatureMode {
     Hex,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     pub name: String,
     pub kind: SinkKind,
+    /// `false` keeps the sink in the file but sends nothing to it: rules skip it and its
+    /// undelivered rows wait in the outbox until it is enabled again.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
     /// Webhook/Slack URL, `mqtt(s)://` broker, `smtp(s)://` server; PagerDuty's by default.
     #[serde(default)]
     pub url: String,
@@ -855,13 +862,15 @@ impl Config {
     /// The sinks an alert of `rule` goes to: the rule's own `sinks` list when it has one
     /// (explicit selection wins over the sinks' routing), else every sink whose
     /// `min_severity` / `severities` / `rules` accept it.
+    /// Enabled sinks only: a disabled sink gets no new rows.
     pub fn sinks_for(&self, rule: &RuleConfig) -> Vec<String> {
+        let enabled = |name: &str| self.sinks.iter().any(|s| s.name == name && s.enabled);
         match &rule.sinks {
-            Some(list) => list.clone(),
+            Some(list) => list.iter().filter(|n| enabled(n)).cloned().collect(),
             None => self
                 .sinks
                 .iter()
-                .filter(|s| s.accepts(&rule.name, rule.severity))
+                .filter(|s| s.enabled && s.accepts(&rule.name, rule.severity))
                 .map(|s| s.name.clone())
                 .collect(),
         }

@@ -110,6 +110,16 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         }
         if cam.name.trim().is_empty() {
             p.add(&at.key("name"), "must not be empty");
+        } else if cam.name.starts_with('_') || cam.name.contains(['/', '+', '#']) {
+            // It is an MQTT topic level (`alerts/{camera}`); `_` names are reserved for
+            // watchpost's own (test alerts come from camera `_test`).
+            p.add(
+                &at.key("name"),
+                format!(
+                    "camera \"{}\": a camera name cannot start with '_' or contain '/', '+' or '#'",
+                    cam.name
+                ),
+            );
         } else if !cameras.insert(cam.name.clone()) {
             p.add(
                 &at.key("name"),

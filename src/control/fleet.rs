@@ -207,7 +207,9 @@ async fn publish_state(client: &AsyncClient, topic: &str, live: Option<&LiveConf
         .await;
 }
 
-/// `config/set` with `args.toml` (a whole config file) or `args.rollback = true`.
+/// `config/set` with `args.toml` (a whole config file; secrets may be sent back as the
+/// redacted "(set)"), `args.merge` (a partial TOML document, see `edit::merge`) or
+/// `args.rollback = true`.
 async fn config_set(
     live: Option<Arc<LiveConfig>>,
     nonce: &str,
@@ -217,27 +219,37 @@ async fn config_set(
     let Some(live) = live else {
         return serde_json::json!({"ok": false, "nonce": nonce, "error": "this daemon was not started from a config file (watchpost run --config)"});
     };
-    let rollback = args.get("rollback").and_then(|v| v.as_bool()) == Some(true);
-    let text = args
-        .get("toml")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    if !rollback && text.is_none() {
-        return serde_json::json!({"ok": false, "nonce": nonce, "error": "args.toml (the whole config file) or args.rollback = true is required"});
-    }
-    let outcome = tokio::task::spawn_blocking(move || match text {
-        Some(t) if !rollback => live.apply(&t),
-        _ => live.rollback(),
+    let text = |k: &str| args.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let request = if args.get("rollback").and_then(|v| v.as_bool()) == Some(true) {
+        Request::Rollback
+    } else if let Some(t) = text("toml") {
+        Request::Whole(t)
+    } else if let Some(t) = text("merge") {
+        Request::Merge(t)
+    } else {
+        return serde_json::json!({"ok": false, "nonce": nonce, "error": "args.toml (a whole config file), args.merge (a partial one) or args.rollback = true is required"});
+    };
+    let outcome = tokio::task::spawn_blocking(move || match request {
+        Request::Whole(t) => live.replace(&t),
+        Request::Merge(t) => live.edit(|current| super::edit::merge(current, &t)),
+        Request::Rollback => live.rollback(),
     })
     .await;
     match outcome {
         Ok(Ok(applied)) => serde_json::json!({"ok": true, "nonce": nonce, "applied": applied}),
-        Ok(Err(Refused::Invalid(errors))) => {
+        Ok(Err(Refused::Invalid(problems))) => {
+            let errors: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             serde_json::json!({"ok": false, "nonce": nonce, "error": "invalid config; nothing changed", "errors": errors})
         }
-        Ok(Err(Refused::Other(e))) => serde_json::json!({"ok": false, "nonce": nonce, "error": e}),
+        Ok(Err(e)) => serde_json::json!({"ok": false, "nonce": nonce, "error": e.to_string()}),
         Err(e) => serde_json::json!({"ok": false, "nonce": nonce, "error": e.to_string()}),
     }
+}
+
+enum Request {
+    Whole(String),
+    Merge(String),
+    Rollback,
 }
 
 fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, ControlError> {

@@ -2,15 +2,16 @@
 //! `watchpost check-config` does, writes it (temp file, fsync, rename; the previous file kept
 //! beside it as `*.prev` for a one-step rollback) and applies it to the running daemon.
 //!
-//! Applied live: cameras (each added, removed, restarted or left alone — a camera whose
-//! settings did not change keeps its stream), rules, zones and the tracker (the rule engine is
+//! Applied live: cameras and sinks (each added, removed, restarted or left alone — a camera
+//! whose settings did not change keeps its stream), rules, zones and the tracker (the rule engine is
 //! rebuilt between two frames), and `[model]` (loaded beside the running one). Everything else
-//! (`[device]`, sinks, `[delivery]`, `[snapshots]`, `[web]`, `[control]`) is written but takes
+//! (`[device]`, `[delivery]`, `[snapshots]`, `[web]`, `[control]`) is written but takes
 //! effect at the next start, and the answer says so by section. Every applied config gets the
 //! next version number (kept in `data_dir/config.version`).
 
 use crate::app::{ModelSwitch, RulesSwitch};
 use crate::config::{Config, ConfigError};
+use crate::deliver::SinkSet;
 use crate::detect::DetectorSpec;
 use crate::video::{Cameras, Change};
 use serde::Serialize;
@@ -27,14 +28,18 @@ pub struct Applied {
     /// Sections written that take effect at the next start.
     pub restart_needed: Vec<String>,
     pub cameras: Vec<(String, Change)>,
+    pub sinks: Vec<(String, Change)>,
 }
 
 /// Why a config was not applied; nothing was written or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
-    /// `check-config`'s lines: `file:line:column: field: message`.
+    /// `check-config`'s problems: file, line, column, field, message.
     #[error("invalid config ({} problems)", .0.len())]
-    Invalid(Vec<String>),
+    Invalid(Vec<crate::config::Problem>),
+    /// The request itself is wrong (unknown section or item), not the config.
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Other(String),
 }
@@ -48,19 +53,23 @@ pub struct LiveConfig {
     path: PathBuf,
     version_file: PathBuf,
     state: Mutex<State>,
+    /// Serialises read-modify-apply edits.
+    editing: Mutex<()>,
     cameras: Arc<Cameras>,
+    sinks: Arc<SinkSet>,
     rules: RulesSwitch,
     model: ModelSwitch,
 }
 
 /// The sections that can change while running, by top-level key.
-const LIVE: [&str; 5] = ["camera", "rule", "zone", "tracker", "model"];
+const LIVE: [&str; 6] = ["camera", "rule", "zone", "sink", "tracker", "model"];
 
 impl LiveConfig {
     pub fn open(
         path: &Path,
         data_dir: &Path,
         cameras: Arc<Cameras>,
+        sinks: Arc<SinkSet>,
         rules: RulesSwitch,
         model: ModelSwitch,
     ) -> Result<Self, Refused> {
@@ -75,7 +84,9 @@ impl LiveConfig {
             path: path.to_path_buf(),
             version_file,
             state: Mutex::new(State { text, version }),
+            editing: Mutex::new(()),
             cameras,
+            sinks,
             rules,
             model,
         })
@@ -106,11 +117,7 @@ impl LiveConfig {
             .unwrap_or_else(|| PathBuf::from("."));
         let new = match Config::from_toml(text, &self.path, &base) {
             Ok(c) => c,
-            Err(ConfigError::Invalid(problems)) => {
-                return Err(Refused::Invalid(
-                    problems.iter().map(|p| p.to_string()).collect(),
-                ))
-            }
+            Err(ConfigError::Invalid(problems)) => return Err(Refused::Invalid(problems)),
             Err(e) => return Err(Refused::Other(e.to_string())),
         };
         let mut state = self.lock();
@@ -122,6 +129,15 @@ impl LiveConfig {
             .filter(|k| old.get(*k) != fresh.get(*k))
             .cloned()
             .collect();
+        // Sinks first: one that cannot be built (a CA file unreadable now) refuses the whole
+        // config before anything is written or changed.
+        let sinks = if changed.iter().any(|k| k == "sink") {
+            self.sinks
+                .apply(&new.sinks)
+                .map_err(|e| Refused::Other(e.to_string()))?
+        } else {
+            Vec::new()
+        };
         write_atomically(&self.path, &state.text, text).map_err(Refused::Other)?;
         let version = state.version + 1;
         if let Err(e) = write_atomically(&self.version_file, "", &format!("{version}\n")) {
@@ -136,7 +152,7 @@ impl LiveConfig {
             .apply(&new.cameras)
             .map_err(|e| Refused::Other(format!("written, but cameras not applied: {e}")))?;
         let touches = |k: &str| changed.iter().any(|c| c == k);
-        if ["camera", "rule", "zone", "tracker"]
+        if ["camera", "rule", "zone", "sink", "tracker"]
             .iter()
             .any(|k| touches(k))
         {
@@ -154,6 +170,47 @@ impl LiveConfig {
             live,
             restart_needed,
             cameras,
+            sinks,
+        })
+    }
+
+    /// Applies the running text changed by `edit` (an item put or deleted, a partial merged),
+    /// one edit at a time so two clients editing at once cannot undo each other.
+    pub fn edit(
+        &self,
+        edit: impl FnOnce(&str) -> Result<String, super::edit::EditError>,
+    ) -> Result<Applied, Refused> {
+        let _one = self.editing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.lock().text.clone();
+        let text = edit(&current).map_err(|e| match e {
+            e @ (super::edit::EditError::Missing(..) | super::edit::EditError::Section(_)) => {
+                Refused::NotFound(e.to_string())
+            }
+            e => Refused::Other(e.to_string()),
+        })?;
+        self.apply(&text)
+    }
+
+    /// A whole file from a client that saw the redacted copy: secrets shown as "(set)" are
+    /// the running ones.
+    pub fn replace(&self, text: &str) -> Result<Applied, Refused> {
+        self.edit(|current| {
+            let mut doc = text
+                .parse::<toml_edit::DocumentMut>()
+                .map_err(|e| super::edit::EditError::Body(format!("not TOML: {e}")))?;
+            let old = current
+                .parse::<toml_edit::DocumentMut>()
+                .map_err(|e| super::edit::EditError::Body(e.to_string()))?;
+            super::edit::restore_secrets(&mut doc, &old)?;
+            Ok(doc.to_string())
+        })
+    }
+
+    /// The items of one section (camera, rule, zone, sink), secrets redacted.
+    pub fn items(&self, section: &str) -> Result<Vec<serde_json::Value>, Refused> {
+        super::edit::items(&self.redacted().1, section).map_err(|e| match e {
+            e @ super::edit::EditError::Section(_) => Refused::NotFound(e.to_string()),
+            e => Refused::Other(e.to_string()),
         })
     }
 
@@ -192,7 +249,7 @@ fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), String> {
 }
 
 /// Keys whose values are secrets wherever they appear.
-const SECRET_KEYS: [&str; 4] = ["secret", "password", "control_key", "routing_key"];
+pub(crate) const SECRET_KEYS: [&str; 4] = ["secret", "password", "control_key", "routing_key"];
 
 /// The TOML with secrets replaced and URL credentials removed; comments and layout kept.
 pub fn redact(text: &str) -> String {

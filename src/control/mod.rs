@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod commands;
+pub mod edit;
 pub mod fleet;
 pub mod live;
 pub mod web;

@@ -7,6 +7,7 @@
 pub mod email;
 pub mod mqtt;
 pub mod people;
+pub mod set;
 mod sign;
 pub mod template;
 mod webhook;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use email::EmailSink;
 pub use mqtt::MqttSink;
 pub use people::{PagerDutySink, SlackSink};
+pub use set::{SinkSet, SinkSetParts};
 pub use sign::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use webhook::WebhookSink;
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
 
-pub use payload::{alert_body, SnapshotField};
+pub use payload::{alert_body, test_body, SnapshotField, TEST_CAMERA};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -113,3 +113,34 @@ pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str, snapshot: Snapshot
     }
     .unwrap_or_default()
 }
+
+/// The body of a test alert ("send test alert" on the page): the fired shape, so a receiver
+/// exercises its real parsing, with `type = "alert.test"` so it can tell it from a real one.
+pub fn test_body(alert_id: &str, device_id: &str, site: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let no_metadata = serde_json::Map::new();
+    serde_json::to_vec(&Body {
+        kind: "alert.test",
+        timestamp: rfc3339_ms(at),
+        data: Fired {
+            alert_id: alert_id.to_string(),
+            device_id,
+            site,
+            camera: TEST_CAMERA,
+            rule: "test",
+            label: "test",
+            confidence: 1.0,
+            count: 0,
+            severity: "info",
+            frame_ts: rfc3339_ms(at),
+            objects: &[],
+            metadata: &no_metadata,
+            snapshot: None,
+            snapshot_jpeg: None,
+        },
+    })
+    .unwrap_or_default()
+}
+
+/// The camera name test alerts carry (MQTT: `alerts/_test`); camera names cannot start with
+/// `_`, so it never collides with a real one.
+pub const TEST_CAMERA: &str = "_test";

@@ -7,7 +7,6 @@
 //! cameras appear by name, sinks by name.
 
 use crate::app::Counters;
-use crate::deliver::SinkMetrics;
 use crate::outbox::{OutboxError, SharedOutbox};
 use crate::video::{CameraSnapshot, CameraState, Cameras};
 use serde::Serialize;
@@ -91,7 +90,7 @@ pub struct Telemetry {
     pub cameras: Arc<Cameras>,
     pub counters: Arc<Counters>,
     pub outbox: SharedOutbox,
-    pub sinks: Vec<(String, Arc<SinkMetrics>)>,
+    pub sinks: Arc<crate::deliver::SinkSet>,
     pub model: String,
     pub silence: crate::config::HealthConfig,
 }
@@ -353,7 +352,7 @@ impl Telemetry {
             ),
             &["sink", "result"],
         )?;
-        for (name, m) in &self.sinks {
+        for (name, m) in &self.sinks.metrics() {
             for (result, n) in [
                 ("success", m.successes.load(Ordering::Relaxed)),
                 ("failure", m.failures.load(Ordering::Relaxed)),

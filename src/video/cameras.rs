@@ -159,7 +159,9 @@ impl Cameras {
 
     /// Makes the running set equal to `cfgs`: new names added, missing ones removed, changed
     /// ones restarted, the rest untouched (their streams do not blink).
+    /// Disabled cameras count as absent.
     pub fn apply(&self, cfgs: &[CameraConfig]) -> Result<Vec<(String, Change)>, VideoError> {
+        let cfgs: Vec<&CameraConfig> = cfgs.iter().filter(|c| c.enabled).collect();
         let mut report = Vec::new();
         let gone: Vec<String> = self
             .names()
@@ -173,9 +175,9 @@ impl Cameras {
         for cfg in cfgs {
             let name = cfg.name.clone();
             let change = if self.lock().contains_key(&name) {
-                self.update(cfg.clone())?
+                self.update((*cfg).clone())?
             } else {
-                self.add(cfg.clone())?;
+                self.add((*cfg).clone())?;
                 Change::Added
             };
             report.push((name, change));

@@ -1,0 +1,209 @@
+//! The running sinks, by name, changeable while alerts flow.
+//!
+//! Each sink is one [`SinkWorker`] task with its own cancellation token, so adding, changing
+//! or removing one never pauses another. Rows belong to a sink by name in the outbox: a
+//! removed or disabled sink's undelivered rows wait there (nothing is dropped) and leave when
+//! a sink of that name runs again. A sink's counters survive its restarts, so Prometheus
+//! counters never go backwards.
+
+use super::{DeliverError, RetryPolicy, Sink, SinkMetrics, SinkWorker};
+use crate::clock::Clock;
+use crate::config::{IncludeSnapshot, SinkConfig};
+use crate::evidence::SnapshotStore;
+use crate::outbox::SharedOutbox;
+use crate::video::Change;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    cfg: SinkConfig,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), DeliverError>>,
+}
+
+/// What every worker shares.
+pub struct SinkSetParts {
+    pub runtime: tokio::runtime::Handle,
+    pub outbox: SharedOutbox,
+    pub policy: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub device: String,
+    pub snapshots: Option<Arc<SnapshotStore>>,
+    /// The per-sink latency family (label `sink`) telemetry exports.
+    pub latency: prometheus::HistogramVec,
+}
+
+pub struct SinkSet {
+    parts: SinkSetParts,
+    running: Mutex<BTreeMap<String, Running>>,
+    /// By name, kept across restarts and removal (counters never reset while running).
+    metrics: Mutex<BTreeMap<String, Arc<SinkMetrics>>>,
+    /// One wake for all: the committer notifies after each commit; a worker with nothing due
+    /// goes back to sleep at once.
+    wakes: Mutex<BTreeMap<String, Arc<Notify>>>,
+    include: Mutex<BTreeMap<String, IncludeSnapshot>>,
+}
+
+/// How long [`SinkSet::apply`] waits for a stopped worker's attempt in flight to finish
+/// before the replacement starts (a longer one is abandoned: at least once, never lost).
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+impl SinkSet {
+    pub fn new(parts: SinkSetParts) -> Self {
+        Self {
+            parts,
+            running: Mutex::default(),
+            metrics: Mutex::default(),
+            wakes: Mutex::default(),
+            include: Mutex::default(),
+        }
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the running set match `cfgs` (disabled entries count as absent). Every new or
+    /// changed sink is built first, so a sink that cannot be built changes nothing.
+    /// Blocking when a worker must stop (up to [`STOP_WAIT`]): call from a blocking thread.
+    pub fn apply(&self, cfgs: &[SinkConfig]) -> Result<Vec<(String, Change)>, DeliverError> {
+        let wanted: Vec<&SinkConfig> = cfgs.iter().filter(|c| c.enabled).collect();
+        let mut built = Vec::new();
+        let mut report = Vec::new();
+        {
+            let running = Self::lock(&self.running);
+            for cfg in &wanted {
+                match running.get(&cfg.name) {
+                    Some(r) if r.cfg == **cfg => report.push((cfg.name.clone(), Change::Unchanged)),
+                    other => {
+                        let sink = Sink::from_config(cfg, &self.parts.device)?
+                            .with_snapshots(self.parts.snapshots.clone());
+                        let change = if other.is_some() {
+                            Change::Restarted
+                        } else {
+                            Change::Added
+                        };
+                        report.push((cfg.name.clone(), change));
+                        built.push(((*cfg).clone(), Arc::new(sink)));
+                    }
+                }
+            }
+        }
+        let stopping: Vec<Running> = {
+            let mut running = Self::lock(&self.running);
+            let gone: Vec<String> = running
+                .keys()
+                .filter(|n| !wanted.iter().any(|c| &c.name == *n))
+                .cloned()
+                .collect();
+            for n in &gone {
+                report.push((n.clone(), Change::Removed));
+            }
+            gone.iter()
+                .chain(built.iter().map(|(c, _)| &c.name))
+                .filter_map(|n| running.remove(n))
+                .collect()
+        };
+        for r in &stopping {
+            r.cancel.cancel();
+        }
+        let deadline = Instant::now() + STOP_WAIT;
+        for r in &stopping {
+            while !r.task.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        {
+            let mut include = Self::lock(&self.include);
+            include.retain(|n, _| wanted.iter().any(|c| &c.name == n));
+            for c in &wanted {
+                include.insert(c.name.clone(), c.include_snapshot);
+            }
+        }
+        for (cfg, sink) in built {
+            self.start(cfg, sink);
+        }
+        for (name, change) in &report {
+            if *change != Change::Unchanged {
+                tracing::info!(sink = %name, change = ?change, "sink");
+            }
+        }
+        Ok(report)
+    }
+
+    fn start(&self, cfg: SinkConfig, sink: Arc<Sink>) {
+        let metrics = Self::lock(&self.metrics)
+            .entry(cfg.name.clone())
+            .or_insert_with(|| {
+                Arc::new(SinkMetrics {
+                    latency: self.parts.latency.with_label_values(&[&cfg.name]),
+                    ..Default::default()
+                })
+            })
+            .clone();
+        let wake = Self::lock(&self.wakes)
+            .entry(cfg.name.clone())
+            .or_default()
+            .clone();
+        let worker = SinkWorker {
+            metrics,
+            sink,
+            outbox: self.parts.outbox.clone(),
+            policy: self.parts.policy.clone(),
+            clock: self.parts.clock.clone(),
+            wake,
+            concurrency: cfg.concurrency(),
+        };
+        let cancel = CancellationToken::new();
+        let task = self.parts.runtime.spawn(worker.run(cancel.clone()));
+        Self::lock(&self.running).insert(cfg.name.clone(), Running { cfg, cancel, task });
+    }
+
+    /// After a commit: every running sink looks for due rows.
+    pub fn wake_all(&self) {
+        for w in Self::lock(&self.wakes).values() {
+            w.notify_one();
+        }
+    }
+
+    /// A sink's `include_snapshot`, for the committer's bodies.
+    pub fn include(&self, sink: &str) -> IncludeSnapshot {
+        Self::lock(&self.include)
+            .get(sink)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Counters of every sink that ran since start.
+    pub fn metrics(&self) -> Vec<(String, Arc<SinkMetrics>)> {
+        Self::lock(&self.metrics)
+            .iter()
+            .map(|(n, m)| (n.clone(), m.clone()))
+            .collect()
+    }
+
+    /// The running sink's settings (a test alert goes out with exactly these).
+    pub fn config(&self, name: &str) -> Option<SinkConfig> {
+        Self::lock(&self.running).get(name).map(|r| r.cfg.clone())
+    }
+
+    /// Stops every worker (rows in flight stay pending) and waits for them.
+    pub async fn stop_all(&self) {
+        let all: Vec<Running> = std::mem::take(&mut *Self::lock(&self.running))
+            .into_values()
+            .collect();
+        for r in &all {
+            r.cancel.cancel();
+        }
+        for r in all {
+            match r.task.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "sink stopped with an error"),
+                Err(e) => tracing::error!(error = %e, "sink task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+}
