@@ -267,6 +267,7 @@ pub async fn run(
         policy: RetryPolicy::from_config(&config.delivery),
         clock: opts.clock.clone(),
         device: config.device.id.clone(),
+        site: config.device.site.clone(),
         snapshots: snapshots.clone(),
         latency: counters.delivery_latency.clone(),
     }));

@@ -28,8 +28,9 @@ pub enum ConfigError {
 }
 
 /// One thing wrong with a config file, with its place in the file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    #[schema(value_type = String)]
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,

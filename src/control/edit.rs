@@ -284,12 +284,16 @@ secret = "whsec_c2VjcmV0"
         assert!(out.contains("id = \"gw\" # the id"), "{out}");
         let sink = serde_json::json!({"kind": "webhook", "url": "https://ops.example/v2", "secret": "(set)"});
         let out = put_item(&out, "sink", "ops", &sink).unwrap();
-        assert!(out.contains("whsec_c2VjcmV0") && out.contains("/v2"), "{out}");
+        assert!(
+            out.contains("whsec_c2VjcmV0") && out.contains("/v2"),
+            "{out}"
+        );
     }
 
     #[test]
     fn secrets_cannot_be_invented_or_moved_to_another_host() {
-        let new = serde_json::json!({"kind": "webhook", "url": "https://x.example/", "secret": "(set)"});
+        let new =
+            serde_json::json!({"kind": "webhook", "url": "https://x.example/", "secret": "(set)"});
         assert!(matches!(
             put_item(FILE, "sink", "new", &new),
             Err(EditError::Secret(m)) if m.contains("sink[new].secret")
@@ -305,7 +309,10 @@ secret = "whsec_c2VjcmV0"
     fn items_are_added_deleted_and_merged_by_name() {
         let body = serde_json::json!({"polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]});
         let out = put_item(FILE, "zone", "lane", &body).unwrap();
-        assert!(out.contains("[[zone]]") && out.contains("name = \"lane\""), "{out}");
+        assert!(
+            out.contains("[[zone]]") && out.contains("name = \"lane\""),
+            "{out}"
+        );
         let out = delete_item(&out, "camera", "dock").unwrap();
         assert!(!out.contains("[[camera]]"), "{out}");
         assert_eq!(
@@ -321,7 +328,10 @@ secret = "whsec_c2VjcmV0"
             "[[camera]]\nname = \"dock\"\ndetect_fps = 5\n[[camera]]\nname = \"gate\"\nurl = \"rtsp://10.0.0.6/s\"\n",
         )
         .unwrap();
-        assert!(merged.contains("pw-1") && merged.contains("detect_fps = 5"), "{merged}");
+        assert!(
+            merged.contains("pw-1") && merged.contains("detect_fps = 5"),
+            "{merged}"
+        );
         assert!(merged.contains("name = \"gate\""), "{merged}");
         let gone = merge(&merged, "[[camera]]\nname = \"gate\"\ndelete = true\n").unwrap();
         assert!(!gone.contains("gate") && gone.contains("dock"), "{gone}");

@@ -20,14 +20,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The answer to an applied config.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Applied {
     pub version: u64,
     /// Sections now in effect.
     pub live: Vec<String>,
     /// Sections written that take effect at the next start.
     pub restart_needed: Vec<String>,
+    /// `[name, "added" | "restarted" | "unchanged" | "removed"]` per camera.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub cameras: Vec<(String, Change)>,
+    /// The same per sink (only when `[[sink]]` changed).
+    #[schema(value_type = Vec<Vec<String>>)]
     pub sinks: Vec<(String, Change)>,
 }
 

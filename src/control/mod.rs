@@ -7,6 +7,7 @@
 //!   `offline` as the last will, so a dead gateway shows at once) and retained `health`;
 //!   [`commands`]: signed fleet commands (`cmd/{name}`) with their results.
 
+pub mod api;
 pub mod auth;
 pub mod commands;
 pub mod edit;

@@ -5,6 +5,7 @@
 //! one (ECDSA P-256, names `watchpost`, `localhost`, the device id, 127.0.0.1) is made once
 //! in `data_dir/web/` and kept, so its fingerprint, printed in the log, stays valid to pin.
 
+use super::api::{self, json_body, ApiError, ConfigText, Csrf, NewToken, Replayed, SetUpState};
 use super::auth::{Auth, AuthError, Principal, SESSION_COOKIE};
 use super::live::LiveConfig;
 use super::ControlError;
@@ -13,7 +14,7 @@ use crate::telemetry::Telemetry;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use sha2::Digest;
 use std::collections::HashMap;
@@ -109,10 +110,10 @@ fn tls(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, String), C
 
 /// What the handlers share.
 #[derive(Clone)]
-struct Web {
-    telemetry: Telemetry,
+pub(super) struct Web {
+    pub(super) telemetry: Telemetry,
     auth: Arc<Auth>,
-    live: Option<Arc<LiveConfig>>,
+    pub(super) live: Option<Arc<LiveConfig>>,
     snapshots: Option<Arc<crate::evidence::SnapshotStore>>,
 }
 
@@ -163,7 +164,16 @@ pub async fn start(
         .route("/api/tokens", post(api_tokens))
         .route("/api/cameras", get(api_cameras))
         .route("/api/health", get(api_health))
-        .route("/api/config", get(api_config))
+        .route("/api/config", get(api_config).put(api::api_config_put))
+        .route("/api/config/rollback", post(api::api_rollback))
+        .route("/api/config/{section}", get(api::api_items))
+        .route(
+            "/api/config/{section}/{name}",
+            put(api::api_item_put).delete(api::api_item_delete),
+        )
+        .route("/api/sinks/{name}/test", post(api::api_sink_test))
+        .route("/api/dead-letters", get(api::api_dead_letters))
+        .route("/api/openapi.json", get(api::api_openapi))
         .route("/api/dead-letters/replay", post(api_replay))
         .route("/api/alerts", get(api_alerts))
         .route("/api/events", get(api_events))
@@ -205,13 +215,15 @@ pub async fn start(
 }
 
 /// Liveness: the process answers.
-async fn healthz() -> &'static str {
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "the process answers", body = String, content_type = "text/plain")))]
+pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: 200 when the outbox takes writes and (if any camera is configured) at least
 /// one camera streams; 503 otherwise, with the reasons as JSON either way.
-async fn readyz(State(w): State<Web>) -> Response {
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, body = crate::telemetry::Readiness), (status = 503, body = crate::telemetry::Readiness)))]
+pub(super) async fn readyz(State(w): State<Web>) -> Response {
     let r = w.telemetry.readiness().await;
     let code = if r.ready {
         StatusCode::OK
@@ -221,7 +233,8 @@ async fn readyz(State(w): State<Web>) -> Response {
     (code, axum::Json(r)).into_response()
 }
 
-async fn metrics(State(w): State<Web>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"), (status = 500, body = String, content_type = "text/plain")))]
+pub(super) async fn metrics(State(w): State<Web>) -> Response {
     match w.telemetry.metrics().await {
         Ok(text) => (
             [(
@@ -237,10 +250,13 @@ async fn metrics(State(w): State<Web>) -> Response {
 
 // ---- The authenticated API -------------------------------------------------------------
 
-fn problem(code: StatusCode, message: impl ToString) -> Response {
+pub(super) fn problem(code: StatusCode, message: impl ToString) -> Response {
     (
         code,
-        axum::Json(serde_json::json!({"error": message.to_string()})),
+        axum::Json(ApiError {
+            error: message.to_string(),
+            problems: None,
+        }),
     )
         .into_response()
 }
@@ -259,7 +275,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A refused request: its status and why.
-struct Denied(StatusCode, &'static str);
+pub(super) struct Denied(StatusCode, &'static str);
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
@@ -269,7 +285,7 @@ impl IntoResponse for Denied {
 
 /// Who is asking, or 401. `changes`: the request changes state, so a session must also show
 /// its CSRF token (API tokens are never sent by a browser on its own, so they need none).
-fn who(w: &Web, headers: &HeaderMap, changes: bool) -> Result<Principal, Denied> {
+pub(super) fn who(w: &Web, headers: &HeaderMap, changes: bool) -> Result<Principal, Denied> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -303,13 +319,21 @@ fn who(w: &Web, headers: &HeaderMap, changes: bool) -> Result<Principal, Denied>
     Ok(principal)
 }
 
-#[derive(serde::Deserialize)]
-struct SetupBody {
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(super) struct SetupBody {
     code: String,
     password: String,
 }
 
-async fn api_setup(State(w): State<Web>, axum::Json(b): axum::Json<SetupBody>) -> Response {
+#[utoipa::path(post, path = "/api/setup", tag = "auth", request_body = SetupBody, responses((status = 204, description = "password set"), (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError)))]
+pub(super) async fn api_setup(
+    State(w): State<Web>,
+    body: Result<axum::Json<SetupBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let b = match json_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let auth = w.auth.clone();
     match tokio::task::spawn_blocking(move || auth.setup(&b.code, &b.password)).await {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
@@ -321,27 +345,28 @@ async fn api_setup(State(w): State<Web>, axum::Json(b): axum::Json<SetupBody>) -
     }
 }
 
-#[derive(serde::Deserialize)]
-struct LoginBody {
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(super) struct LoginBody {
     password: String,
 }
 
-async fn api_login(
+#[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginBody, responses((status = 200, body = Csrf, description = "session cookie set"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 409, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError), (status = 429, body = ApiError)))]
+pub(super) async fn api_login(
     State(w): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::Json(b): axum::Json<LoginBody>,
+    body: Result<axum::Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let b = match json_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let auth = w.auth.clone();
     match tokio::task::spawn_blocking(move || auth.login(peer.ip(), &b.password)).await {
         Ok(Ok((session, csrf))) => {
             let cookie = format!(
                 "{SESSION_COOKIE}={session}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=43200"
             );
-            (
-                [(header::SET_COOKIE, cookie)],
-                axum::Json(serde_json::json!({ "csrf": csrf })),
-            )
-                .into_response()
+            ([(header::SET_COOKIE, cookie)], axum::Json(Csrf { csrf })).into_response()
         }
         Ok(Err(e @ AuthError::RateLimited(_))) => problem(StatusCode::TOO_MANY_REQUESTS, e),
         Ok(Err(e @ AuthError::NotSetUp)) => problem(StatusCode::CONFLICT, e),
@@ -350,7 +375,8 @@ async fn api_login(
     }
 }
 
-async fn api_logout(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(post, path = "/api/logout", tag = "auth", responses((status = 204, description = "session ended"), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_logout(State(w): State<Web>, headers: HeaderMap) -> Response {
     if let Err(d) = who(&w, &headers, true) {
         return d.into_response();
     }
@@ -361,37 +387,50 @@ async fn api_logout(State(w): State<Web>, headers: HeaderMap) -> Response {
     (StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response()
 }
 
-#[derive(serde::Deserialize)]
-struct TokenBody {
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(super) struct TokenBody {
     name: String,
 }
 
-async fn api_tokens(
+#[utoipa::path(post, path = "/api/tokens", tag = "auth", request_body = TokenBody, responses((status = 200, body = NewToken), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_tokens(
     State(w): State<Web>,
     headers: HeaderMap,
-    axum::Json(b): axum::Json<TokenBody>,
+    body: Result<axum::Json<TokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    match who(&w, &headers, true) {
+    let principal = who(&w, &headers, true);
+    let b = match (&principal, json_body(body)) {
+        (Ok(_), Err(r)) => return r,
+        (_, Ok(b)) => b,
+        (Err(_), Err(_)) => TokenBody {
+            name: String::new(),
+        },
+    };
+    match principal {
         Err(d) => d.into_response(),
         // Tokens do not mint tokens: only a person logged in does.
         Ok(Principal::Token(_)) => problem(StatusCode::FORBIDDEN, "log in to create API tokens"),
         Ok(Principal::Session { .. }) => match w.auth.create_token(&b.name) {
-            Ok(token) => {
-                axum::Json(serde_json::json!({"name": b.name, "token": token})).into_response()
-            }
+            Ok(token) => axum::Json(NewToken {
+                name: b.name,
+                token,
+            })
+            .into_response(),
             Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
         },
     }
 }
 
-async fn api_cameras(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<crate::video::CameraSnapshot>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_cameras(State(w): State<Web>, headers: HeaderMap) -> Response {
     match who(&w, &headers, false) {
         Err(d) => d.into_response(),
         Ok(_) => axum::Json(w.telemetry.cameras.snapshots()).into_response(),
     }
 }
 
-async fn api_health(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/api/health", tag = "cameras", responses((status = 200, body = crate::telemetry::Health), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_health(State(w): State<Web>, headers: HeaderMap) -> Response {
     if let Err(d) = who(&w, &headers, false) {
         return d.into_response();
     }
@@ -401,20 +440,22 @@ async fn api_health(State(w): State<Web>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn api_config(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/api/config", tag = "config", responses((status = 200, body = ConfigText), (status = 401, body = ApiError), (status = 404, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_config(State(w): State<Web>, headers: HeaderMap) -> Response {
     if let Err(d) = who(&w, &headers, false) {
         return d.into_response();
     }
     match &w.live {
         Some(live) => {
             let (version, toml) = live.redacted();
-            axum::Json(serde_json::json!({"version": version, "toml": toml})).into_response()
+            axum::Json(ConfigText { version, toml }).into_response()
         }
         None => problem(StatusCode::NOT_FOUND, "not started from a config file"),
     }
 }
 
-async fn api_replay(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(post, path = "/api/dead-letters/replay", tag = "alerts", responses((status = 200, body = Replayed), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_replay(State(w): State<Web>, headers: HeaderMap) -> Response {
     if let Err(d) = who(&w, &headers, true) {
         return d.into_response();
     }
@@ -425,7 +466,7 @@ async fn api_replay(State(w): State<Web>, headers: HeaderMap) -> Response {
         .call(move |o| o.replay_all_dead(now))
         .await
     {
-        Ok(n) => axum::Json(serde_json::json!({"replayed": n})).into_response(),
+        Ok(n) => axum::Json(Replayed { replayed: n }).into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
@@ -435,7 +476,8 @@ fn jpeg(bytes: Vec<u8>) -> Response {
 }
 
 /// The newest alerts (`?limit=`, default 50, at most 500).
-async fn api_alerts(
+#[utoipa::path(get, path = "/api/alerts", tag = "alerts", params(("limit" = Option<u32>, Query, description = "how many, newest first (default 50, at most 500)")), responses((status = 200, body = Vec<crate::outbox::RecentAlert>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_alerts(
     State(w): State<Web>,
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
@@ -460,7 +502,8 @@ async fn api_alerts(
 }
 
 /// New alerts as they are committed, as Server-Sent Events (one `alert` event each).
-async fn api_events(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/api/events", tag = "alerts", responses((status = 200, description = "Server-Sent Events: one `alert` event per committed alert (its payload)", body = String, content_type = "text/event-stream"), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_events(State(w): State<Web>, headers: HeaderMap) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     if let Err(d) = who(&w, &headers, false) {
         return d.into_response();
@@ -489,7 +532,8 @@ async fn api_events(State(w): State<Web>, headers: HeaderMap) -> Response {
 }
 
 /// An alert's evidence JPEG by snapshot id (the alert id).
-async fn api_snapshot(
+#[utoipa::path(get, path = "/api/snapshots/{id}", tag = "alerts", params(("id" = String, Path, description = "the alert id")), responses((status = 200, description = "the alert's evidence", content_type = "image/jpeg", body = Vec<u8>), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 404, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_snapshot(
     State(w): State<Web>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -515,7 +559,8 @@ async fn api_snapshot(
 }
 
 /// A camera's latest frame as JPEG, at the camera's frame size.
-async fn api_camera_snapshot(
+#[utoipa::path(get, path = "/api/cameras/{name}/snapshot", tag = "cameras", params(("name" = String, Path, description = "the camera")), responses((status = 200, description = "the newest frame", content_type = "image/jpeg", body = Vec<u8>), (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 503, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_camera_snapshot(
     State(w): State<Web>,
     headers: HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
@@ -555,14 +600,15 @@ async fn page() -> Response {
 
 /// For the page after a reload: the session's CSRF token if the cookie is valid (readable
 /// only by same-origin script), else 401 with whether the admin password is set.
-async fn api_session(State(w): State<Web>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/api/session", tag = "auth", responses((status = 200, body = Csrf, description = "logged in"), (status = 401, body = SetUpState, description = "not logged in")))]
+pub(super) async fn api_session(State(w): State<Web>, headers: HeaderMap) -> Response {
     match session_cookie(&headers).and_then(|s| w.auth.session(&s)) {
-        Some(Principal::Session { csrf }) => {
-            axum::Json(serde_json::json!({ "csrf": csrf })).into_response()
-        }
+        Some(Principal::Session { csrf }) => axum::Json(Csrf { csrf }).into_response(),
         _ => (
             StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({ "set_up": w.auth.is_set_up() })),
+            axum::Json(SetUpState {
+                set_up: w.auth.is_set_up(),
+            }),
         )
             .into_response(),
     }

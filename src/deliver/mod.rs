@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use email::EmailSink;
 pub use mqtt::MqttSink;
 pub use people::{PagerDutySink, SlackSink};
-pub use set::{SinkSet, SinkSetParts};
+pub use set::{SinkSet, SinkSetParts, TestAnswer};
 pub use sign::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use webhook::WebhookSink;
 
@@ -89,6 +89,8 @@ pub enum DeliverError {
     Setup { sink: String, message: String },
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    #[error("no sink \"{0}\" is running (unknown or disabled)")]
+    NotRunning(String),
 }
 
 /// What one attempt came to.

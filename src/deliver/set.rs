@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Running {
     cfg: SinkConfig,
+    sink: Arc<Sink>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), DeliverError>>,
 }
@@ -31,6 +32,7 @@ pub struct SinkSetParts {
     pub policy: RetryPolicy,
     pub clock: Arc<dyn Clock>,
     pub device: String,
+    pub site: String,
     pub snapshots: Option<Arc<SnapshotStore>>,
     /// The per-sink latency family (label `sink`) telemetry exports.
     pub latency: prometheus::HistogramVec,
@@ -49,6 +51,20 @@ pub struct SinkSet {
 
 /// How long [`SinkSet::apply`] waits for a stopped worker's attempt in flight to finish
 /// before the replacement starts (a longer one is abandoned: at least once, never lost).
+/// A receiver's answer to a test alert.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TestAnswer {
+    pub alert_id: String,
+    /// The receiver acknowledged (HTTP 2xx, MQTT PUBACK).
+    pub delivered: bool,
+    /// HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// Why not, as the delivery log would say it.
+    pub error: Option<String>,
+    /// Round trip in milliseconds.
+    pub ms: f64,
+}
+
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl SinkSet {
@@ -150,7 +166,7 @@ impl SinkSet {
             .clone();
         let worker = SinkWorker {
             metrics,
-            sink,
+            sink: sink.clone(),
             outbox: self.parts.outbox.clone(),
             policy: self.parts.policy.clone(),
             clock: self.parts.clock.clone(),
@@ -159,7 +175,15 @@ impl SinkSet {
         };
         let cancel = CancellationToken::new();
         let task = self.parts.runtime.spawn(worker.run(cancel.clone()));
-        Self::lock(&self.running).insert(cfg.name.clone(), Running { cfg, cancel, task });
+        Self::lock(&self.running).insert(
+            cfg.name.clone(),
+            Running {
+                cfg,
+                sink,
+                cancel,
+                task,
+            },
+        );
     }
 
     /// After a commit: every running sink looks for due rows.
@@ -188,6 +212,43 @@ impl SinkSet {
     /// The running sink's settings (a test alert goes out with exactly these).
     pub fn config(&self, name: &str) -> Option<SinkConfig> {
         Self::lock(&self.running).get(name).map(|r| r.cfg.clone())
+    }
+
+    /// Sends a test alert (`alert.test`, see `outbox::test_body`) through the running sink
+    /// `name`, signed like any attempt, outside the outbox: it is not an alert to keep, and
+    /// the answer is wanted now. Counted in no metric.
+    pub async fn test(&self, name: &str) -> Result<TestAnswer, DeliverError> {
+        let sink = Self::lock(&self.running)
+            .get(name)
+            .map(|r| r.sink.clone())
+            .ok_or_else(|| DeliverError::NotRunning(name.to_string()))?;
+        let now = self.parts.clock.now();
+        let alert_id = ulid::Ulid::new().to_string();
+        let row = crate::outbox::OutboxRow {
+            id: 0,
+            alert_id: alert_id.clone(),
+            sink: name.to_string(),
+            camera: crate::outbox::TEST_CAMERA.to_string(),
+            body: crate::outbox::test_body(&alert_id, &self.parts.device, &self.parts.site, now),
+            attempts: 0,
+            created_at: now.timestamp_millis(),
+        };
+        let t = Instant::now();
+        let outcome = sink.send(&row, now.timestamp()).await;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let (delivered, error) = match &outcome {
+            super::Outcome::Delivered { .. } => (true, None),
+            super::Outcome::Retry { error, .. } | super::Outcome::Rejected { error, .. } => {
+                (false, Some(error.clone()))
+            }
+        };
+        Ok(TestAnswer {
+            alert_id,
+            delivered,
+            status: outcome.status(),
+            error,
+            ms: (ms * 10.0).round() / 10.0,
+        })
     }
 
     /// Stops every worker (rows in flight stay pending) and waits for them.

@@ -80,7 +80,7 @@ pub struct OutboxRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RowState {
     Pending,
@@ -158,7 +158,7 @@ pub struct SinkStats {
 }
 
 /// An alert as the web page lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecentAlert {
     pub alert_id: String,
     /// Unix milliseconds.
@@ -167,6 +167,7 @@ pub struct RecentAlert {
     pub rule: String,
     pub severity: String,
     /// The payload as committed (`alert.fired` / `alert.ended`).
+    #[schema(value_type = Object)]
     pub body: serde_json::Value,
 }
 
@@ -181,7 +182,7 @@ pub struct Activity {
 }
 
 /// A row as `outbox list` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ListedRow {
     pub id: i64,
     pub alert_id: String,

@@ -116,7 +116,12 @@ pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str, snapshot: Snapshot
 
 /// The body of a test alert ("send test alert" on the page): the fired shape, so a receiver
 /// exercises its real parsing, with `type = "alert.test"` so it can tell it from a real one.
-pub fn test_body(alert_id: &str, device_id: &str, site: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+pub fn test_body(
+    alert_id: &str,
+    device_id: &str,
+    site: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
     let no_metadata = serde_json::Map::new();
     serde_json::to_vec(&Body {
         kind: "alert.test",

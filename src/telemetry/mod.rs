@@ -97,8 +97,10 @@ pub struct Telemetry {
 
 /// A rule or camera that normally fires and has been silent for `[health] silence_minutes`:
 /// a camera knocked out of aim, a zone drawn wrong, a model that stopped seeing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Anomaly {
+    /// `rule` or `camera`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub name: String,
     /// Alerts in the baseline window.
@@ -128,7 +130,7 @@ pub fn silent(
 }
 
 /// One camera in the health document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CameraHealth {
     #[serde(flatten)]
     pub status: CameraSnapshot,
@@ -136,7 +138,7 @@ pub struct CameraHealth {
 }
 
 /// `watchpost/{device}/health` (retained) and `GET /api/health` later: one JSON object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Health {
     pub device: String,
     pub uptime_s: u64,
@@ -159,7 +161,7 @@ pub struct Health {
 }
 
 /// `GET /readyz`: ready to detect and to keep alerts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub model_loaded: bool,

@@ -27,7 +27,7 @@ struct Running {
 }
 
 /// What [`Cameras::apply`] and [`Cameras::update`] did to one camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     Added,

@@ -69,7 +69,7 @@ pub enum VideoError {
     NoFrame(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CameraState {
     Connecting,
@@ -97,7 +97,7 @@ pub struct CameraStatus {
 
 /// A camera as status shows it. `frames_detected`, `frames_skipped` and `frame_age_ms` come
 /// from the hand-off to the detector ([`LatestFrames`]) and are filled in by [`Cameras`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CameraSnapshot {
     pub name: String,
     pub state: CameraState,
