@@ -70,10 +70,19 @@ pub enum Section {
     Sink,
 }
 
-/// A JSON body, or the refusal as JSON (axum's own rejection is plain text).
-pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+/// A body axum could not read, answered as JSON (axum's own rejection is plain text).
+pub(super) struct BadBody(StatusCode, String);
+
+impl IntoResponse for BadBody {
+    fn into_response(self) -> Response {
+        problem(self.0, self.1)
+    }
+}
+
+/// A JSON body, or why not.
+pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, BadBody> {
     body.map(|Json(b)| b)
-        .map_err(|e| problem(e.status(), e.body_text()))
+        .map_err(|e| BadBody(e.status(), e.body_text()))
 }
 
 fn refused(r: Refused) -> Response {
@@ -120,7 +129,7 @@ pub(super) async fn api_config_put(
     }
     match json_body(body) {
         Ok(b) => change(&w, move |live| live.replace(&b.toml)).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -183,7 +192,7 @@ pub(super) async fn api_item_put(
             })
             .await
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 

@@ -332,7 +332,7 @@ pub(super) async fn api_setup(
 ) -> Response {
     let b = match json_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let auth = w.auth.clone();
     match tokio::task::spawn_blocking(move || auth.setup(&b.code, &b.password)).await {
@@ -358,7 +358,7 @@ pub(super) async fn api_login(
 ) -> Response {
     let b = match json_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let auth = w.auth.clone();
     match tokio::task::spawn_blocking(move || auth.login(peer.ip(), &b.password)).await {
@@ -400,7 +400,7 @@ pub(super) async fn api_tokens(
 ) -> Response {
     let principal = who(&w, &headers, true);
     let b = match (&principal, json_body(body)) {
-        (Ok(_), Err(r)) => return r,
+        (Ok(_), Err(r)) => return r.into_response(),
         (_, Ok(b)) => b,
         (Err(_), Err(_)) => TokenBody {
             name: String::new(),

@@ -1,12 +1,17 @@
 // Drives the gateway's web page in headless Chromium (Debian's), as a technician would on a
 // phone-sized screen: first-start setup with the code from the log, a wrong then a right
-// login, the dashboard with the live camera, an alert arriving live, dead-letter replay,
-// logout. Screenshots go to $ARTIFACTS. Run by tests/telemetry.rs; exits non-zero on failure.
+// login, the live camera, adding a camera (with an inline validation error first), drawing a
+// zone on its snapshot, a rule on that zone, a webhook sink with a test alert, a real alert
+// arriving live, dead letters replayed, logout. Screenshots go to $ARTIFACTS. Run by
+// tests/telemetry.rs; exits non-zero on failure.
 import { chromium } from "playwright-core";
 
 const url = process.env.WATCHPOST_URL;
 const code = process.env.SETUP_CODE;
 const out = process.env.ARTIFACTS;
+const dockRtsp = process.env.DOCK_RTSP;
+const opsUrl = process.env.OPS_URL;
+const opsSecret = process.env.OPS_SECRET;
 const password = "correct horse battery staple";
 
 const browser = await chromium.launch({
@@ -27,6 +32,11 @@ const step = async (name, fn) => {
     failed = `${name}: ${e.message}`;
     await page.screenshot({ path: `${out}/failed-${name.replace(/\W+/g, "-")}.png`, fullPage: true }).catch(() => {});
   }
+};
+const text = (sel) => page.locator(sel).first().innerText();
+const noSideways = async (where) => {
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  if (scroll > inner) throw new Error(`${where}: the page is ${scroll} px wide on a ${inner} px screen`);
 };
 
 await step("open", async () => {
@@ -61,18 +71,79 @@ await step("the camera streams with a live snapshot", async () => {
     const img = document.querySelector('.cam[data-camera="yard"] img');
     return img && img.complete && img.naturalWidth === 640;
   }, null, { timeout: 15000 });
+  await noSideways("dashboard");
   await page.screenshot({ path: `${out}/2-dashboard.png`, fullPage: true });
 });
-await step("a new alert appears live", async () => {
-  const before = await page.locator("#alerts tr").count();
-  await page.waitForFunction((n) => document.querySelectorAll("#alerts tr").length > n, before, { timeout: 45000 });
-  const row = await page.locator("#alerts tr").first().innerText();
-  if (!row.includes("person")) throw new Error(`newest row: ${row}`);
-  await page.screenshot({ path: `${out}/3-live-alert.png`, fullPage: true });
+await step("a bad camera setting is shown beside its field", async () => {
+  await page.click('[data-add="camera"]');
+  await page.fill('#edit-form [name="name"]', "dock");
+  await page.fill('#edit-form [name="url"]', dockRtsp);
+  await page.fill('#edit-form [name="detect_fps"]', "-1");
+  await page.click("#edit-form button");
+  await page.waitForFunction(() => document.querySelector("#err-detect_fps").textContent.length > 0, null, { timeout: 15000 });
+  await page.screenshot({ path: `${out}/3-inline-error.png`, fullPage: true });
+});
+await step("add a camera", async () => {
+  await page.fill('#edit-form [name="detect_fps"]', "4");
+  await page.click("#edit-form button");
+  await page.waitForSelector("#edit.hidden", { state: "attached", timeout: 20000 });
+  await page.waitForSelector('.cam[data-camera="dock"] .state.streaming', { timeout: 30000 });
+});
+await step("draw a zone on the camera's snapshot", async () => {
+  await page.locator('.cam[data-camera="dock"] button.zone').click();
+  await page.waitForFunction(() => {
+    const img = document.querySelector("#zone-img");
+    return img && img.complete && img.naturalWidth === 640;
+  }, null, { timeout: 15000 });
+  const box = await page.locator("#zone-svg").boundingBox();
+  for (const [x, y] of [[0.02, 0.02], [0.98, 0.02], [0.98, 0.98], [0.02, 0.98]]) {
+    await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
+  }
+  await page.waitForSelector('#zone-svg[data-points="4"]', { state: "attached", timeout: 5000 });
+  await page.fill("#zone-name", "dock-lane");
+  await page.click("#zone-save");
+  await page.waitForFunction(() => document.querySelector("#zone-result").textContent.includes("saved"), null, { timeout: 15000 });
+  await page.waitForSelector('[data-zone="dock-lane"]', { timeout: 10000 });
+  await page.screenshot({ path: `${out}/4-zone.png`, fullPage: true });
+});
+await step("add a rule on the zone", async () => {
+  await page.click('[data-add="rule"]');
+  await page.fill('#edit-form [name="name"]', "dock-person");
+  await page.fill('#edit-form [name="labels"]', "person");
+  await page.fill('#edit-form [name="min_confidence"]', "0.5");
+  await page.selectOption('#edit-form [name="zone"]', "dock-lane");
+  await page.fill('#edit-form [name="cameras"]', "dock");
+  await page.fill('#edit-form [name="cooldown_seconds"]', "1");
+  await page.click("#edit-form button");
+  await page.waitForSelector('[data-rule="dock-person"]', { timeout: 15000 });
+});
+await step("add a webhook sink", async () => {
+  await page.click('[data-add="sink"]');
+  await page.fill('#edit-form [name="name"]', "ops");
+  await page.selectOption('#edit-form [name="kind"]', "webhook");
+  await page.fill('#edit-form [name="url"]', opsUrl);
+  await page.fill('#edit-form [name="secret"]', opsSecret);
+  await page.click("#edit-form button");
+  await page.waitForSelector('[data-sink="ops"]', { timeout: 15000 });
+  const shown = await text('[data-sink="ops"]');
+  if (shown.includes(opsSecret)) throw new Error("the secret is shown on the page");
+  if (!shown.includes("secret set")) throw new Error(`sink line: ${shown}`);
+});
+await step("send a test alert and see the receiver's answer", async () => {
+  await page.locator('[data-sink="ops"] button.test').click();
+  await page.waitForFunction(() => /delivered · HTTP 200/.test(document.querySelector('[data-sink="ops"] .answer').textContent), null, { timeout: 15000 });
+  await page.screenshot({ path: `${out}/5-test-alert.png`, fullPage: true });
+});
+await step("a real alert of the new rule appears live", async () => {
+  await page.waitForSelector('#alerts tr[data-rule="dock-person"]', { timeout: 45000 });
+  await noSideways("alerts");
+  await page.locator("#alerts-section").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${out}/6-live-alert.png`, fullPage: true });
 });
 await step("replay dead letters", async () => {
+  await page.waitForSelector("#dead tr", { timeout: 60000 });
   await page.click("#replay");
-  await page.waitForFunction(() => /replayed \d+/.test(document.querySelector("#replay-result").textContent), null, { timeout: 10000 });
+  await page.waitForFunction(() => /replayed [1-9]\d*/.test(document.querySelector("#replay-result").textContent), null, { timeout: 10000 });
 });
 await step("a reload keeps the session", async () => {
   await page.reload();
@@ -81,7 +152,7 @@ await step("a reload keeps the session", async () => {
 await step("logout", async () => {
   await page.click("#logout");
   await page.waitForSelector("#login:not(.hidden)", { timeout: 10000 });
-  await page.screenshot({ path: `${out}/4-logged-out.png`, fullPage: true });
+  await page.screenshot({ path: `${out}/7-logged-out.png`, fullPage: true });
 });
 await browser.close();
 if (failed) {
