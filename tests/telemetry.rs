@@ -1119,4 +1119,10 @@ async fn the_web_page_works_in_a_real_browser() {
     }
     assert_eq!(file.matches(SECRET).count(), 2, "{file}");
     assert!(!file.contains("(set)"), "{file}");
+    // Only what the technician typed: checkboxes left at their defaults are not written (an
+    // unticked-by-default box once came out ticked and turned the camera keyframes-only).
+    assert!(
+        !file.contains("keyframes_only") && !file.contains("enabled"),
+        "{file}"
+    );
 }
