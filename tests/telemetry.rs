@@ -66,11 +66,31 @@ struct Gateway {
     dir: tempfile::TempDir,
 }
 
-async fn gateway(control_extra: &str, sink_extra: &str) -> Gateway {
-    gateway_with_rule(control_extra, sink_extra, "").await
+/// Lines added to the test config's `[control.mqtt]`, `[[sink]]`, `[[rule]]` and `[web]`.
+#[derive(Default)]
+struct Extras<'a> {
+    control: &'a str,
+    sink: &'a str,
+    rule: &'a str,
+    web: &'a str,
 }
 
-async fn gateway_with_rule(control_extra: &str, sink_extra: &str, rule_extra: &str) -> Gateway {
+async fn gateway(control_extra: &str, sink_extra: &str) -> Gateway {
+    gateway_with(Extras {
+        control: control_extra,
+        sink: sink_extra,
+        ..Extras::default()
+    })
+    .await
+}
+
+async fn gateway_with(extras: Extras<'_>) -> Gateway {
+    let Extras {
+        control: control_extra,
+        sink: sink_extra,
+        rule: rule_extra,
+        web: web_extra,
+    } = extras;
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
     let broker = mosquitto(dir.path(), mqtt_port);
@@ -115,6 +135,7 @@ secret = "{SECRET}"
 
 [web]
 listen = "127.0.0.1:{web_port}"
+{web_extra}
 
 [control.mqtt]
 url = "mqtt://127.0.0.1:{mqtt_port}"
@@ -607,7 +628,13 @@ async fn config_set_applies_rules_live_refuses_bad_configs_and_rolls_back() {
     // The rule watches a sliver in the top-left corner where nobody walks: no alerts.
     const CORNER: &str = "zone = [[0.0, 0.0], [0.02, 0.0], [0.02, 0.02]]";
     const WHOLE: &str = "zone = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]";
-    let gw = gateway_with_rule(&format!("control_key = \"{KEY}\""), "", CORNER).await;
+    let control = format!("control_key = \"{KEY}\"");
+    let gw = gateway_with(Extras {
+        control: &control,
+        rule: CORNER,
+        ..Extras::default()
+    })
+    .await;
     let state = "watchpost/test-gw/config/state";
     let result = "watchpost/test-gw/config/result";
     let version = || {
@@ -817,13 +844,12 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let protected = [
-        (Method::GET, "/api/cameras"),
-        (Method::GET, "/api/health"),
-        (Method::GET, "/api/config"),
-        (Method::POST, "/api/dead-letters/replay"),
-        (Method::POST, "/api/logout"),
-    ];
+    // Every operation the OpenAPI document marks as needing auth, checked below without
+    // auth, with a bad CSRF token and after logout.
+    let (status, _, doc) = call(&client, &base, Call::new(Method::GET, "/api/openapi.json")).await;
+    assert_eq!(status, 200, "the OpenAPI document is public");
+    let protected = secured_operations(&serde_json::from_str(&doc).unwrap());
+    assert!(protected.len() >= 17, "{protected:?}");
     for (m, p) in &protected {
         let (status, _, _) = call(&client, &base, Call::new(m.clone(), p)).await;
         assert_eq!(status, 401, "{m} {p} without auth");
@@ -889,7 +915,32 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         !config.contains(SECRET) && !config.contains(CAMERA_PASSWORD) && config.contains("(set)")
     );
 
-    // State changes need the CSRF token with a session.
+    // Secrets come back as "set", never as themselves.
+    for section in ["camera", "sink"] {
+        let path = format!("/api/config/{section}");
+        let get = Call::new(Method::GET, &path).cookie(&session);
+        let (status, _, items) = call(&client, &base, get).await;
+        assert_eq!(status, 200, "{items}");
+        assert!(
+            !items.contains(SECRET) && !items.contains(CAMERA_PASSWORD),
+            "{items}"
+        );
+    }
+
+    // State changes need the CSRF token with a session: every one of them.
+    for (m, p) in protected.iter().filter(|(m, _)| *m != Method::GET) {
+        for csrf in [None, Some("0000")] {
+            let mut c = Call::new(m.clone(), p).cookie(&session);
+            if let Some(t) = csrf {
+                c = c.csrf(t);
+            }
+            assert_eq!(
+                call(&client, &base, c).await.0,
+                403,
+                "{m} {p} CSRF {csrf:?}"
+            );
+        }
+    }
     let replay = Call::new(Method::POST, "/api/dead-letters/replay").cookie(&session);
     assert_eq!(call(&client, &base, replay).await.0, 403, "no CSRF token");
     let replay = Call::new(Method::POST, "/api/dead-letters/replay")
@@ -996,12 +1047,14 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         .cookie(&session)
         .csrf(&csrf);
     assert_eq!(call(&client, &base, out).await.0, 204);
-    let get = Call::new(Method::GET, "/api/cameras").cookie(&session);
-    assert_eq!(
-        call(&client, &base, get).await.0,
-        401,
-        "session still valid after logout"
-    );
+    for (m, p) in &protected {
+        let c = Call::new(m.clone(), p).cookie(&session).csrf(&csrf);
+        assert_eq!(
+            call(&client, &base, c).await.0,
+            401,
+            "{m} {p}: session still valid after logout"
+        );
+    }
 
     // Guessing: five failures from this address, then even the right password waits.
     for _ in 0..5 {
@@ -1012,6 +1065,25 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     }
     assert_eq!(call(&client, &base, login(PW)).await.0, 429);
     assert!(!log().contains(PW), "the password reached the log");
+}
+
+/// Every operation of an OpenAPI document that declares security, its path parameters
+/// filled with names that exist in the test config.
+fn secured_operations(doc: &serde_json::Value) -> Vec<(reqwest::Method, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            if op.get("security").is_none() {
+                continue;
+            }
+            let filled = path
+                .replace("{section}", "camera")
+                .replace("{name}", "yard")
+                .replace("{id}", "01M8WGYVKKE1TG5KZSZ4YR3XCX");
+            ops.push((method.to_uppercase().parse().expect("method"), filled));
+        }
+    }
+    ops
 }
 
 /// The one-time setup code the daemon logged, once it has.
@@ -1124,5 +1196,275 @@ async fn the_web_page_works_in_a_real_browser() {
     assert!(
         !file.contains("keyframes_only") && !file.contains("enabled"),
         "{file}"
+    );
+}
+
+/// An admin signed in over HTTPS (trusting `cert_pem` only): session, its CSRF token, and an
+/// API token for machine clients.
+struct Admin {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+async fn admin(gw: &Gateway, cert_pem: &[u8]) -> Admin {
+    use reqwest::Method;
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(60), || setup_code(&log()).is_some()).await,
+        "{}",
+        log()
+    );
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{}", gw.web_port);
+    const PW: &str = "correct horse battery staple";
+    let setup = Call::new(Method::POST, "/api/setup")
+        .json(serde_json::json!({ "code": setup_code(&log()).unwrap(), "password": PW }));
+    assert_eq!(call(&client, &base, setup).await.0, 204);
+    let login = Call::new(Method::POST, "/api/login").json(serde_json::json!({ "password": PW }));
+    let (status, headers, body) = call(&client, &base, login).await;
+    assert_eq!(status, 200, "{body}");
+    let session = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .and_then(|kv| kv.strip_prefix("wp_session="))
+        .unwrap()
+        .to_string();
+    let csrf = serde_json::from_str::<serde_json::Value>(&body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mint = Call::new(Method::POST, "/api/tokens")
+        .cookie(&session)
+        .csrf(&csrf)
+        .json(serde_json::json!({"name": "tests"}));
+    let (status, _, body) = call(&client, &base, mint).await;
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Admin {
+        client,
+        base,
+        token,
+    }
+}
+
+impl Admin {
+    /// A call with the API token; the status and the body as JSON (`Null` when not JSON).
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut c = Call::new(method, path).bearer(&self.token);
+        if let Some(b) = body {
+            c = c.json(b);
+        }
+        let (status, _, text) = call(&self.client, &self.base, c).await;
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    async fn camera(&self, name: &str) -> Option<serde_json::Value> {
+        let (_, cams) = self.json(reqwest::Method::GET, "/api/cameras", None).await;
+        cams.as_array()?.iter().find(|c| c["name"] == name).cloned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
+    use reqwest::Method;
+    // The rule watches the zone "lane", a sliver in the top-left corner where nobody walks.
+    const LANE: &str = "zone = \"lane\"\n\n[[zone]]\nname = \"lane\"\n\
+                        polygon = [[0.0, 0.0], [0.02, 0.0], [0.02, 0.02]]";
+    let gw = gateway_with(Extras {
+        rule: LANE,
+        ..Extras::default()
+    })
+    .await;
+    let cert = wait_for_file(&gw.dir.path().join("data/web/cert.pem")).await;
+    let admin = admin(&gw, &cert).await;
+
+    // A second camera, added live through the API.
+    let dock = RtspClipServer::start(&clip(), 0).expect("RTSP server");
+    let add = serde_json::json!({"name": "dock", "url": dock.url(), "detect_fps": 4});
+    let (status, applied) = admin
+        .json(Method::PUT, "/api/config/camera/dock", Some(add))
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["live"], serde_json::json!(["camera"]), "{applied}");
+    let streaming =
+        |c: &Option<serde_json::Value>| c.as_ref().is_some_and(|c| c["state"] == "streaming");
+    let mut both = false;
+    for _ in 0..60 {
+        if streaming(&admin.camera("yard").await) && streaming(&admin.camera("dock").await) {
+            both = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(both, "yard and dock not both streaming");
+
+    // A whole loop of the clip (people in its first 2 s) in the corner zone: nothing fires.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (_, alerts) = admin.json(Method::GET, "/api/alerts", None).await;
+    assert_eq!(alerts, serde_json::json!([]), "alerts in the corner zone");
+
+    // The zone becomes the whole frame, on the dock camera only.
+    let yard_before = admin.camera("yard").await.unwrap();
+    let changed_at = chrono::Utc::now().timestamp_millis();
+    let t0 = std::time::Instant::now();
+    let lane = serde_json::json!({"name": "lane", "cameras": ["dock"],
+        "polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]});
+    let (status, applied) = admin
+        .json(Method::PUT, "/api/config/zone/lane", Some(lane))
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["live"], serde_json::json!(["zone"]), "{applied}");
+    assert_eq!(
+        applied["restart_needed"],
+        serde_json::json!([]),
+        "{applied}"
+    );
+    let fired_on = |alerts: &serde_json::Value, camera: &str| {
+        alerts.as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|a| a["camera"] == camera && a["created_at"].as_i64() >= Some(changed_at))
+                .count()
+        })
+    };
+    let mut alerts = serde_json::Value::Null;
+    for _ in 0..60 {
+        alerts = admin.json(Method::GET, "/api/alerts", None).await.1;
+        if fired_on(&alerts, "dock") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(fired_on(&alerts, "dock") > 0, "no dock alert: {alerts}");
+    // Let the yard camera pass its people once more: the zone is not on it.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let alerts = admin.json(Method::GET, "/api/alerts", None).await.1;
+    assert_eq!(fired_on(&alerts, "yard"), 0, "{alerts}");
+
+    // No camera restarted; the yard camera kept receiving its 10 fps all along.
+    let yard_after = admin.camera("yard").await.unwrap();
+    let dock_after = admin.camera("dock").await.unwrap();
+    assert_eq!(yard_after["sessions"], 1, "{yard_after}");
+    assert_eq!(dock_after["sessions"], 1, "{dock_after}");
+    let received = yard_after["frames_received"].as_u64().unwrap()
+        - yard_before["frames_received"].as_u64().unwrap();
+    let expected = 10.0 * t0.elapsed().as_secs_f64();
+    assert!(
+        received as f64 >= 0.8 * expected,
+        "yard received {received} frames in {:?} (10 fps clip)",
+        t0.elapsed()
+    );
+
+    // One step back through the API: the corner again, in the file too.
+    let before_rollback = std::fs::read_to_string(&gw.config_path).unwrap();
+    assert!(before_rollback.contains("\"dock\""), "{before_rollback}");
+    let (status, back) = admin.json(Method::POST, "/api/config/rollback", None).await;
+    assert_eq!(status, 200, "{back}");
+    let file = std::fs::read_to_string(&gw.config_path).unwrap();
+    assert!(
+        file.contains("[0.02, 0.02]") && !file.contains("[1.0, 1.0]"),
+        "{file}"
+    );
+}
+
+/// The file's bytes once the daemon has written it (bounded wait).
+async fn wait_for_file(path: &std::path::Path) -> Vec<u8> {
+    assert!(
+        wait_until(Duration::from_secs(60), || path.is_file()).await,
+        "{} never appeared",
+        path.display()
+    );
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
+    // A configured certificate (as a site with its own CA would give): served as is, its
+    // fingerprint in the log, no self-signed one made.
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("site.crt"), dir.path().join("site.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let web = format!(
+        "cert_file = \"{}\"\nkey_file = \"{}\"",
+        cert.display(),
+        key.display()
+    );
+    let mut gw = gateway_with(Extras {
+        web: &web,
+        ..Extras::default()
+    })
+    .await;
+    let admin = admin(&gw, made.cert.pem().as_bytes()).await;
+    use sha2::Digest;
+    let fingerprint = sha2::Sha256::digest(made.cert.der())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let log = std::fs::read_to_string(&gw.log).unwrap();
+    assert!(log.contains(&fingerprint), "fingerprint not logged:\n{log}");
+    assert!(!gw.dir.path().join("data/web/cert.pem").exists());
+
+    // Schemathesis generates requests from the document and checks every answer against it.
+    // /api/events is a stream that never ends.
+    let report = repo().join("target/test-artifacts/schemathesis");
+    let _ = std::fs::remove_dir_all(&report);
+    let mut run = std::process::Command::new("schemathesis");
+    run.arg("run")
+        .arg(format!("{}/api/openapi.json", admin.base))
+        .args(["--tls-verify"])
+        .arg(&cert)
+        .args(["-H", &format!("Authorization: Bearer {}", admin.token)])
+        .args(["--exclude-path", "/api/events"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "20", "--seed", "20261202"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--request-timeout", "20", "--max-time", "150"])
+        .args(["--workers", "1", "--no-color"])
+        .args(["--report", "junit", "--report-dir"])
+        .arg(&report);
+    let out = tokio::time::timeout(
+        Duration::from_secs(240),
+        tokio::task::spawn_blocking(move || run.output()),
+    )
+    .await
+    .expect("schemathesis finished within 4 minutes")
+    .unwrap()
+    .expect("schemathesis runs (scripts/setup installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{text}\ndaemon log:\n{}",
+        std::fs::read_to_string(&gw.log).unwrap_or_default()
+    );
+    // It did test the API (a run that found nothing to call also exits 0).
+    assert!(text.contains("/api/config/{section}/{name}"), "{text}");
+    assert!(
+        gw.daemon.0.try_wait().unwrap().is_none(),
+        "the daemon died under schemathesis"
     );
 }
