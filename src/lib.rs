@@ -21,12 +21,14 @@
 //!   nothing is acknowledged anywhere before it is committed here.
 //! - [`deliver`]: signing (Standard Webhooks, hex HMAC), the webhook and MQTT (TCP or rustls TLS)
 //!   sinks and the retry policy; reads only from the outbox and marks rows delivered after the
-//!   receiver's 2xx or the broker's PUBACK.
+//!   receiver's 2xx or the broker's PUBACK. [`deliver::SinkSet`] runs one worker per sink and
+//!   adds, restarts or removes them by name when the config changes.
 //! - [`telemetry`]: what the gateway says about itself, read from the other rooms' counters:
 //!   readiness, Prometheus metrics, the JSON health document.
-//! - [`control`]: how people and the fleet reach it: the HTTPS server (`/healthz`, `/readyz`,
-//!   `/metrics`) and the MQTT fleet link (retained `status` with an `offline` last will,
-//!   retained `health`).
+//! - [`control`]: how people and the fleet reach it: the HTTPS server (probes, the local page,
+//!   the authenticated REST API with its OpenAPI document), live config changes with versions
+//!   and rollback, and the MQTT fleet link (`status` with an `offline` last will, `health`,
+//!   `config/state`, `config/set`, signed `cmd/{name}`).
 //! - [`app`]: wires the rooms into the running daemon and owns the shutdown order
 //!   (cameras → detector → outbox flush → sinks).
 //! - [`service`]: systemd's notify protocol: READY=1, STATUS=, and WATCHDOG=1 only while the

@@ -1,11 +1,17 @@
 //! The control room: how people and the fleet reach a running gateway.
 //!
 //! - [`web`]: the HTTPS server (rustls; a self-signed certificate made on first start unless
-//!   one is configured). Today it serves the unauthenticated probes `/healthz`, `/readyz`
-//!   and `/metrics`; the page and the authenticated REST API come next.
+//!   one is configured): the unauthenticated probes `/healthz`, `/readyz`, `/metrics`, the
+//!   embedded page (`page.html`) and the REST API behind [`auth`] (one-time setup code,
+//!   argon2 password, session cookies with CSRF tokens, API tokens, login rate limit).
+//! - [`api`]: the config, sink-test and dead-letter endpoints, and the OpenAPI document
+//!   generated from the handlers (`/api/openapi.json`).
+//! - [`live`]: the one place a config changes: validate, write atomically, apply in place,
+//!   version, roll back; [`edit`]: item-by-item edits and merges of the TOML text that keep
+//!   the operator's comments and put back secrets shown as "(set)".
 //! - [`fleet`]: the MQTT link to the fleet console: retained `status` (`online`, with
-//!   `offline` as the last will, so a dead gateway shows at once) and retained `health`;
-//!   [`commands`]: signed fleet commands (`cmd/{name}`) with their results.
+//!   `offline` as the last will, so a dead gateway shows at once), `health`, `config/state`,
+//!   `config/set`; [`commands`]: signed fleet commands (`cmd/{name}`) with their results.
 
 pub mod api;
 pub mod auth;
