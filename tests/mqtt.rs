@@ -8,7 +8,6 @@ use common::{
     free_port, mosquitto, mosquitto_with, secret_key, verify_with_python, wait_until, SECRET,
 };
 use rumqttc::v5::MqttOptions;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -211,63 +210,6 @@ async fn broker_restart_mid_flow(session_expiry_seconds: u32) -> u64 {
     resumed
 }
 
-/// PEM files for a TLS broker: a CA, a server certificate for 127.0.0.1 signed by it, a
-/// client certificate signed by it, and a second, unrelated CA.
-struct Pki {
-    ca: std::path::PathBuf,
-    server_cert: std::path::PathBuf,
-    server_key: std::path::PathBuf,
-    client_cert: std::path::PathBuf,
-    client_key: std::path::PathBuf,
-    other_ca: std::path::PathBuf,
-}
-
-fn pki(dir: &Path) -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        KeyUsagePurpose, SanType,
-    };
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let new_ca = |cn: &str| {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).unwrap();
-        (cert, key)
-    };
-    let (ca, ca_key) = new_ca("watchpost test CA");
-    let (other, _) = new_ca("somebody else's CA");
-
-    let server_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server = params.signed_by(&server_key, &ca, &ca_key).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "gw-1");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
-
-    Pki {
-        ca: write("ca.pem", ca.pem()),
-        server_cert: write("server.pem", server.pem()),
-        server_key: write("server.key", server_key.serialize_pem()),
-        client_cert: write("client.pem", client.pem()),
-        client_key: write("client.key", client_key.serialize_pem()),
-        other_ca: write("other-ca.pem", other.pem()),
-    }
-}
-
 /// The recorded error of the oldest row that has one.
 fn last_error(outbox: &SharedOutbox) -> String {
     outbox
@@ -282,7 +224,7 @@ fn last_error(outbox: &SharedOutbox) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtts_with_a_client_certificate_is_delivered_and_a_wrong_ca_or_no_certificate_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
+    let pki = common::pki(dir.path());
     let plain = free_port();
     let tls = free_port();
     // The broker authenticates devices by certificate; the subscriber uses the plain port.

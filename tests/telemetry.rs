@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, clip, free_port, mosquitto, repo, secret_key, wait_until, SECRET};
+use common::{bin, clip, free_port, repo, secret_key, wait_until, SECRET};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, MqttOptions};
 use std::io::Write;
@@ -66,13 +66,16 @@ struct Gateway {
     dir: tempfile::TempDir,
 }
 
-/// Lines added to the test config's `[control.mqtt]`, `[[sink]]`, `[[rule]]` and `[web]`.
+/// Lines added to the test config's `[control.mqtt]`, `[[sink]]`, `[[rule]]` and `[web]`,
+/// to mosquitto.conf (`broker`), and a fleet-link URL instead of the broker's plain port.
 #[derive(Default)]
 struct Extras<'a> {
     control: &'a str,
     sink: &'a str,
     rule: &'a str,
     web: &'a str,
+    broker: &'a str,
+    control_url: Option<&'a str>,
 }
 
 async fn gateway(control_extra: &str, sink_extra: &str) -> Gateway {
@@ -90,10 +93,15 @@ async fn gateway_with(extras: Extras<'_>) -> Gateway {
         sink: sink_extra,
         rule: rule_extra,
         web: web_extra,
+        broker: broker_extra,
+        control_url,
     } = extras;
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
-    let broker = mosquitto(dir.path(), mqtt_port);
+    let broker = common::mosquitto_with(dir.path(), mqtt_port, broker_extra);
+    let control_url = control_url
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("mqtt://127.0.0.1:{mqtt_port}"));
     let seen = watch(mqtt_port, "fleet-console");
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
     let server = RtspClipServer::start(&clip(), 0).expect("RTSP server");
@@ -138,7 +146,7 @@ listen = "127.0.0.1:{web_port}"
 {web_extra}
 
 [control.mqtt]
-url = "mqtt://127.0.0.1:{mqtt_port}"
+url = "{control_url}"
 health_interval_seconds = 1
 {control_extra}
 "#,
@@ -1480,5 +1488,87 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     assert!(
         gw.daemon.0.try_wait().unwrap().is_none(),
         "the daemon died under schemathesis"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_link_runs_over_mqtts_with_a_device_certificate() {
+    // The broker authenticates devices by certificate on its TLS port; the fleet console
+    // (the test) listens on the plain one.
+    let certs = tempfile::tempdir().unwrap();
+    let pki = common::pki(certs.path());
+    let tls = free_port();
+    let listener = format!(
+        "listener {tls} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nuse_identity_as_username true\n",
+        pki.ca.display(),
+        pki.server_cert.display(),
+        pki.server_key.display()
+    );
+    let url = format!("mqtts://127.0.0.1:{tls}");
+    let files = |ca: &std::path::Path| {
+        format!(
+            "ca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"",
+            ca.display(),
+            pki.client_cert.display(),
+            pki.client_key.display()
+        )
+    };
+    let good = files(&pki.ca);
+    let mut gw = gateway_with(Extras {
+        control: &good,
+        broker: &listener,
+        control_url: Some(&url),
+        ..Extras::default()
+    })
+    .await;
+    let status = "watchpost/test-gw/status";
+    assert!(
+        wait_until(Duration::from_secs(30), || last(&gw.seen, status)
+            .as_deref()
+            == Some("online")
+            && health_of(&gw.seen).is_some())
+        .await,
+        "no online/health over mqtts; log:\n{}",
+        std::fs::read_to_string(&gw.log).unwrap_or_default()
+    );
+    // The last will travels over the TLS session too.
+    gw.daemon.0.kill().unwrap();
+    let _ = gw.daemon.0.wait();
+    assert!(
+        wait_until(Duration::from_secs(20), || last(&gw.seen, status)
+            .as_deref()
+            == Some("offline"))
+        .await,
+        "no offline after SIGKILL over mqtts"
+    );
+
+    // A gateway that does not trust the broker's CA never connects, and says why (on a
+    // fresh broker: the first one's TLS port is freed with it).
+    drop(gw);
+    let wrong = files(&pki.other_ca);
+    let gw = gateway_with(Extras {
+        control: &wrong,
+        broker: &listener,
+        control_url: Some(&url),
+        ..Extras::default()
+    })
+    .await;
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(30), || log()
+            .contains("fleet link down"))
+        .await,
+        "{}",
+        log()
+    );
+    assert!(
+        log().to_lowercase().contains("certificate"),
+        "the reason does not name the certificate:\n{}",
+        log()
+    );
+    assert_eq!(
+        last(&gw.seen, status),
+        None,
+        "connected with an untrusted CA"
     );
 }
