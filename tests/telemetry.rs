@@ -927,6 +927,19 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
         );
     }
 
+    // A cleared text box is not a config: refused, the file untouched.
+    let empty = Call::new(Method::PUT, "/api/config")
+        .cookie(&session)
+        .csrf(&csrf)
+        .json(serde_json::json!({"toml": "# all gone\n"}));
+    let (status, _, body) = call(&client, &base, empty).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("empty"), "{body}");
+    assert_eq!(
+        std::fs::read_to_string(&gw.config_path).unwrap(),
+        gw.config_text
+    );
+
     // State changes need the CSRF token with a session: every one of them.
     for (m, p) in protected.iter().filter(|(m, _)| *m != Method::GET) {
         for csrf in [None, Some("0000")] {

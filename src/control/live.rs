@@ -202,6 +202,13 @@ impl LiveConfig {
             let mut doc = text
                 .parse::<toml_edit::DocumentMut>()
                 .map_err(|e| super::edit::EditError::Body(format!("not TOML: {e}")))?;
+            // Valid (all defaults) but it would stop every camera and sink: a cleared text box,
+            // not an intent. Items are removed one by one.
+            if doc.as_table().is_empty() {
+                return Err(super::edit::EditError::Body(
+                    "the new config is empty; nothing changed (remove items one by one)".into(),
+                ));
+            }
             let old = current
                 .parse::<toml_edit::DocumentMut>()
                 .map_err(|e| super::edit::EditError::Body(e.to_string()))?;
