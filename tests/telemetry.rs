@@ -1450,6 +1450,10 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--request-timeout", "20", "--max-time", "120"])
         .args(["--workers", "1", "--no-color"])
+        // Nothing kept between runs: no example database, and its working files in a
+        // scratch folder, not the checkout.
+        .args(["--generation-database", "none"])
+        .current_dir(dir.path())
         .args(["--report", "junit", "--report-dir"])
         .arg(&report);
     let out = tokio::time::timeout(
