@@ -356,15 +356,7 @@ async fn probes_metrics_and_fleet_status_of_a_running_gateway() {
     );
 
     // The log names the certificate's fingerprint, so a technician can pin it.
-    let fp = {
-        use sha2::Digest;
-        let der = rustls_pemfile_der(&cert_pem);
-        sha2::Sha256::digest(der)
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    };
+    let fp = fingerprint(&rustls_pemfile_der(&cert_pem));
     assert!(log_text().contains(&fp), "fingerprint {fp} not in the log");
 
     // SIGKILL: no goodbye from the process; the broker publishes the last will.
@@ -425,6 +417,32 @@ impl Drop for Daemon {
 /// Runs a future to completion from inside a sync closure (the bounded wait polls one).
 fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// A certificate's SHA-256 as the daemon logs it (`AB:CD:…`).
+fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Runs an external tool off the async workers, bounded to `secs`.
+async fn output_within(
+    mut cmd: std::process::Command,
+    secs: u64,
+    what: &str,
+) -> std::process::Output {
+    tokio::time::timeout(
+        Duration::from_secs(secs),
+        tokio::task::spawn_blocking(move || cmd.output()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
+    .unwrap()
+    .unwrap_or_else(|e| panic!("{what} does not run: {e}"))
 }
 
 /// The DER bytes of the first certificate in a PEM file.
@@ -1156,14 +1174,12 @@ async fn the_web_page_works_in_a_real_browser() {
         .env("OPS_URL", ops.url())
         .env("OPS_SECRET", SECRET);
     // Every wait inside the script is bounded; this bounds the whole run as well.
-    let out = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::task::spawn_blocking(move || node.output()),
+    let out = output_within(
+        node,
+        300,
+        "node (scripts/setup installs nodejs, chromium, playwright-core)",
     )
-    .await
-    .expect("the browser test finished within 5 minutes")
-    .unwrap()
-    .expect("node runs (scripts/setup installs nodejs, chromium and playwright-core)");
+    .await;
     assert!(
         out.status.success(),
         "{}{}\nscreenshots in {}\ndaemon log:\n{}",
@@ -1419,14 +1435,9 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     })
     .await;
     let admin = admin(&gw, made.cert.pem().as_bytes()).await;
-    use sha2::Digest;
-    let fingerprint = sha2::Sha256::digest(made.cert.der())
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fp = fingerprint(made.cert.der());
     let log = std::fs::read_to_string(&gw.log).unwrap();
-    assert!(log.contains(&fingerprint), "fingerprint not logged:\n{log}");
+    assert!(log.contains(&fp), "fingerprint not logged:\n{log}");
     assert!(!gw.dir.path().join("data/web/cert.pem").exists());
 
     // Schemathesis generates requests from the document and checks every answer against it.
@@ -1456,14 +1467,7 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
         .current_dir(dir.path())
         .args(["--report", "junit", "--report-dir"])
         .arg(&report);
-    let out = tokio::time::timeout(
-        Duration::from_secs(240),
-        tokio::task::spawn_blocking(move || run.output()),
-    )
-    .await
-    .expect("schemathesis finished within 4 minutes")
-    .unwrap()
-    .expect("schemathesis runs (scripts/setup installs it)");
+    let out = output_within(run, 240, "schemathesis (scripts/setup installs it)").await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
