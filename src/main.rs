@@ -5,6 +5,11 @@ use clap::{Parser, Subcommand};
 
 /// Only the binary's benchmark of ingest; the rooms are in the library (`lib.rs`).
 mod bench_ingest;
+
+/// mimalloc keeps freed pages for reuse: tract allocates every node's output afresh each
+/// frame, and with glibc the large ones are mmap'ed and page-faulted in again every frame.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -112,6 +117,9 @@ enum Cmd {
         /// Also print milliseconds per operator kind (summed over the runs) on stderr.
         #[arg(long)]
         profile: bool,
+        /// tract's own operators only, without watchpost's plane-wise pad/resize/max-pool.
+        #[arg(long)]
+        stock_ops: bool,
     },
 }
 
@@ -262,7 +270,16 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             input_size,
             model,
             profile,
-        } => bench_detect(&images, runs, threads, input_size, model, profile),
+            stock_ops,
+        } => {
+            let spec = bundled_spec(model, input_size, threads);
+            let det = if stock_ops {
+                Detector::load_stock(&spec)?
+            } else {
+                Detector::load(&spec)?
+            };
+            bench_detect(det, &images, runs, profile)
+        }
     }
 }
 
@@ -570,14 +587,12 @@ fn bundled_spec(model: Option<PathBuf>, input_size: Option<usize>, threads: usiz
 }
 
 fn bench_detect(
+    mut det: Detector,
     images: &[PathBuf],
     runs: usize,
-    threads: usize,
-    input_size: Option<usize>,
-    model: Option<PathBuf>,
     profile: bool,
 ) -> Result<ExitCode> {
-    let mut det = Detector::load(&bundled_spec(model, input_size, threads))?;
+    let threads = det.threads();
     let input_size = det.input_size();
     let mut times = Vec::new();
     let mut by_op: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
@@ -629,6 +644,7 @@ fn bench_detect(
     println!(
         "{}",
         serde_json::json!({"runtime": "watchpost/tract", "threads": threads, "input_size": input_size,
+            "fast_ops": det.fast_ops(),
             "frames": times.len(), "median_ms": med, "p95_ms": p95, "mean_ms": mean,
             "min_ms": times.first(), "max_ms": times.last()})
     );

@@ -404,3 +404,38 @@ fn odd_model() -> Vec<u8> {
     field(7, &graph, &mut model); // graph
     model
 }
+
+#[test]
+fn plane_wise_operators_give_tracts_results() {
+    // watchpost swaps tract's Pad, Resize and MaxPool for plane-wise ones (detect::fastops);
+    // every detection must come out as tract's own operators give it, threaded or not.
+    for threads in [1, 2] {
+        let mut s = spec("nanodet-416.onnx");
+        s.threads = threads;
+        let mut fast = Detector::load(&s).expect("loads");
+        let mut stock = Detector::load_stock(&s).expect("loads");
+        // 28 pads (27 convolutions + the stem's max-pool), 4 resizes, 1 max-pool.
+        assert_eq!((fast.fast_ops(), stock.fast_ops()), (33, 0));
+        for photo in PHOTOS {
+            let stem = photo.rsplit_once('.').unwrap().0;
+            let img = image::open(data(&format!("{stem}.416.png")))
+                .expect("png")
+                .to_rgb8();
+            let a = stock.detect_rgb(img.as_raw()).expect("detects");
+            let b = fast.detect_rgb(img.as_raw()).expect("detects");
+            assert_eq!(
+                a.len(),
+                b.len(),
+                "{photo}, {threads} threads: {a:?} vs {b:?}"
+            );
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.label, y.label, "{photo}");
+                assert!(
+                    (x.confidence - y.confidence).abs() < 1e-4,
+                    "{photo}: {x:?} vs {y:?}"
+                );
+                assert!(iou(&x.bbox, &y.bbox) > 0.9999, "{photo}: {x:?} vs {y:?}");
+            }
+        }
+    }
+}

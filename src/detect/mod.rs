@@ -7,6 +7,7 @@
 //! produced that way and scores drift otherwise.
 
 mod family;
+mod fastops;
 mod motion;
 mod post;
 mod resize;
@@ -86,6 +87,8 @@ pub struct Detector {
     /// spin while the calling thread runs the single-threaded ops (pads, pooling, resizes),
     /// and on a 2-core box three threads share two cores (measured: Pad 5 → 17 ms).
     executor: Option<tract_linalg::multithread::Executor>,
+    /// How many of tract's operators [`fastops`] replaced.
+    swapped: usize,
     timing: StageTimes,
     threads: usize,
     state: TypedSimpleState,
@@ -97,6 +100,17 @@ pub struct Detector {
 
 impl Detector {
     pub fn load(spec: &DetectorSpec) -> Result<Self, DetectError> {
+        Self::load_with(spec, true)
+    }
+
+    /// As [`Detector::load`] with tract's own operators only (`bench-detect --stock-ops`, and
+    /// the tests that hold the fast operators to tract's results).
+    #[doc(hidden)]
+    pub fn load_stock(spec: &DetectorSpec) -> Result<Self, DetectError> {
+        Self::load_with(spec, false)
+    }
+
+    fn load_with(spec: &DetectorSpec, fast_ops: bool) -> Result<Self, DetectError> {
         let labels = load_labels(&spec.labels)?;
         let bad = |message: String| DetectError::Model {
             path: spec.model.clone(),
@@ -158,7 +172,12 @@ impl Detector {
         model = model
             .with_input_fact(0, f32::fact(kind.input_shape(size)).into())
             .map_err(model_err)?;
-        let model = model.into_optimized().map_err(model_err)?;
+        let mut model = model.into_optimized().map_err(model_err)?;
+        let swapped = if fast_ops {
+            fastops::swap_in(&mut model, spec.threads > 1).map_err(model_err)?
+        } else {
+            0
+        };
         let shapes: Vec<Vec<usize>> = model
             .output_outlets()
             .map_err(model_err)?
@@ -184,6 +203,7 @@ impl Detector {
         let state = plan.spawn().map_err(model_err)?;
         Ok(Self {
             executor,
+            swapped,
             timing: StageTimes::default(),
             threads: spec.threads.max(1),
             state,
@@ -212,6 +232,11 @@ impl Detector {
 
     pub fn input_size(&self) -> usize {
         self.size
+    }
+
+    /// How many of tract's operators were swapped for the plane-wise ones of `fastops`.
+    pub fn fast_ops(&self) -> usize {
+        self.swapped
     }
 
     pub fn threads(&self) -> usize {
