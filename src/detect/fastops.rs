@@ -101,9 +101,29 @@ fn contiguous<'a>(v: &'a tract_ndarray::ArrayViewD<'_, f32>) -> TractResult<&'a 
         .ok_or_else(|| format_err!("input is not contiguous"))
 }
 
-fn tensor(shape: &[usize], data: Vec<f32>) -> TractResult<TVec<TValue>> {
-    let array = tract_ndarray::ArrayD::from_shape_vec(tract_ndarray::IxDyn(shape), data)?;
-    Ok(tvec!(array.into_tensor().into_tvalue()))
+/// Makes the output in tract's own (aligned) buffer and lets `fill` write it plane by plane:
+/// an `ndarray` handed to tract would be copied once more.
+fn output(
+    shape: &[usize],
+    value: f32,
+    parallel: bool,
+    plane_len: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> TractResult<TVec<TValue>> {
+    let mut t = Tensor::zero::<f32>(shape)?;
+    {
+        let mut view = t.to_plain_array_view_mut::<f32>()?;
+        let out = view
+            .as_slice_mut()
+            .ok_or_else(|| format_err!("output is not contiguous"))?;
+        if value.to_bits() != 0 {
+            out.fill(value);
+        }
+        if !out.is_empty() && plane_len > 0 {
+            for_planes(parallel, out, plane_len, fill);
+        }
+    }
+    Ok(tvec!(t.into_tvalue()))
 }
 
 /// Runs `f(plane_index, plane)` over every `plane_len` chunk of `out`, on the pool when asked.
@@ -202,17 +222,19 @@ impl EvalOp for PlanePad {
         let row = p.w * p.inner;
         let orow = ow * p.inner;
         let left = self.before[1] * p.inner;
-        let mut out = vec![value; p.outer * oh * orow];
-        if !out.is_empty() {
-            for_planes(self.parallel, &mut out, oh * orow, |i, plane| {
+        output(
+            &self.output_shape(view.shape()),
+            value,
+            self.parallel,
+            oh * orow,
+            |i, plane| {
                 let src = &x[i * p.h * row..(i + 1) * p.h * row];
                 for (y, src_row) in src.chunks_exact(row.max(1)).enumerate() {
                     let at = (y + self.before[0]) * orow + left;
                     plane[at..at + row].copy_from_slice(src_row);
                 }
-            });
-        }
-        tensor(&self.output_shape(view.shape()), out)
+            },
+        )
     }
 }
 
@@ -291,12 +313,8 @@ impl EvalOp for Resize2x {
         let (h, w) = (s[2], s[3]);
         let oshape = self.output_shape(s);
         let (oh, ow) = (oshape[2], oshape[3]);
-        let mut out = vec![0f32; oshape.iter().product()];
-        if out.is_empty() {
-            return tensor(&oshape, out);
-        }
         let up = self.up;
-        for_planes(self.parallel, &mut out, oh * ow, |c, plane| {
+        output(&oshape, 0.0, self.parallel, oh * ow, |c, plane| {
             let src = &x[c * h * w..(c + 1) * h * w];
             let row = |y: usize| &src[y * w..(y + 1) * w];
             if up {
@@ -323,8 +341,7 @@ impl EvalOp for Resize2x {
                     }
                 }
             }
-        });
-        tensor(&oshape, out)
+        })
     }
 }
 
@@ -396,30 +413,30 @@ impl EvalOp for PlaneMaxPool {
         let (h, w) = (s[2], s[3]);
         let oshape = self.output_shape(s);
         let (oh, ow) = (oshape[2], oshape[3]);
-        let mut out = vec![0f32; oshape.iter().product()];
-        if out.is_empty() {
-            return tensor(&oshape, out);
-        }
         let ([kh, kw], [sh, sw]) = (self.kernel, self.stride);
-        for_planes(self.parallel, &mut out, oh * ow, |c, plane| {
+        // Compare-and-select rather than `f32::max`: it compiles to a plain max instruction,
+        // `f32::max`'s NaN rule does not (and NaN never reaches a detector's pool).
+        let max = |a: f32, b: f32| if b > a { b } else { a };
+        output(&oshape, 0.0, self.parallel, oh * ow, |c, plane| {
             let src = &x[c * h * w..(c + 1) * h * w];
-            let mut rows_max = vec![f32::NEG_INFINITY; w];
+            let mut rows_max = vec![0f32; w];
             for (oy, orow) in plane.chunks_exact_mut(ow).enumerate() {
-                rows_max.copy_from_slice(&src[oy * sh * w..(oy * sh + 1) * w]);
+                let top = oy * sh;
+                rows_max.copy_from_slice(&src[top * w..(top + 1) * w]);
                 for ky in 1..kh {
-                    let r = &src[(oy * sh + ky) * w..(oy * sh + ky + 1) * w];
+                    let r = &src[(top + ky) * w..(top + ky + 1) * w];
                     for (m, &v) in rows_max.iter_mut().zip(r) {
-                        *m = m.max(v);
+                        *m = max(*m, v);
                     }
                 }
                 for (ox, o) in orow.iter_mut().enumerate() {
-                    *o = rows_max[ox * sw..ox * sw + kw]
+                    let b = ox * sw;
+                    *o = rows_max[b + 1..b + kw]
                         .iter()
-                        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                        .fold(rows_max[b], |m, &v| max(m, v));
                 }
             }
-        });
-        tensor(&oshape, out)
+        })
     }
 }
 
