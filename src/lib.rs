@@ -12,7 +12,8 @@
 //! - [`config`]: TOML file → validated [`config::Config`]; every problem carries file, line and field.
 //! - [`video`]: one GStreamer pipeline per camera (rtspsrc → decodebin → scale → appsink), reconnect,
 //!   sampling to `detect_fps`, and [`video::LatestFrames`], the newest-frame-wins hand-off.
-//! - [`detect`]: the ONNX detector on tract: pre-processing, inference, decoding and NMS.
+//! - [`detect`]: the ONNX detector on tract: pre-processing, inference, decoding and NMS
+//!   (and `detect::fastops`, plane-wise stand-ins for three of tract's slow operators).
 //! - [`rules`]: tracks objects across frames and turns them into [`rules::RuleHit`]s: labels,
 //!   median confidence, area, zones, count, dwell, schedule, cooldown, `alert.ended`; all timed
 //!   by a [`clock::Clock`].
