@@ -596,6 +596,7 @@ fn bench_detect(
     let input_size = det.input_size();
     let mut times = Vec::new();
     let mut by_op: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+    let mut by_node: std::collections::BTreeMap<String, (f64, String)> = Default::default();
     for img in images {
         let rgb = image::open(img)
             .with_context(|| format!("{}", img.display()))?
@@ -611,10 +612,11 @@ fn bench_detect(
         }
         if profile {
             for _ in 0..runs {
-                for (op, ms, n) in det.profile(&frame)? {
-                    let e = by_op.entry(op).or_default();
+                for (op, node, ms) in det.profile(&frame)? {
+                    let e = by_op.entry(op.clone()).or_default();
                     e.0 += ms;
-                    e.1 += n;
+                    e.1 += 1;
+                    by_node.entry(node).or_insert((0.0, op)).0 += ms;
                 }
             }
         }
@@ -639,6 +641,12 @@ fn bench_detect(
                 ms / total * 100.0,
                 n / frames as usize
             );
+        }
+        let mut nodes: Vec<_> = by_node.into_iter().collect();
+        nodes.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+        eprintln!("slowest nodes:");
+        for (node, (ms, op)) in nodes.into_iter().take(12) {
+            eprintln!("  {:>8.2} ms  {op:<20} {node}", ms / frames);
         }
     }
     println!(

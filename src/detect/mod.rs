@@ -314,34 +314,30 @@ impl Detector {
         Ok(input)
     }
 
-    /// Runs the model once on `rgb` (at the model's size) timing every node; returns the
-    /// total milliseconds per operator kind, slowest first (`bench-detect --profile`).
-    pub fn profile(&mut self, rgb: &[u8]) -> Result<Vec<(String, f64, usize)>, DetectError> {
+    /// Runs the model once on `rgb` (at the model's size) timing every node; returns
+    /// `(operator, node name, milliseconds)` in plan order (`bench-detect --profile`).
+    pub fn profile(&mut self, rgb: &[u8]) -> Result<Vec<(String, String, f64)>, DetectError> {
         let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
         let input = self.input(rgb)?;
-        let mut by_op: std::collections::HashMap<String, (f64, usize)> = Default::default();
+        let mut nodes = Vec::new();
         let state = &mut self.state;
-        let run = |by_op: &mut std::collections::HashMap<String, (f64, usize)>| {
+        let run = |nodes: &mut Vec<(String, String, f64)>| {
             state.run_plan_with_eval(tvec!(input.into()), |ctx, st, node, inputs| {
                 let started = std::time::Instant::now();
                 let out = tract_onnx::tract_core::plan::eval(ctx, st, node, inputs);
-                let e = by_op.entry(node.op().name().to_string()).or_default();
-                e.0 += started.elapsed().as_secs_f64() * 1000.0;
-                e.1 += 1;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                nodes.push((node.op().name().to_string(), node.name.clone(), ms));
                 out
             })
         };
         match &self.executor {
             Some(tract_linalg::multithread::Executor::MultiThread(pool)) => {
-                pool.install(|| run(&mut by_op))
+                pool.install(|| run(&mut nodes))
             }
-            _ => run(&mut by_op),
+            _ => run(&mut nodes),
         }
         .map_err(infer)?;
-        let mut v: Vec<(String, f64, usize)> =
-            by_op.into_iter().map(|(k, (ms, n))| (k, ms, n)).collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(v)
+        Ok(nodes)
     }
 
     /// Which classes a set of labels needs, for [`Detector::detect_rgb_filtered`]; `None` when
