@@ -11,6 +11,14 @@ fn detector(size: usize) -> Detector {
     Detector::load(&s).expect("bundled model loads")
 }
 
+/// `<photo stem>.<size>.png`: the reference pipeline's exact network input for `photo`.
+fn network_input(photo: &str, size: usize) -> image::RgbImage {
+    let stem = photo.rsplit_once('.').map_or(photo, |(stem, _)| stem);
+    image::open(data(&format!("{stem}.{size}.png")))
+        .expect("png")
+        .to_rgb8()
+}
+
 struct Expected {
     label: String,
     score: f32,
@@ -109,10 +117,7 @@ fn network_inputs_match_the_oracle_tightly() {
     // The .416.png files are the reference's exact resized input: no resize differences left.
     let mut det = detector(416);
     for photo in PHOTOS {
-        let stem = photo.rsplit_once('.').unwrap().0;
-        let img = image::open(data(&format!("{stem}.416.png")))
-            .expect("png")
-            .to_rgb8();
+        let img = network_input(photo, 416);
         let got = det.detect_rgb(img.as_raw()).expect("detects");
         check(photo, &got, 0.98, 0.005);
     }
@@ -248,10 +253,7 @@ fn ssdlite_network_inputs_match_its_oracle_tightly() {
     let mut det = Detector::load(&spec("ssdlite-mnv2-300.onnx")).expect("SSDLite loads");
     assert_eq!((det.kind(), det.input_size()), (ModelKind::Ssd, 300));
     for photo in PHOTOS {
-        let stem = photo.rsplit_once('.').unwrap().0;
-        let img = image::open(data(&format!("{stem}.300.png")))
-            .expect("png")
-            .to_rgb8();
+        let img = network_input(photo, 300);
         let got = det.detect_rgb(img.as_raw()).expect("detects");
         let (want, w, h) = expected_for(photo, "ssdlite.expected");
         check_against(photo, &want, (w, h), &got, 0.98, 0.005, 0.51);
@@ -417,10 +419,7 @@ fn plane_wise_operators_give_tracts_results() {
         // 28 pads (27 convolutions + the stem's max-pool), 4 resizes, 1 max-pool.
         assert_eq!((fast.fast_ops(), stock.fast_ops()), (33, 0));
         for photo in PHOTOS {
-            let stem = photo.rsplit_once('.').unwrap().0;
-            let img = image::open(data(&format!("{stem}.416.png")))
-                .expect("png")
-                .to_rgb8();
+            let img = network_input(photo, 416);
             let a = stock.detect_rgb(img.as_raw()).expect("detects");
             let b = fast.detect_rgb(img.as_raw()).expect("detects");
             assert_eq!(

@@ -92,13 +92,48 @@ struct Planes {
     inner: usize,
 }
 
-fn f32_slice(t: &TValue) -> TractResult<tract_ndarray::ArrayViewD<'_, f32>> {
-    t.to_plain_array_view::<f32>()
+/// What a plane-wise operator supplies; [`plane_op!`] makes a tract operator of it.
+trait PlaneOp {
+    fn output_shape(&self, input: &[usize]) -> Vec<usize>;
+    /// `x`: the input's values, contiguous, of shape `shape`.
+    fn run(&self, x: &[f32], shape: &[usize]) -> TractResult<TVec<TValue>>;
 }
 
-fn contiguous<'a>(v: &'a tract_ndarray::ArrayViewD<'_, f32>) -> TractResult<&'a [f32]> {
-    v.as_slice()
-        .ok_or_else(|| format_err!("input is not contiguous"))
+/// tract's three operator traits for a [`PlaneOp`]: one f32 input of concrete shape in, one
+/// output of `output_shape` out.
+macro_rules! plane_op {
+    ($t:ident) => {
+        impl Op for $t {
+            fn name(&self) -> StaticName {
+                stringify!($t).into()
+            }
+            op_as_typed_op!();
+        }
+
+        impl EvalOp for $t {
+            op_out_of_plan!();
+
+            fn eval(&self, _: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+                let view = inputs[0].to_plain_array_view::<f32>()?;
+                let x = view
+                    .as_slice()
+                    .ok_or_else(|| format_err!("{}: input is not contiguous", stringify!($t)))?;
+                self.run(x, view.shape())
+            }
+        }
+
+        impl TypedOp for $t {
+            as_op!();
+
+            fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+                let shape = inputs[0]
+                    .shape
+                    .as_concrete()
+                    .ok_or_else(|| format_err!("{} needs a concrete shape", stringify!($t)))?;
+                Ok(tvec!(f32::fact(self.output_shape(shape))))
+            }
+        }
+    };
 }
 
 /// Makes the output in tract's own (aligned) buffer and lets `fill` write it plane by plane:
@@ -190,7 +225,11 @@ impl PlanePad {
             inner: shape[self.axis + 2..].iter().product(),
         }
     }
+}
 
+plane_op!(PlanePad);
+
+impl PlaneOp for PlanePad {
     fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
         let mut out = shape.to_vec();
         for i in 0..2 {
@@ -198,22 +237,9 @@ impl PlanePad {
         }
         out
     }
-}
 
-impl Op for PlanePad {
-    fn name(&self) -> StaticName {
-        "PlanePad".into()
-    }
-    op_as_typed_op!();
-}
-
-impl EvalOp for PlanePad {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let view = f32_slice(&inputs[0])?;
-        let x = contiguous(&view)?;
-        let p = self.planes(view.shape());
+    fn run(&self, x: &[f32], shape: &[usize]) -> TractResult<TVec<TValue>> {
+        let p = self.planes(shape);
         let value = f32::from_bits(self.value_bits);
         let (oh, ow) = (
             p.h + self.before[0] + self.after[0],
@@ -223,7 +249,7 @@ impl EvalOp for PlanePad {
         let orow = ow * p.inner;
         let left = self.before[1] * p.inner;
         output(
-            &self.output_shape(view.shape()),
+            &self.output_shape(shape),
             value,
             self.parallel,
             oh * orow,
@@ -235,18 +261,6 @@ impl EvalOp for PlanePad {
                 }
             },
         )
-    }
-}
-
-impl TypedOp for PlanePad {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .ok_or_else(|| format_err!("PlanePad needs a concrete shape"))?;
-        Ok(tvec!(f32::fact(self.output_shape(shape))))
     }
 }
 
@@ -275,15 +289,6 @@ impl Resize2x {
             None
         }
     }
-
-    fn output_shape(&self, s: &[usize]) -> Vec<usize> {
-        let (h, w) = if self.up {
-            (s[2] * 2, s[3] * 2)
-        } else {
-            (s[2] / 2, s[3] / 2)
-        };
-        vec![s[0], s[1], h, w]
-    }
 }
 
 /// One row of the ×2 upsampling: `out[2i] = ¾ x[i] + ¼ x[i-1]`, `out[2i+1] = ¾ x[i] + ¼ x[i+1]`.
@@ -296,22 +301,21 @@ fn upsample_row(x: &[f32], out: &mut [f32]) {
     }
 }
 
-impl Op for Resize2x {
-    fn name(&self) -> StaticName {
-        "Resize2x".into()
+plane_op!(Resize2x);
+
+impl PlaneOp for Resize2x {
+    fn output_shape(&self, s: &[usize]) -> Vec<usize> {
+        let (h, w) = if self.up {
+            (s[2] * 2, s[3] * 2)
+        } else {
+            (s[2] / 2, s[3] / 2)
+        };
+        vec![s[0], s[1], h, w]
     }
-    op_as_typed_op!();
-}
 
-impl EvalOp for Resize2x {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let view = f32_slice(&inputs[0])?;
-        let x = contiguous(&view)?;
-        let s = view.shape();
-        let (h, w) = (s[2], s[3]);
-        let oshape = self.output_shape(s);
+    fn run(&self, x: &[f32], shape: &[usize]) -> TractResult<TVec<TValue>> {
+        let (h, w) = (shape[2], shape[3]);
+        let oshape = self.output_shape(shape);
         let (oh, ow) = (oshape[2], oshape[3]);
         let up = self.up;
         output(&oshape, 0.0, self.parallel, oh * ow, |c, plane| {
@@ -342,18 +346,6 @@ impl EvalOp for Resize2x {
                 }
             }
         })
-    }
-}
-
-impl TypedOp for Resize2x {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .ok_or_else(|| format_err!("Resize2x needs a concrete shape"))?;
-        Ok(tvec!(f32::fact(self.output_shape(shape))))
     }
 }
 
@@ -389,29 +381,19 @@ impl PlaneMaxPool {
             && ishape[3] >= kernel[1])
             .then_some(op)
     }
+}
 
+plane_op!(PlaneMaxPool);
+
+impl PlaneOp for PlaneMaxPool {
     fn output_shape(&self, s: &[usize]) -> Vec<usize> {
         let o = |i: usize, a: usize| (i - self.kernel[a]) / self.stride[a] + 1;
         vec![s[0], s[1], o(s[2], 0), o(s[3], 1)]
     }
-}
 
-impl Op for PlaneMaxPool {
-    fn name(&self) -> StaticName {
-        "PlaneMaxPool".into()
-    }
-    op_as_typed_op!();
-}
-
-impl EvalOp for PlaneMaxPool {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let view = f32_slice(&inputs[0])?;
-        let x = contiguous(&view)?;
-        let s = view.shape();
-        let (h, w) = (s[2], s[3]);
-        let oshape = self.output_shape(s);
+    fn run(&self, x: &[f32], shape: &[usize]) -> TractResult<TVec<TValue>> {
+        let (h, w) = (shape[2], shape[3]);
+        let oshape = self.output_shape(shape);
         let (oh, ow) = (oshape[2], oshape[3]);
         let ([kh, kw], [sh, sw]) = (self.kernel, self.stride);
         // Compare-and-select rather than `f32::max`: it compiles to a plain max instruction,
@@ -437,18 +419,6 @@ impl EvalOp for PlaneMaxPool {
                 }
             }
         })
-    }
-}
-
-impl TypedOp for PlaneMaxPool {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .ok_or_else(|| format_err!("PlaneMaxPool needs a concrete shape"))?;
-        Ok(tvec!(f32::fact(self.output_shape(shape))))
     }
 }
 
