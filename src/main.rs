@@ -5,11 +5,6 @@ use clap::{Parser, Subcommand};
 
 /// Only the binary's benchmark of ingest; the rooms are in the library (`lib.rs`).
 mod bench_ingest;
-
-/// mimalloc keeps freed pages for reuse: tract allocates every node's output afresh each
-/// frame, and with glibc the large ones are mmap'ed and page-faulted in again every frame.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,6 +12,11 @@ use tokio_util::sync::CancellationToken;
 use watchpost::config::{self, Config, ConfigError, DEFAULT_CONFIG_PATH};
 use watchpost::detect::{Detector, DetectorSpec};
 use watchpost::outbox::{Outbox, RowState};
+
+/// mimalloc keeps freed pages for reuse: tract allocates every node's output afresh each
+/// frame, and with glibc the large ones are mmap'ed and page-faulted in again every frame.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -114,7 +114,7 @@ enum Cmd {
         input_size: Option<usize>,
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Also print milliseconds per operator kind (summed over the runs) on stderr.
+        /// Also print, on stderr, milliseconds per operator kind and the slowest nodes.
         #[arg(long)]
         profile: bool,
         /// tract's own operators only, without watchpost's plane-wise pad/resize/max-pool.

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
-use tract_onnx::tract_core::ops::cnn::PaddingSpec;
+use tract_onnx::tract_core::ops::cnn::{OptMaxPool, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::resize::{CoordTransformer, Interpolator, Resize};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -59,37 +59,12 @@ fn fast_op_for(
         return Ok(PlanePad::matching(pad, ishape, parallel).map(|op| Box::new(op) as _));
     }
     if let Some(resize) = node.op_as::<Resize>() {
-        let linear_half_pixel = resize.interpolator == Interpolator::Linear
-            && resize.coord_transformer == CoordTransformer::HalfPixel;
-        return Ok(
-            Resize2x::matching(linear_half_pixel, ishape, oshape, parallel)
-                .map(|op| Box::new(op) as _),
-        );
+        return Ok(Resize2x::matching(resize, ishape, oshape, parallel).map(|op| Box::new(op) as _));
     }
-    if let Some(pool) = node.op_as::<tract_onnx::tract_core::ops::cnn::OptMaxPool>() {
-        let spec = &pool.pool_spec;
-        let plain = spec.data_format == DataFormat::NCHW
-            && spec.padding == PaddingSpec::Valid
-            && pool.with_index_outputs.is_none()
-            && spec
-                .dilations
-                .as_ref()
-                .is_none_or(|d| d.iter().all(|&d| d == 1));
-        return Ok(
-            PlaneMaxPool::matching(plain, spec, ishape, parallel).map(|op| Box::new(op) as _)
-        );
+    if let Some(pool) = node.op_as::<OptMaxPool>() {
+        return Ok(PlaneMaxPool::matching(pool, ishape, parallel).map(|op| Box::new(op) as _));
     }
     Ok(None)
-}
-
-/// A rank-4 f32 tensor seen as `outer` planes of `h` rows of `w * inner` values: NCHW has
-/// `inner = 1`, NHWC pads axes 1 and 2 with `inner = C`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Planes {
-    outer: usize,
-    h: usize,
-    w: usize,
-    inner: usize,
 }
 
 /// What a plane-wise operator supplies; [`plane_op!`] makes a tract operator of it.
@@ -216,15 +191,6 @@ impl PlanePad {
             parallel,
         })
     }
-
-    fn planes(&self, shape: &[usize]) -> Planes {
-        Planes {
-            outer: shape[..self.axis].iter().product(),
-            h: shape[self.axis],
-            w: shape[self.axis + 1],
-            inner: shape[self.axis + 2..].iter().product(),
-        }
-    }
 }
 
 plane_op!(PlanePad);
@@ -239,22 +205,25 @@ impl PlaneOp for PlanePad {
     }
 
     fn run(&self, x: &[f32], shape: &[usize]) -> TractResult<TVec<TValue>> {
-        let p = self.planes(shape);
+        // Planes of `h` rows of `w * inner` values: NCHW has `inner = 1`, NHWC (padding axes
+        // 1 and 2) `inner = C`.
+        let (h, w) = (shape[self.axis], shape[self.axis + 1]);
+        let inner: usize = shape[self.axis + 2..].iter().product();
         let value = f32::from_bits(self.value_bits);
         let (oh, ow) = (
-            p.h + self.before[0] + self.after[0],
-            p.w + self.before[1] + self.after[1],
+            h + self.before[0] + self.after[0],
+            w + self.before[1] + self.after[1],
         );
-        let row = p.w * p.inner;
-        let orow = ow * p.inner;
-        let left = self.before[1] * p.inner;
+        let row = w * inner;
+        let orow = ow * inner;
+        let left = self.before[1] * inner;
         output(
             &self.output_shape(shape),
             value,
             self.parallel,
             oh * orow,
             |i, plane| {
-                let src = &x[i * p.h * row..(i + 1) * p.h * row];
+                let src = &x[i * h * row..(i + 1) * h * row];
                 for (y, src_row) in src.chunks_exact(row.max(1)).enumerate() {
                     let at = (y + self.before[0]) * orow + left;
                     plane[at..at + row].copy_from_slice(src_row);
@@ -274,7 +243,9 @@ struct Resize2x {
 }
 
 impl Resize2x {
-    fn matching(linear_half_pixel: bool, i: &[usize], o: &[usize], parallel: bool) -> Option<Self> {
+    fn matching(resize: &Resize, i: &[usize], o: &[usize], parallel: bool) -> Option<Self> {
+        let linear_half_pixel = resize.interpolator == Interpolator::Linear
+            && resize.coord_transformer == CoordTransformer::HalfPixel;
         if !linear_half_pixel || i.len() != 4 || o.len() != 4 || i[..2] != o[..2] {
             return None;
         }
@@ -359,12 +330,15 @@ struct PlaneMaxPool {
 }
 
 impl PlaneMaxPool {
-    fn matching(
-        plain: bool,
-        spec: &tract_onnx::tract_core::ops::cnn::PoolSpec,
-        ishape: &[usize],
-        parallel: bool,
-    ) -> Option<Self> {
+    fn matching(pool: &OptMaxPool, ishape: &[usize], parallel: bool) -> Option<Self> {
+        let spec = &pool.pool_spec;
+        let plain = spec.data_format == DataFormat::NCHW
+            && spec.padding == PaddingSpec::Valid
+            && pool.with_index_outputs.is_none()
+            && spec
+                .dilations
+                .as_ref()
+                .is_none_or(|d| d.iter().all(|&d| d == 1));
         if !plain || ishape.len() != 4 || spec.kernel_shape.len() != 2 {
             return None;
         }
