@@ -16,11 +16,13 @@ use crate::outbox::{
     alert_body, NewAlert, NewDelivery, Outbox, OutboxError, SharedOutbox, SnapshotField,
 };
 use crate::rules::{Engine, HitKind, RuleHit, RulesError};
+use crate::switch::{ModelSwitch, RulesSwitch};
+use crate::telemetry::Counters;
 use crate::video::{self, Cameras, IngestOptions, LatestFrames, VideoError};
 use base64::Engine as _;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,7 +65,7 @@ pub struct RunOptions {
     /// The file the config came from: `config/set` writes the new one there.
     pub config_path: Option<std::path::PathBuf>,
     /// Where the web server listens once it does (`[web] listen` may say port 0).
-    pub web_addr: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
+    pub web_addr: Arc<parking_lot::Mutex<Option<std::net::SocketAddr>>>,
 }
 
 impl Default for RunOptions {
@@ -78,122 +80,6 @@ impl Default for RunOptions {
             web_addr: Default::default(),
         }
     }
-}
-
-/// Hands a running pipeline something new (a model, a rule set) from another thread: the
-/// pipeline takes the receiving end once, when it starts.
-pub struct Switch<T> {
-    tx: mpsc::Sender<T>,
-    rx: Arc<std::sync::Mutex<Option<mpsc::Receiver<T>>>>,
-}
-
-impl<T> Clone for Switch<T> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-            rx: self.rx.clone(),
-        }
-    }
-}
-
-impl<T> Switch<T> {
-    pub fn new() -> Self {
-        let (tx, rx) = mpsc::channel();
-        Self {
-            tx,
-            rx: Arc::new(std::sync::Mutex::new(Some(rx))),
-        }
-    }
-
-    /// Returns false when no pipeline is listening any more.
-    pub fn request(&self, value: T) -> bool {
-        self.tx.send(value).is_ok()
-    }
-
-    fn take_receiver(&self) -> Option<mpsc::Receiver<T>> {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-impl<T> Default for Switch<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Asks a running pipeline to change its model. The new model loads beside the old one, which
-/// keeps detecting until the swap; cameras are not touched (frames of the old size are
-/// resized for the new model until a camera reconnects).
-pub type ModelSwitch = Switch<DetectorSpec>;
-
-/// Gives the detector new rules, zones and tracker settings (and the cameras they apply to):
-/// the rule engine is rebuilt between two frames; tracks start afresh.
-pub type RulesSwitch = Switch<Config>;
-
-impl Default for Counters {
-    fn default() -> Self {
-        Self {
-            model: Default::default(),
-            model_switches: Default::default(),
-            frames_detected: Default::default(),
-            frames_gated: Default::default(),
-            detect_micros: Default::default(),
-            alerts_committed: Default::default(),
-            dropped_delivered: Default::default(),
-            dropped_dead: Default::default(),
-            dropped_undelivered: Default::default(),
-            // Constant, valid options: these cannot fail.
-            inference: prometheus::Histogram::with_opts(
-                prometheus::HistogramOpts::new(
-                    "watchpost_inference_seconds",
-                    "Detector time per frame (pre-processing, model, post-processing)",
-                )
-                .buckets(
-                    prometheus::exponential_buckets(0.005, 2.0, 10).expect("constant buckets"),
-                ),
-            )
-            .expect("constant histogram options"),
-            fired_per_rule: Default::default(),
-            delivery_latency: prometheus::HistogramVec::new(
-                prometheus::HistogramOpts::new(
-                    "watchpost_delivery_latency_seconds",
-                    "Commit to the receiver's acknowledgement, per sink",
-                )
-                .buckets(crate::deliver::LATENCY_BUCKETS.to_vec()),
-                &["sink"],
-            )
-            .expect("constant histogram options"),
-            live_alerts: tokio::sync::broadcast::channel(64).0,
-            detector_beat: Default::default(),
-        }
-    }
-}
-
-/// Counters the pipeline keeps while it runs.
-#[derive(Debug)]
-pub struct Counters {
-    /// The model file in use, and how many times it was switched.
-    pub model: std::sync::Mutex<String>,
-    pub model_switches: AtomicU64,
-    pub frames_detected: AtomicU64,
-    /// Frames the motion gate kept from the model, per camera.
-    pub frames_gated: std::sync::Mutex<HashMap<String, u64>>,
-    pub detect_micros: AtomicU64,
-    pub alerts_committed: AtomicU64,
-    /// Rows removed to keep the outbox under `outbox_max_mb`, by kind.
-    pub dropped_delivered: AtomicU64,
-    pub dropped_dead: AtomicU64,
-    pub dropped_undelivered: AtomicU64,
-    /// Detector seconds per frame (telemetry's `inference_seconds`).
-    pub inference: prometheus::Histogram,
-    /// Alerts fired (not `alert.ended`) per rule.
-    pub fired_per_rule: std::sync::Mutex<HashMap<String, u64>>,
-    /// One histogram per sink (label `sink`), shared with the sink workers.
-    pub delivery_latency: prometheus::HistogramVec,
-    /// Each committed alert's body, for the web page's live feed (no subscriber: dropped).
-    pub live_alerts: tokio::sync::broadcast::Sender<String>,
-    /// Marked on every turn of the detector loop; the service watchdog reads it.
-    pub detector_beat: Arc<crate::service::Heartbeat>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,8 +127,7 @@ pub async fn run(
     crate::service::ready();
 
     let counters = Arc::new(Counters::default());
-    *counters.model.lock().unwrap_or_else(|e| e.into_inner()) =
-        config.model.path.display().to_string();
+    *counters.model.lock() = config.model.path.display().to_string();
     let frames = Arc::new(LatestFrames::new());
     let mut ingest = opts.ingest.clone();
     ingest.size = detector.input_size() as u32;
@@ -354,6 +239,9 @@ pub async fn run(
         },
         None => None,
     };
+    if let Some(live) = &live {
+        crate::control::live::reload_on_sighup(live.clone(), control_cancel.clone());
+    }
     let web = match &config.web {
         Some(w) => Some(
             crate::control::web::start(
@@ -370,7 +258,7 @@ pub async fn run(
         None => None,
     };
     if let Some(w) = &web {
-        *opts.web_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(w.addr);
+        *opts.web_addr.lock() = Some(w.addr);
     }
     let fleet = config
         .control
@@ -419,17 +307,8 @@ pub async fn run(
         let _ = w.task.await;
     }
     let detected = counters.frames_detected.load(Ordering::Relaxed);
-    let model_in_use = counters
-        .model
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let gated = counters
-        .frames_gated
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .sum();
+    let model_in_use = counters.model.lock().clone();
+    let gated = counters.frames_gated.lock().values().sum();
     Ok(Summary {
         frames_detected: detected,
         frames_gated: gated,
@@ -493,7 +372,7 @@ struct DetectStage {
     clock: Arc<dyn Clock>,
 }
 
-type Loading = Arc<std::sync::Mutex<Option<Result<(Detector, DetectorSpec), DetectError>>>>;
+type Loading = Arc<parking_lot::Mutex<Option<Result<(Detector, DetectorSpec), DetectError>>>>;
 
 fn detect_loop(
     DetectStage {
@@ -536,19 +415,18 @@ fn detect_loop(
                 .name("model-loader".into())
                 .spawn(move || {
                     let result = Detector::load(&spec).map(|d| (d, spec));
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    *slot.lock() = Some(result);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start the model loader; keeping the current model");
             }
         }
-        match loading.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        match loading.lock().take() {
             Some(Ok((new, spec))) => {
                 detector = new;
                 filters = class_filters(&config, &detector);
                 counters.model_switches.fetch_add(1, Ordering::Relaxed);
-                *counters.model.lock().unwrap_or_else(|e| e.into_inner()) =
-                    spec.model.display().to_string();
+                *counters.model.lock() = spec.model.display().to_string();
                 tracing::info!(model = %spec.model.display(), kind = detector.kind().name(), "model switched");
             }
             Some(Err(e)) => {
@@ -564,7 +442,6 @@ fn detect_loop(
                 *counters
                     .frames_gated
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
                     .entry(frame.camera.to_string())
                     .or_default() += 1;
                 continue;
@@ -702,10 +579,7 @@ fn commit_loop(
             .alerts_committed
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         {
-            let mut fired = counters
-                .fired_per_rule
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut fired = counters.fired_per_rule.lock();
             for h in batch.iter().filter(|h| h.kind == HitKind::Fired) {
                 *fired.entry(h.rule.clone()).or_default() += 1;
             }

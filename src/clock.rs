@@ -2,7 +2,8 @@
 //! so tests move a fake clock instead of sleeping.
 
 use chrono::{DateTime, Utc};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub trait Clock: Send + Sync + 'static {
@@ -29,18 +30,18 @@ impl FakeClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.0.lock();
         *t += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
     }
 
     pub fn set(&self, to: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        *self.0.lock() = to;
     }
 }
 
 impl Clock for FakeClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *self.0.lock()
     }
 }
 

@@ -5,6 +5,7 @@
 //! TOML path of the offending field, which [`locate`] turns into a line and column.
 
 mod locate;
+mod schedule;
 mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use locate::FieldPath;
+pub use schedule::{ScheduleWindow, Window};
 
 /// Where the daemon looks when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/watchpost/watchpost.toml";
@@ -165,6 +167,40 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/watchpost")
 }
 
+/// `model.kind` in the config. What each family means (input layout, decoding) is the
+/// detector's business (`detect::family`); the config only names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Recognised from the ONNX input and output shapes.
+    #[default]
+    Auto,
+    /// NanoDet (GFL head): NCHW BGR mean/std input, per-stride scores and distance bins.
+    Nanodet,
+    /// SSD (TF Object Detection API export): NHWC RGB in [-1, 1], decoded boxes + 90 scores.
+    Ssd,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Auto => "auto",
+            ModelKind::Nanodet => "nanodet",
+            ModelKind::Ssd => "ssd",
+        }
+    }
+}
+
+/// The labels file (`model.labels`): one class name a line, in the model's output order. Read
+/// here for the config check (rules name labels) and by the detector, with the same rules.
+pub fn parse_labels(text: &str) -> Result<Vec<String>, String> {
+    let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    if labels.is_empty() || labels.iter().any(|l| l.is_empty()) {
+        return Err("expected one non-empty label per line".into());
+    }
+    Ok(labels)
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -174,7 +210,7 @@ pub struct ModelConfig {
     pub labels: PathBuf,
     /// `auto` (from the ONNX shapes), `nanodet` or `ssd`.
     #[serde(default)]
-    pub kind: crate::detect::ModelKind,
+    pub kind: ModelKind,
     /// `None` = the model family's own size (NanoDet 416, SSD 300).
     #[serde(default)]
     pub input_size: Option<u32>,
@@ -377,7 +413,7 @@ pub struct RuleConfig {
     pub cooldown_seconds: f64,
     /// `None` = always.
     #[serde(default)]
-    pub schedule: Option<Vec<String>>,
+    pub schedule: Option<Vec<ScheduleWindow>>,
     #[serde(default)]
     pub severity: Severity,
     /// `None` = every sink.

@@ -89,7 +89,16 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
         );
     }
     let labels: Option<Vec<String>> = match std::fs::read_to_string(&c.model.labels) {
-        Ok(t) => Some(t.lines().map(|l| l.trim().to_string()).collect()),
+        Ok(t) => match super::parse_labels(&t) {
+            Ok(labels) => Some(labels),
+            Err(e) => {
+                p.add(
+                    &model.key("labels"),
+                    format!("labels file {}: {e}", c.model.labels.display()),
+                );
+                None
+            }
+        },
         Err(e) => {
             p.add(
                 &model.key("labels"),
@@ -482,7 +491,7 @@ pub(super) fn validate(c: &mut Config, doc: &Located) -> Vec<Problem> {
             86400.0 * 7.0,
         );
         for (j, s) in rule.schedule.iter().flatten().enumerate() {
-            if let Err(e) = crate::rules::Window::parse(s) {
+            if let Err(e) = &s.window {
                 p.add(
                     &at.key("schedule").index(j),
                     format!("rule \"{name}\": {e}"),
@@ -697,7 +706,7 @@ fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_
     }
     load_secret_file(sink, at, p);
     if let Some(secret) = &sink.secret {
-        if crate::deliver::Signer::standard_webhooks(secret.expose()).is_err() {
+        if crate::signing::Signer::standard_webhooks(secret.expose()).is_err() {
             let field = if sink.secret_file.is_some() {
                 "secret_file"
             } else {
@@ -738,7 +747,12 @@ fn validate_mqtt_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<'_
     }
     // Load the files now, so a bad one is reported at start with its field, not on the
     // first connection attempt.
-    if let Err(e) = crate::deliver::mqtt::tls_config(sink) {
+    if let Err(e) = crate::tls::tls_config_for(
+        &sink.url,
+        sink.ca_file.as_deref(),
+        sink.client_cert_file.as_deref(),
+        sink.client_key_file.as_deref(),
+    ) {
         p.add(&at.key(e.field), e.message);
     }
 }
@@ -809,7 +823,7 @@ fn validate_people_sink(sink: &mut SinkConfig, at: &FieldPath, p: &mut Problems<
         ),
     }
     if let Some(t) = &sink.template {
-        if let Err(e) = crate::deliver::template::check(t) {
+        if let Err(e) = crate::template::check(t) {
             p.add(&at.key("template"), e);
         }
     }

@@ -276,7 +276,7 @@ fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, Control
         true,
         None,
     ));
-    if let Some(tls) = crate::deliver::mqtt::tls_config_for(
+    if let Some(tls) = crate::tls::tls_config_for(
         &cfg.url,
         cfg.ca_file.as_deref(),
         cfg.client_cert_file.as_deref(),

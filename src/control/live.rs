@@ -9,15 +9,17 @@
 //! effect at the next start, and the answer says so by section. Every applied config gets the
 //! next version number (kept in `data_dir/config.version`).
 
-use crate::app::{ModelSwitch, RulesSwitch};
 use crate::config::{Config, ConfigError};
 use crate::deliver::SinkSet;
 use crate::detect::DetectorSpec;
-use crate::video::{Cameras, Change};
+use crate::reconcile::Change;
+use crate::switch::{ModelSwitch, RulesSwitch};
+use crate::video::Cameras;
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The answer to an applied config.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -100,8 +102,8 @@ impl LiveConfig {
         self.lock().version
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// The running config as TOML with every secret replaced by `"(set)"` and credentials
@@ -184,7 +186,7 @@ impl LiveConfig {
         &self,
         edit: impl FnOnce(&str) -> Result<String, super::edit::EditError>,
     ) -> Result<Applied, Refused> {
-        let _one = self.editing.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = self.editing.lock();
         let current = self.lock().text.clone();
         let text = edit(&current).map_err(|e| match e {
             e @ (super::edit::EditError::Missing(..) | super::edit::EditError::Section(_)) => {
@@ -225,12 +227,74 @@ impl LiveConfig {
         })
     }
 
+    /// Re-reads the file from disk (an operator edited it and sent SIGHUP) and applies it
+    /// through the same checks and steps as the page and `config/set`.
+    pub fn reload(&self) -> Result<Applied, Refused> {
+        let _one = self.editing.lock();
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| Refused::Other(format!("{}: {e}", self.path.display())))?;
+        if text == self.lock().text {
+            return Ok(Applied {
+                version: self.version(),
+                live: Vec::new(),
+                restart_needed: Vec::new(),
+                cameras: Vec::new(),
+                sinks: Vec::new(),
+            });
+        }
+        self.apply(&text)
+    }
+
     /// Applies the config that was in effect before the last one (one step back).
     pub fn rollback(&self) -> Result<Applied, Refused> {
         let prev = std::fs::read_to_string(prev_path(&self.path))
             .map_err(|e| Refused::Other(format!("no previous config to roll back to ({e})")))?;
         self.apply(&prev)
     }
+}
+
+/// SIGHUP → [`LiveConfig::reload`]: the whole file applied live, or refused with every
+/// problem logged while the running config stays in effect.
+pub fn reload_on_sighup(live: Arc<LiveConfig>, cancel: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            let l = live.clone();
+            match tokio::task::spawn_blocking(move || l.reload()).await {
+                Ok(Ok(a)) if a.live.is_empty() && a.restart_needed.is_empty() => {
+                    tracing::info!("SIGHUP: config file unchanged")
+                }
+                Ok(Ok(a)) => tracing::info!(
+                    version = a.version,
+                    live = ?a.live,
+                    restart_needed = ?a.restart_needed,
+                    "SIGHUP: config file applied"
+                ),
+                Ok(Err(Refused::Invalid(problems))) => {
+                    let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                    tracing::error!(
+                        "SIGHUP: reload refused, keeping the running config:\n{}",
+                        list.join("\n")
+                    )
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: reload refused, keeping the running config")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
+            }
+        }
+    });
 }
 
 fn prev_path(path: &Path) -> PathBuf {

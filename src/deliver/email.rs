@@ -2,11 +2,11 @@
 //! (`smtps://`), through lettre on rustls. A short text naming camera, rule and zone, the
 //! snapshot JPEG attached when there is one. SMTP 4xx = retry, 5xx = rejected.
 
-use super::template::AlertView;
 use super::{DeliverError, Outcome};
 use crate::config::SinkConfig;
 use crate::evidence::SnapshotStore;
 use crate::outbox::OutboxRow;
+use crate::template::AlertView;
 use base64::Engine as _;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};

@@ -8,8 +8,6 @@ pub mod email;
 pub mod mqtt;
 pub mod people;
 pub mod set;
-mod sign;
-pub mod template;
 mod webhook;
 
 use crate::clock::Clock;
@@ -22,11 +20,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::signing::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use email::EmailSink;
 pub use mqtt::MqttSink;
 pub use people::{PagerDutySink, SlackSink};
 pub use set::{SinkSet, SinkSetParts, TestAnswer};
-pub use sign::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use webhook::WebhookSink;
 
 /// A delivery target; every kind goes through the same worker, retries and dead letters.

@@ -2,11 +2,11 @@
 //! Events API v2. Both turn the committed body into the service's own request at send time
 //! (the outbox keeps the canonical body), so retries send the same message.
 
-use super::template::AlertView;
 use super::webhook::{http_client, post_json};
 use super::{DeliverError, Outcome};
 use crate::config::SinkConfig;
 use crate::outbox::OutboxRow;
+use crate::template::AlertView;
 use serde_json::{json, Value};
 
 fn setup_error(cfg: &SinkConfig, message: String) -> DeliverError {

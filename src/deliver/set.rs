@@ -11,9 +11,10 @@ use crate::clock::Clock;
 use crate::config::{IncludeSnapshot, SinkConfig};
 use crate::evidence::SnapshotStore;
 use crate::outbox::SharedOutbox;
-use crate::video::Change;
+use crate::reconcile::{self, Change};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -78,8 +79,8 @@ impl SinkSet {
         }
     }
 
-    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+        m.lock()
     }
 
     /// Makes the running set match `cfgs` (disabled entries count as absent). Every new or
@@ -91,20 +92,15 @@ impl SinkSet {
         let mut report = Vec::new();
         {
             let running = Self::lock(&self.running);
-            for cfg in &wanted {
-                match running.get(&cfg.name) {
-                    Some(r) if r.cfg == **cfg => report.push((cfg.name.clone(), Change::Unchanged)),
-                    other => {
-                        let sink = Sink::from_config(cfg, &self.parts.device)?
-                            .with_snapshots(self.parts.snapshots.clone());
-                        let change = if other.is_some() {
-                            Change::Restarted
-                        } else {
-                            Change::Added
-                        };
-                        report.push((cfg.name.clone(), change));
-                        built.push(((*cfg).clone(), Arc::new(sink)));
-                    }
+            let current: Vec<(&str, &SinkConfig)> =
+                running.iter().map(|(n, r)| (n.as_str(), &r.cfg)).collect();
+            let plan = reconcile::plan(&current, &wanted, |c| c.name.as_str());
+            for (cfg, change) in plan.wanted {
+                report.push((cfg.name.clone(), change));
+                if change != Change::Unchanged {
+                    let sink = Sink::from_config(cfg, &self.parts.device)?
+                        .with_snapshots(self.parts.snapshots.clone());
+                    built.push((cfg.clone(), Arc::new(sink)));
                 }
             }
         }

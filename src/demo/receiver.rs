@@ -8,8 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -104,25 +105,17 @@ impl Receiver {
     }
 
     pub fn set_answer(&self, a: Answer) {
-        *self.inner.answer.lock().unwrap_or_else(|e| e.into_inner()) = a;
+        *self.inner.answer.lock() = a;
     }
 
     /// The next requests get these answers, in order; then `set_answer`'s.
     pub fn script(&self, answers: &[Answer]) {
-        self.inner
-            .script
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(answers.iter().copied());
+        self.inner.script.lock().extend(answers.iter().copied());
     }
 
     /// Every request so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
-        self.inner
-            .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.log.lock().clone()
     }
 
     /// Stops listening (the port closes, as a receiver outage).
@@ -142,13 +135,8 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap) {
-    let scripted = inner
-        .script
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .pop_front();
-    let answer =
-        scripted.unwrap_or_else(|| *inner.answer.lock().unwrap_or_else(|e| e.into_inner()));
+    let scripted = inner.script.lock().pop_front();
+    let answer = scripted.unwrap_or_else(|| *inner.answer.lock());
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let verified = inner.key.as_ref().map(|key| {
         let (Some(id), Some(ts), Some(sig)) = (
@@ -190,11 +178,7 @@ async fn handle(
     if let Some(cb) = &inner.on_receive {
         cb(&rec);
     }
-    inner
-        .log
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(rec);
+    inner.log.lock().push(rec);
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         reply,

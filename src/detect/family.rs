@@ -2,7 +2,7 @@
 //! variant here (input layout, normalisation, decoder), not a change to the pipeline.
 
 use super::post::Candidate;
-use serde::{Deserialize, Serialize};
+use crate::config::ModelKind;
 use tract_onnx::prelude::*;
 
 /// NanoDet's training normalisation, in BGR order, in 0..255 space.
@@ -19,28 +19,8 @@ const COCO91_USED: [usize; 80] = [
     85, 86, 87, 88, 89, 90,
 ];
 
-/// `model.kind` in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// Recognised from the ONNX input and output shapes.
-    #[default]
-    Auto,
-    /// NanoDet (GFL head): NCHW BGR mean/std input, per-stride scores and distance bins.
-    Nanodet,
-    /// SSD (TF Object Detection API export): NHWC RGB in [-1, 1], decoded boxes + 90 scores.
-    Ssd,
-}
-
+/// What each model family needs: its defaults, and how its input is laid out.
 impl ModelKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Auto => "auto",
-            ModelKind::Nanodet => "nanodet",
-            ModelKind::Ssd => "ssd",
-        }
-    }
-
     /// Family defaults: input size and score threshold the model was calibrated at.
     pub fn default_input_size(self) -> usize {
         match self {

@@ -17,9 +17,11 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::RunOptions;
 
-pub use family::ModelKind;
+pub use crate::config::ModelKind;
+pub use crate::geometry::iou;
+pub use crate::imaging::{resize_rgb, resize_rgb_to};
 pub use motion::{GateDecision, MotionGate};
-pub use post::{iou, Detection};
+pub use post::Detection;
 pub use resize::pillow_bilinear;
 
 const NMS_IOU: f32 = 0.5;
@@ -66,6 +68,19 @@ impl DetectorSpec {
             score_threshold: m.score_threshold,
         }
     }
+
+    /// The bundled model (or `model` instead) with the default settings, paths resolved from
+    /// the working directory: `watchpost detect` without a config, and the benchmarks.
+    pub fn bundled(model: Option<PathBuf>, input_size: Option<usize>, threads: usize) -> Self {
+        use crate::config::{resolve, ModelConfig};
+        let mut m = ModelConfig::default();
+        m.path = model.unwrap_or_else(|| resolve(Path::new("."), &m.path));
+        m.labels = resolve(Path::new("."), &m.labels);
+        let mut spec = Self::from_config(&m);
+        spec.input_size = input_size;
+        spec.threads = threads;
+        spec
+    }
 }
 
 /// Where one detection's time went (`watchpost detect --timing`).
@@ -103,7 +118,7 @@ impl Detector {
         Self::load_with(spec, true)
     }
 
-    /// As [`Detector::load`] with tract's own operators only (`bench-detect --stock-ops`, and
+    /// As [`Detector::load`] with tract's own operators only (`watchpost-bench detect --stock-ops`, and
     /// the tests that hold the fast operators to tract's results).
     #[doc(hidden)]
     pub fn load_stock(spec: &DetectorSpec) -> Result<Self, DetectError> {
@@ -315,7 +330,7 @@ impl Detector {
     }
 
     /// Runs the model once on `rgb` (at the model's size) timing every node; returns
-    /// `(operator, node name, milliseconds)` in plan order (`bench-detect --profile`).
+    /// `(operator, node name, milliseconds)` in plan order (`watchpost-bench detect --profile`).
     pub fn profile(&mut self, rgb: &[u8]) -> Result<Vec<(String, String, f64)>, DetectError> {
         let infer = |e: TractError| DetectError::Inference(format!("{e:#}"));
         let input = self.input(rgb)?;
@@ -377,45 +392,13 @@ impl Detector {
     }
 }
 
-/// Bilinear convolution resize (smooths when shrinking), matching Pillow's BILINEAR.
-pub fn resize_rgb(rgb: &[u8], w: u32, h: u32, size: u32) -> Result<Vec<u8>, String> {
-    resize_rgb_to(rgb, w, h, size, size)
-}
-
-/// [`resize_rgb`] to any output size.
-pub fn resize_rgb_to(
-    rgb: &[u8],
-    w: u32,
-    h: u32,
-    out_w: u32,
-    out_h: u32,
-) -> Result<Vec<u8>, String> {
-    use fast_image_resize::{
-        images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions,
-    };
-    let src = ImageRef::new(w, h, rgb, PixelType::U8x3).map_err(|e| e.to_string())?;
-    let mut dst = Image::new(out_w, out_h, PixelType::U8x3);
-    fast_image_resize::Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(dst.into_vec())
-}
-
 pub fn load_labels(path: &Path) -> Result<Vec<String>, DetectError> {
     let text = std::fs::read_to_string(path).map_err(|e| DetectError::Labels {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
-    if labels.is_empty() || labels.iter().any(|l| l.is_empty()) {
-        return Err(DetectError::Labels {
-            path: path.to_path_buf(),
-            message: "expected one non-empty label per line".into(),
-        });
-    }
-    Ok(labels)
+    crate::config::parse_labels(&text).map_err(|message| DetectError::Labels {
+        path: path.to_path_buf(),
+        message,
+    })
 }

@@ -86,7 +86,7 @@ impl MotionGate {
                 self.cfg
                     .masks
                     .iter()
-                    .any(|m| crate::rules::in_polygon(m, c))
+                    .any(|m| crate::geometry::in_polygon(m, c))
             })
             .collect();
         self.reference = None;

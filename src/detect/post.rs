@@ -1,5 +1,6 @@
 //! Per-class greedy NMS, shared by every model family.
 
+use crate::geometry::iou;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -18,18 +19,6 @@ pub(super) struct Candidate {
     pub(super) class_id: usize,
     pub(super) score: f32,
     pub(super) bbox: [f32; 4],
-}
-
-pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union <= 0.0 {
-        0.0
-    } else {
-        inter / union
-    }
 }
 
 /// Greedy NMS within each class (boxes of different classes never suppress each other);

@@ -126,7 +126,8 @@ pub fn frame_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, EvidenceError> 
         message,
     };
     let (w, h) = (frame.source_width.max(1), frame.source_height.max(1));
-    let rgb = crate::detect::resize_rgb_to(&frame.rgb, frame.size, frame.size, w, h).map_err(io)?;
+    let rgb =
+        crate::imaging::resize_rgb_to(&frame.rgb, frame.size, frame.size, w, h).map_err(io)?;
     let img = image::RgbImage::from_raw(w, h, rgb)
         .ok_or_else(|| io("frame buffer has the wrong size".into()))?;
     let mut jpeg = Vec::new();
@@ -139,7 +140,7 @@ pub fn frame_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, EvidenceError> 
 /// The frame at the camera's size with boxes and zone drawn.
 pub fn render(frame: &Frame, hit: &RuleHit) -> Result<image::RgbImage, String> {
     let (w, h) = (frame.source_width.max(1), frame.source_height.max(1));
-    let rgb = crate::detect::resize_rgb_to(&frame.rgb, frame.size, frame.size, w, h)?;
+    let rgb = crate::imaging::resize_rgb_to(&frame.rgb, frame.size, frame.size, w, h)?;
     let mut img = image::RgbImage::from_raw(w, h, rgb).ok_or("frame buffer has the wrong size")?;
     let thick = (w.max(h) / 320).max(2) as i64;
     if let Some(zone) = &hit.zone {

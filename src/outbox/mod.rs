@@ -884,18 +884,18 @@ fn load_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
 /// The outbox shared between the committing thread and the async sinks. Every call runs on
 /// tokio's blocking pool (or the caller's own thread), never on the async executor.
 #[derive(Clone)]
-pub struct SharedOutbox(std::sync::Arc<std::sync::Mutex<Outbox>>);
+pub struct SharedOutbox(std::sync::Arc<parking_lot::Mutex<Outbox>>);
 
 impl SharedOutbox {
     pub fn new(outbox: Outbox) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(outbox)))
+        Self(std::sync::Arc::new(parking_lot::Mutex::new(outbox)))
     }
 
     /// Runs `f` on the calling thread; for threads that are not async tasks.
     pub fn with<R>(&self, f: impl FnOnce(&mut Outbox) -> R) -> R {
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll
         // back), so a poisoned lock is safe to keep using.
-        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.0.lock();
         f(&mut guard)
     }
 

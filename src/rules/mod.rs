@@ -16,13 +16,14 @@ mod tracker;
 use crate::clock::Clock;
 use crate::config::{Anchor, Config, RuleConfig, Severity, ZoneRef};
 use crate::detect::Detection;
+use crate::geometry::{self, in_polygon};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use ulid::Ulid;
 
-pub use schedule::Window;
+pub use crate::config::Window;
 pub use tracker::{Track, Tracker};
 
 /// Fired: the condition became true. Ended: it stopped holding (closes the incident).
@@ -156,9 +157,9 @@ impl Engine {
                 .iter()
                 .flatten()
                 .map(|w| {
-                    Window::parse(w).map_err(|message| RulesError::Schedule {
+                    w.window.clone().map_err(|message| RulesError::Schedule {
                         rule: cfg.name.clone(),
-                        window: w.clone(),
+                        window: w.text.clone(),
                         message,
                     })
                 })
@@ -397,27 +398,10 @@ fn round3(v: f32) -> f32 {
 }
 
 fn anchor_point(bbox: &[f32; 4], anchor: Anchor) -> (f64, f64) {
-    let x = ((bbox[0] + bbox[2]) / 2.0) as f64;
     match anchor {
-        // A box clipped at the frame's bottom edge still stands inside a zone drawn to 1.0.
-        Anchor::BottomCenter => (x, (bbox[3] as f64).min(1.0 - 1e-6)),
-        Anchor::Centroid => (x, ((bbox[1] + bbox[3]) / 2.0) as f64),
+        Anchor::BottomCenter => geometry::bottom_center(bbox),
+        Anchor::Centroid => geometry::centroid(bbox),
     }
-}
-
-/// Even-odd ray casting; also used for motion masks.
-pub fn in_polygon(poly: &[[f64; 2]], (x, y): (f64, f64)) -> bool {
-    let mut inside = false;
-    let mut j = poly.len().wrapping_sub(1);
-    for i in 0..poly.len() {
-        let (xi, yi) = (poly[i][0], poly[i][1]);
-        let (xj, yj) = (poly[j][0], poly[j][1]);
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! and greedy IoU with a smoothed velocity is what the rules need at 2–10 detector fps.
 
 use crate::config::TrackerConfig;
-use crate::detect::{iou, Detection};
+use crate::detect::Detection;
+use crate::geometry::iou;
 use std::collections::VecDeque;
 
 /// One object followed across frames.

@@ -6,13 +6,80 @@
 //! pipeline, so a slow scrape can never hold the pipeline up. Nothing here ever holds a secret:
 //! cameras appear by name, sinks by name.
 
-use crate::app::Counters;
 use crate::outbox::{OutboxError, SharedOutbox};
 use crate::video::{CameraSnapshot, CameraState, Cameras};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            model: Default::default(),
+            model_switches: Default::default(),
+            frames_detected: Default::default(),
+            frames_gated: Default::default(),
+            detect_micros: Default::default(),
+            alerts_committed: Default::default(),
+            dropped_delivered: Default::default(),
+            dropped_dead: Default::default(),
+            dropped_undelivered: Default::default(),
+            // Constant, valid options: these cannot fail.
+            inference: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "watchpost_inference_seconds",
+                    "Detector time per frame (pre-processing, model, post-processing)",
+                )
+                .buckets(
+                    prometheus::exponential_buckets(0.005, 2.0, 10).expect("constant buckets"),
+                ),
+            )
+            .expect("constant histogram options"),
+            fired_per_rule: Default::default(),
+            delivery_latency: prometheus::HistogramVec::new(
+                prometheus::HistogramOpts::new(
+                    "watchpost_delivery_latency_seconds",
+                    "Commit to the receiver's acknowledgement, per sink",
+                )
+                .buckets(crate::deliver::LATENCY_BUCKETS.to_vec()),
+                &["sink"],
+            )
+            .expect("constant histogram options"),
+            live_alerts: tokio::sync::broadcast::channel(64).0,
+            detector_beat: Default::default(),
+        }
+    }
+}
+
+/// Counters the pipeline keeps while it runs.
+#[derive(Debug)]
+pub struct Counters {
+    /// The model file in use, and how many times it was switched.
+    pub model: parking_lot::Mutex<String>,
+    pub model_switches: AtomicU64,
+    pub frames_detected: AtomicU64,
+    /// Frames the motion gate kept from the model, per camera.
+    pub frames_gated: parking_lot::Mutex<HashMap<String, u64>>,
+    pub detect_micros: AtomicU64,
+    pub alerts_committed: AtomicU64,
+    /// Rows removed to keep the outbox under `outbox_max_mb`, by kind.
+    pub dropped_delivered: AtomicU64,
+    pub dropped_dead: AtomicU64,
+    pub dropped_undelivered: AtomicU64,
+    /// Detector seconds per frame (telemetry's `inference_seconds`).
+    pub inference: prometheus::Histogram,
+    /// Alerts fired (not `alert.ended`) per rule.
+    pub fired_per_rule: parking_lot::Mutex<HashMap<String, u64>>,
+    /// One histogram per sink (label `sink`), shared with the sink workers.
+    pub delivery_latency: prometheus::HistogramVec,
+    /// Each committed alert's body, for the web page's live feed (no subscriber: dropped).
+    pub live_alerts: tokio::sync::broadcast::Sender<String>,
+    /// Marked on every turn of the detector loop; the service watchdog reads it.
+    pub detector_beat: Arc<crate::service::Heartbeat>,
+}
 
 #[cfg(test)]
 mod tests {
@@ -175,7 +242,6 @@ impl Telemetry {
         self.counters
             .frames_gated
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .get(camera)
             .copied()
             .unwrap_or(0)
@@ -323,13 +389,7 @@ impl Telemetry {
             ),
             &["rule"],
         )?;
-        for (rule, n) in self
-            .counters
-            .fired_per_rule
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (rule, n) in self.counters.fired_per_rule.lock().iter() {
             fired.with_label_values(&[rule.as_str()]).inc_by(*n);
         }
         let depth = IntGaugeVec::new(

@@ -8,8 +8,10 @@
 use super::VideoError;
 use super::{spawn_camera, CameraSnapshot, CameraStatus, Frame, IngestOptions, LatestFrames};
 use crate::config::CameraConfig;
+use crate::reconcile::{self, Change};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -24,16 +26,6 @@ struct Running {
     cancel: CancellationToken,
     /// `None` once stopped by [`Cameras::stop_all`] (kept for the final status).
     thread: Option<JoinHandle<()>>,
-}
-
-/// What [`Cameras::apply`] and [`Cameras::update`] did to one camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    Added,
-    Restarted,
-    Unchanged,
-    Removed,
 }
 
 pub struct Cameras {
@@ -54,8 +46,8 @@ impl Cameras {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.running.lock()
     }
 
     fn start(&self, cfg: CameraConfig) -> Result<Running, VideoError> {
@@ -162,25 +154,28 @@ impl Cameras {
     /// Disabled cameras count as absent.
     pub fn apply(&self, cfgs: &[CameraConfig]) -> Result<Vec<(String, Change)>, VideoError> {
         let cfgs: Vec<&CameraConfig> = cfgs.iter().filter(|c| c.enabled).collect();
-        let mut report = Vec::new();
-        let gone: Vec<String> = self
-            .names()
-            .into_iter()
-            .filter(|n| !cfgs.iter().any(|c| &c.name == n))
+        let running: Vec<(String, CameraConfig)> = self
+            .lock()
+            .iter()
+            .map(|(n, r)| (n.clone(), r.cfg.clone()))
             .collect();
-        for name in gone {
+        let running: Vec<(&str, &CameraConfig)> =
+            running.iter().map(|(n, c)| (n.as_str(), c)).collect();
+        let plan = reconcile::plan(&running, &cfgs, |c| c.name.as_str());
+        let mut report = Vec::new();
+        for name in plan.removed {
             self.remove(&name)?;
             report.push((name, Change::Removed));
         }
-        for cfg in cfgs {
-            let name = cfg.name.clone();
-            let change = if self.lock().contains_key(&name) {
-                self.update((*cfg).clone())?
-            } else {
-                self.add((*cfg).clone())?;
-                Change::Added
-            };
-            report.push((name, change));
+        for (cfg, change) in plan.wanted {
+            match change {
+                Change::Added => self.add(cfg.clone())?,
+                Change::Restarted => {
+                    self.update(cfg.clone())?;
+                }
+                Change::Unchanged | Change::Removed => {}
+            }
+            report.push((cfg.name.clone(), change));
         }
         Ok(report)
     }

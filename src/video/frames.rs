@@ -6,9 +6,10 @@
 //! like (frames taken, skipped, and how old the last one was when taken) for status.
 
 use super::Frame;
+use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Default)]
@@ -42,7 +43,7 @@ impl LatestFrames {
 
     /// Offers a frame; returns true when it replaced one the detector never saw.
     pub fn put(&self, frame: Frame) -> bool {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.lock();
         let slot = slots.entry(frame.camera.clone()).or_default();
         let replaced = slot.waiting.replace(frame).is_some();
         if replaced {
@@ -56,11 +57,12 @@ impl LatestFrames {
 
     /// The frame that has waited longest, or None after `timeout`.
     pub fn take(&self, timeout: Duration) -> Option<Frame> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let (mut slots, _) = self
-            .ready
-            .wait_timeout_while(slots, timeout, |s| s.values().all(|s| s.waiting.is_none()))
-            .unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.lock();
+        self.ready.wait_while_for(
+            &mut slots,
+            |s| s.values().all(|s| s.waiting.is_none()),
+            timeout,
+        );
         let slot = slots
             .values_mut()
             .filter(|s| s.waiting.is_some())
@@ -78,14 +80,14 @@ impl LatestFrames {
 
     /// The hand-off counters of one camera (zero before its first frame).
     pub fn stats(&self, camera: &str) -> HandOff {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots.lock();
         slots.get(camera).map(|s| s.stats).unwrap_or_default()
     }
 
     /// Drops a removed camera's slot, so its waiting frame is not detected after removal and
     /// a camera added later under the same name starts from zero.
     pub fn forget(&self, camera: &str) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.lock();
         slots.remove(camera);
     }
 }

@@ -15,14 +15,16 @@ use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use parking_lot::Mutex;
 use rand::Rng;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub use cameras::{Cameras, Change};
+pub use crate::reconcile::Change;
+pub use cameras::Cameras;
 pub use frames::{HandOff, LatestFrames};
 
 /// One decoded frame, RGB, `size`×`size`, stretched from the camera's picture.
@@ -166,26 +168,23 @@ impl CameraStatus {
     }
 
     fn set(&self, state: CameraState, error: Option<String>) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock();
         s.0 = state;
         if error.is_some() || state == CameraState::Streaming {
             s.1 = error;
         }
         if state != CameraState::Streaming {
-            *self.fps.lock().unwrap_or_else(|e| e.into_inner()) = FpsMeter::default();
+            *self.fps.lock() = FpsMeter::default();
         }
     }
 
     /// The newest frame this camera delivered (kept after it stops, until it is removed).
     pub fn latest_frame(&self) -> Option<Frame> {
-        self.latest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.latest.lock().clone()
     }
 
     pub fn snapshot(&self) -> CameraSnapshot {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let s = self.state.lock().clone();
         CameraSnapshot {
             name: self.name.to_string(),
             state: s.0,
@@ -196,7 +195,7 @@ impl CameraStatus {
             frames_skipped: 0,
             delta_frames_dropped: self.delta_frames_dropped.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
-            fps: self.fps.lock().unwrap_or_else(|e| e.into_inner()).fps(),
+            fps: self.fps.lock().fps(),
             frame_age_ms: None,
         }
     }
@@ -532,12 +531,12 @@ fn run_session(
         let source_dims = source_dims.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             status.frames_received.fetch_add(1, Ordering::Relaxed);
-            *last_frame.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            *last_frame.lock() = Instant::now();
             let pts = info
                 .buffer()
                 .and_then(|b| b.pts())
                 .map(|t| Duration::from_nanos(t.nseconds()));
-            if sampler.lock().unwrap_or_else(|e| e.into_inner()).keep(pts) {
+            if sampler.lock().keep(pts) {
                 if let Some(s) = pad.current_caps().as_ref().and_then(|c| c.structure(0)) {
                     if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) {
                         source_dims.store(
@@ -587,7 +586,7 @@ fn run_session(
                     captured_at: Utc::now(),
                     arrived: Instant::now(),
                 };
-                *cb_status.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame.clone());
+                *cb_status.latest.lock() = Some(frame.clone());
                 cb_frames.put(frame);
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -674,21 +673,14 @@ fn watch_bus(
         }
         let received = status.frames_received.load(Ordering::Relaxed);
         if streaming {
-            status
-                .fps
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record(Instant::now(), received);
+            status.fps.lock().record(Instant::now(), received);
         }
         if !streaming && received > received_at_start {
             streaming = true;
             status.set(CameraState::Streaming, None);
             tracing::info!(camera = %cfg.name, url = %cfg.redacted_url(), "camera streaming");
         }
-        let idle = last_frame
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed();
+        let idle = last_frame.lock().elapsed();
         if idle > opts.stall_after {
             return Err(VideoError::Stalled {
                 camera: cfg.name.clone(),

@@ -2,10 +2,10 @@
 //! rtspsrc/decodebin → tract detector → rules → SQLite outbox → signed webhook → a receiver
 //! on 127.0.0.1, with the signature checked by the Python `standardwebhooks` package.
 
-mod common;
-
+use crate::common::{
+    clip, secret_key, verify_with_python, wait_until, write_config, PERSON_RULE, SECRET,
+};
 use base64::Engine as _;
-use common::{clip, secret_key, verify_with_python, wait_until, write_config, PERSON_RULE, SECRET};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use watchpost::app::{self, RunOptions};

@@ -2,9 +2,8 @@
 //! services' documented request shapes, email through a real SMTP server (aiosmtpd, STARTTLS,
 //! AUTH) on 127.0.0.1, and severity routing. All through the outbox and the same worker.
 
-mod common;
-
-use common::wait_until;
+use crate::common;
+use crate::common::wait_until;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,10 +1,9 @@
 //! Receiver faults against the real webhook sink, SQLite outbox and a receiver on loopback:
 //! failures then success, Retry-After, a receiver that hangs, a long outage with a backlog.
 
-mod common;
-
+use crate::common;
+use crate::common::{secret_key, verify_with_python, wait_until, SECRET};
 use chrono::Utc;
-use common::{secret_key, verify_with_python, wait_until, SECRET};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

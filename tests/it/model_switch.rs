@@ -1,9 +1,8 @@
 //! Switching the model through the config while the daemon runs: edit `[model] path`, send
 //! SIGHUP; the new model takes over without the camera reconnecting.
 
-mod common;
-
-use common::{bin, clip, secret_key, wait_until, write_config, PERSON_RULE};
+use crate::common;
+use crate::common::{bin, clip, secret_key, wait_until, write_config, PERSON_RULE};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use watchpost::demo::{Receiver, RtspClipServer};

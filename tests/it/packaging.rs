@@ -2,9 +2,7 @@
 //! contents, and the Yocto layer (lint clean, crates in step with Cargo.lock, licence
 //! checksums right).
 
-mod common;
-
-use common::{bin, repo};
+use crate::common::{bin, repo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,9 +1,8 @@
 //! Power-cut proof: the daemon is SIGKILLed after alerts are committed and before they are
 //! delivered; the next start delivers every one of them, byte for byte.
 
-mod common;
-
-use common::{
+use crate::common;
+use crate::common::{
     bin, clip, secret_key, verify_with_python, wait_until, write_config, PERSON_RULE, SECRET,
 };
 use std::collections::BTreeMap;

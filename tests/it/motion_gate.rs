@@ -1,10 +1,8 @@
 //! The motion gate on real footage: a still photo encoded to H.264 (so every frame carries
 //! real codec noise) is a static scene, and a person cut from a real photo walks into it.
 
-mod common;
-
+use crate::common::{data, write_config, PERSON_RULE};
 use chrono::{DateTime, Utc};
-use common::{data, write_config, PERSON_RULE};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

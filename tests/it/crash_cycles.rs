@@ -2,9 +2,8 @@
 //! commits and delivers alerts; after the last restart every alert ever committed reaches the
 //! receiver. Duplicates are allowed (at-least-once) and reported.
 
-mod common;
-
-use common::{bin, clip, secret_key, wait_until, write_config};
+use crate::common;
+use crate::common::{bin, clip, secret_key, wait_until, write_config};
 use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, Stdio};
 use std::time::Duration;

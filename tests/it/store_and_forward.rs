@@ -1,9 +1,8 @@
 //! The outbox and the webhook sink against a real SQLite file and a real receiver on loopback.
 
-mod common;
-
+use crate::common;
+use crate::common::{secret_key, verify_with_python, wait_until, SECRET};
 use chrono::Utc;
-use common::{secret_key, verify_with_python, wait_until, SECRET};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

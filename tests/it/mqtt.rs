@@ -1,12 +1,11 @@
 //! The MQTT sink against a real mosquitto on 127.0.0.1 (started by the test), with a real
 //! MQTT 5 subscriber: payloads, user-property signatures, and a broker restart mid-flow.
 
-mod common;
-
-use chrono::Utc;
-use common::{
+use crate::common;
+use crate::common::{
     free_port, mosquitto, mosquitto_with, secret_key, verify_with_python, wait_until, SECRET,
 };
+use chrono::Utc;
 use rumqttc::v5::MqttOptions;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

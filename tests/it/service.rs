@@ -2,9 +2,8 @@
 //! READY=1 after start, WATCHDOG=1 while healthy, none while the outbox is wedged (another
 //! process holds SQLite's write lock), and pings again once it is released.
 
-mod common;
-
-use common::{bin, clip, secret_key, wait_until, write_config, PERSON_RULE};
+use crate::common;
+use crate::common::{bin, clip, secret_key, wait_until, write_config, PERSON_RULE};
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

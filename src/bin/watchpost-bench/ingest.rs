@@ -1,4 +1,4 @@
-//! `watchpost bench-ingest` (scripts/bench-ingest): what ingest alone costs per camera.
+//! `watchpost-bench ingest` (scripts/bench-ingest): what ingest alone costs per camera.
 //!
 //! N cameras read one 720p H.264 clip from GStreamer's RTSP server, which runs in a child
 //! process of this binary so that its CPU is not counted as ingest (it is reported beside).
@@ -52,7 +52,7 @@ impl Drop for Server {
 /// that its last client left to new clients in a playing state.
 fn start_server(clip: &Path) -> Result<(Server, String)> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["bench-ingest", "--serve"])
+        .args(["ingest", "--serve"])
         .arg(clip)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,8 +1,6 @@
 //! `watchpost check-config` on broken files: each problem named, with file, line and field.
 
-mod common;
-
-use common::{bin, repo};
+use crate::common::{bin, repo};
 use std::path::PathBuf;
 
 fn base() -> String {

@@ -1,9 +1,8 @@
 //! The video room against GStreamer's own RTSP server: frames at the model's size, sampling
 //! to detect_fps before conversion, and reconnecting after the camera goes away.
 
-mod common;
-
-use common::{clip, wait_until};
+use crate::common;
+use crate::common::{clip, wait_until};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,10 +1,9 @@
 //! Rules, tracker and evidence on the real clip through the real detector, with a fake clock
 //! stepping 100 ms per frame (the clip is 10 fps).
 
-mod common;
-
+use crate::common;
+use crate::common::{clip, repo};
 use chrono::{TimeZone, Utc};
-use common::{clip, repo};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -3,9 +3,7 @@
 //! fixture photo: each float box matched (same label) with IoU ≥ 0.85 and |Δscore| ≤ 0.05.
 //! (On tract 0.23.9 it is slower than float, so it is not the default; docs/benchmarks.md.)
 
-mod common;
-
-use common::{data, repo, spec, PHOTOS};
+use crate::common::{data, repo, spec, PHOTOS};
 use watchpost::detect::{iou, Detector};
 
 #[test]

@@ -1,8 +1,6 @@
 //! The detector against the oracle in tests/data (made by the onnxruntime reference pipeline).
 
-mod common;
-
-use common::{bin, data, repo, spec, PHOTOS};
+use crate::common::{bin, data, repo, spec, PHOTOS};
 use watchpost::detect::{iou, Detection, Detector, DetectorSpec, ModelKind};
 
 fn detector(size: usize) -> Detector {
