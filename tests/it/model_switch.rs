@@ -1,5 +1,5 @@
-//! Switching the model through the config while the daemon runs: edit `[model] path`, send
-//! SIGHUP; the new model takes over without the camera reconnecting.
+//! Changing the config file while the daemon runs and sending SIGHUP: a new `[model] path`
+//! takes over, rules change live, a broken file is refused; the camera never reconnects.
 
 use crate::common;
 use crate::common::{bin, clip, secret_key, wait_until, write_config, PERSON_RULE};
@@ -67,6 +67,87 @@ async fn sighup_switches_the_model_without_restarting_cameras() {
         ssd,
         "no SSDLite-confidence person alert after the switch:\n{log}"
     );
+    assert_eq!(
+        log.matches("camera streaming").count(),
+        1,
+        "the camera reconnected:\n{log}"
+    );
+    assert!(status.is_some_and(|s| s.success()), "clean stop:\n{log}");
+}
+
+fn rules_seen(r: &Receiver) -> Vec<String> {
+    r.received()
+        .iter()
+        .filter_map(|x| x.json())
+        .filter_map(|v| v["data"]["rule"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// SIGHUP applies the whole file through the same path as the page: a broken file is refused
+/// with its problem named and the running config stays; a changed rule applies live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RtspClipServer::start(&clip(), 0).expect("RTSP server");
+    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
+    let config = write_config(dir.path(), &server.url(), &receiver.url(), PERSON_RULE);
+    let log_path = dir.path().join("run.log");
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("start daemon");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let hup = || {
+        let _ = Command::new("kill")
+            .arg("-HUP")
+            .arg(child.id().to_string())
+            .status();
+    };
+    let first = wait_until(Duration::from_secs(60), || {
+        rules_seen(&receiver).iter().any(|r| r == "person-seen")
+    })
+    .await;
+    assert!(first, "no alert before the reload:\n{}", log());
+
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("min_confidence = 0.5", "min_confidence = 7"),
+    )
+    .unwrap();
+    hup();
+    let refused = wait_until(Duration::from_secs(20), || {
+        log().contains("SIGHUP: reload refused")
+    })
+    .await;
+    assert!(refused, "a broken file was not refused:\n{}", log());
+    assert!(
+        log().contains("min_confidence"),
+        "the refusal does not name the field:\n{}",
+        log()
+    );
+
+    std::fs::write(
+        &config,
+        good.replace("name = \"person-seen\"", "name = \"person-renamed\""),
+    )
+    .unwrap();
+    hup();
+    let applied = wait_until(Duration::from_secs(20), || {
+        log().contains("SIGHUP: config file applied")
+    })
+    .await;
+    let renamed = wait_until(Duration::from_secs(40), || {
+        rules_seen(&receiver).iter().any(|r| r == "person-renamed")
+    })
+    .await;
+    let status = common::stop(&mut child).await;
+    let log = log();
+    assert!(applied, "the changed file was not applied:\n{log}");
+    assert!(renamed, "no alert from the renamed rule:\n{log}");
     assert_eq!(
         log.matches("camera streaming").count(),
         1,

@@ -1,0 +1,157 @@
+//! The committer thread, the only writer of new alerts: hits → payload bodies → one outbox
+//! transaction per burst → sinks woken; retention limits enforced between bursts.
+
+use crate::config::IncludeSnapshot;
+use crate::deliver::SinkSet;
+use crate::evidence::SnapshotStore;
+use crate::outbox::{alert_body, NewAlert, NewDelivery, SharedOutbox, SnapshotField};
+use crate::rules::{HitKind, RuleHit};
+use crate::telemetry::Counters;
+use base64::Engine as _;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Builds each alert's body, and a sink's own body where its snapshot setting differs.
+pub(super) struct BodyMaker {
+    pub(super) device: String,
+    pub(super) site: String,
+    pub(super) sinks: Arc<SinkSet>,
+    pub(super) snapshots: Option<Arc<SnapshotStore>>,
+}
+
+impl BodyMaker {
+    fn alert(&self, h: &RuleHit) -> NewAlert {
+        let body = |field: SnapshotField<'_>| alert_body(h, &self.device, &self.site, field);
+        let inline = || -> Option<String> {
+            let store = self.snapshots.as_ref()?;
+            let jpeg = store.read(h.snapshot.as_deref()?).ok()?;
+            Some(base64::engine::general_purpose::STANDARD.encode(jpeg))
+        };
+        let mut inline_b64: Option<Option<String>> = None;
+        let sinks = h
+            .sinks
+            .iter()
+            .map(|sink| {
+                let own = match self.sinks.include(sink) {
+                    IncludeSnapshot::Reference => None,
+                    _ if h.snapshot.is_none() => None,
+                    IncludeSnapshot::None => Some(body(SnapshotField::Omit)),
+                    IncludeSnapshot::Inline => inline_b64
+                        .get_or_insert_with(inline)
+                        .as_deref()
+                        .map(|b64| body(SnapshotField::Inline(b64))),
+                };
+                NewDelivery {
+                    sink: sink.clone(),
+                    body: own,
+                }
+            })
+            .collect();
+        NewAlert {
+            alert_id: h.alert_id.to_string(),
+            created_at: h.fired_at,
+            camera: h.camera.clone(),
+            rule: h.rule.clone(),
+            severity: h.severity.as_str().to_string(),
+            body: body(SnapshotField::Reference),
+            sinks,
+        }
+    }
+}
+
+/// The outbox's bounds, enforced by the committer after each commit.
+pub(super) struct Limits {
+    pub(super) max_bytes: u64,
+    pub(super) history: Duration,
+    pub(super) dead_retention: Duration,
+}
+
+/// The single writer: batches whatever the rules produced, commits, then wakes the sinks.
+/// A failed commit is retried with the same batch; hits are never dropped here.
+pub(super) fn commit_loop(
+    hits: &mpsc::Receiver<RuleHit>,
+    outbox: &SharedOutbox,
+    counters: &Counters,
+    sinks: &SinkSet,
+    bodies: &BodyMaker,
+    limits: &Limits,
+) {
+    let mut last_drop_log: Option<Instant> = None;
+    let mut last_history_pass: Option<Instant> = None;
+    while let Ok(first) = hits.recv() {
+        let mut batch = vec![first];
+        batch.extend(hits.try_iter().take(255));
+        let alerts: Vec<NewAlert> = batch.iter().map(|h| bodies.alert(h)).collect();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = outbox.with(|o| o.commit(&alerts)) {
+            tracing::error!(error = %e, alerts = alerts.len(), "commit failed; retrying (alerts kept in memory)");
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        counters
+            .alerts_committed
+            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+        {
+            let mut fired = counters.fired_per_rule.lock();
+            for h in batch.iter().filter(|h| h.kind == HitKind::Fired) {
+                *fired.entry(h.rule.clone()).or_default() += 1;
+            }
+        }
+        for h in &batch {
+            let kind = if h.kind == HitKind::Fired {
+                "alert committed"
+            } else {
+                "alert ended, committed"
+            };
+            tracing::info!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
+                label = %h.label, confidence = h.confidence, snapshot = h.snapshot.as_deref().unwrap_or("-"), "{kind}");
+        }
+        sinks.wake_all();
+        // Copies only while a web page is listening.
+        if counters.live_alerts.receiver_count() > 0 {
+            for a in &alerts {
+                let _ = counters
+                    .live_alerts
+                    .send(String::from_utf8_lossy(&a.body).into_owned());
+            }
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let cutoff = |d: Duration| now - d.as_millis() as i64;
+        // The size check is three PRAGMAs, fine per commit; the history pass scans delivered
+        // rows, so it runs at most once a minute.
+        let history = last_history_pass
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
+            .then(|| {
+                last_history_pass = Some(Instant::now());
+                cutoff(limits.history)
+            });
+        match outbox
+            .with(|o| o.enforce_limits(limits.max_bytes, history, cutoff(limits.dead_retention)))
+        {
+            Ok(d) if d != Default::default() => {
+                counters
+                    .dropped_delivered
+                    .fetch_add(d.delivered, Ordering::Relaxed);
+                counters.dropped_dead.fetch_add(d.dead, Ordering::Relaxed);
+                counters
+                    .dropped_undelivered
+                    .fetch_add(d.undelivered, Ordering::Relaxed);
+                // Once per burst: a full outbox drops on every commit.
+                if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    last_drop_log = Some(Instant::now());
+                    tracing::warn!(
+                        delivered = d.delivered,
+                        dead = d.dead,
+                        undelivered = d.undelivered,
+                        total_undelivered = counters.dropped_undelivered.load(Ordering::Relaxed),
+                        "outbox at its size cap (delivery.outbox_max_mb); oldest rows removed"
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox size check failed"),
+        }
+    }
+}
