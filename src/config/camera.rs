@@ -1,7 +1,10 @@
 //! `[[camera]]`: one RTSP (or file, or test) source, its rate, decoder and motion gate.
 
+use super::locate::FieldPath;
+use super::problems::Problems;
 use super::{default_true, Secret};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -113,4 +116,92 @@ pub fn redact_url(raw: &str) -> String {
 
 pub(super) fn default_detect_fps() -> f64 {
     5.0
+}
+
+/// Each camera's own settings; returns the names, for the references other sections make.
+pub(super) fn check_cameras(cams: &[CameraConfig], p: &mut Problems<'_>) -> HashSet<String> {
+    let mut cameras = HashSet::new();
+    for (i, cam) in cams.iter().enumerate() {
+        let at = FieldPath::root("camera").index(i);
+        if cam.name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if cam.name.starts_with('_') || cam.name.contains(['/', '+', '#']) {
+            // It is an MQTT topic level (`alerts/{camera}`); `_` names are reserved for
+            // watchpost's own (test alerts come from camera `_test`).
+            p.add(
+                &at.key("name"),
+                format!(
+                    "camera \"{}\": a camera name cannot start with '_' or contain '/', '+' or '#'",
+                    cam.name
+                ),
+            );
+        } else if !cameras.insert(cam.name.clone()) {
+            p.add(
+                &at.key("name"),
+                format!("camera \"{}\" is defined twice", cam.name),
+            );
+        }
+        match url::Url::parse(cam.url.expose()) {
+            Ok(u) if matches!(u.scheme(), "rtsp" | "rtsps") && u.host_str().is_some() => {}
+            Ok(u) if u.scheme() == "testsrc" => {}
+            Ok(u) if u.scheme() == "file" => {}
+            Ok(u) => p.add(
+                &at.key("url"),
+                format!(
+                    "camera \"{}\": expected rtsp://host/path, file:///path/to/video or testsrc://, got scheme \"{}\"",
+                    cam.name,
+                    u.scheme()
+                ),
+            ),
+            Err(e) => p.add(
+                &at.key("url"),
+                format!(
+                    "camera \"{}\": not a valid URL ({e}): {}",
+                    cam.name,
+                    cam.redacted_url()
+                ),
+            ),
+        }
+        if let Some(m) = &cam.motion {
+            let at = at.key("motion");
+            let owner = format!("camera \"{}\" motion", cam.name);
+            if m.threshold == 0 {
+                p.add(
+                    &at.key("threshold"),
+                    format!("{owner}: must be 1 to 255, got 0"),
+                );
+            }
+            if !(m.min_area > 0.0 && m.min_area <= 1.0) {
+                p.add(
+                    &at.key("min_area"),
+                    format!(
+                        "{owner}: a fraction of the picture above 0 and at most 1, got {}",
+                        m.min_area
+                    ),
+                );
+            }
+            if !(m.max_skip_seconds > 0.0 && m.max_skip_seconds <= 3600.0) {
+                p.add(
+                    &at.key("max_skip_seconds"),
+                    format!(
+                        "{owner}: must be above 0 and at most 3600, got {}",
+                        m.max_skip_seconds
+                    ),
+                );
+            }
+            for (j, mask) in m.masks.iter().enumerate() {
+                p.polygon(&at.key("masks").index(j), mask, &owner);
+            }
+        }
+        if !(cam.detect_fps > 0.0 && cam.detect_fps <= 60.0) {
+            p.add(
+                &at.key("detect_fps"),
+                format!(
+                    "camera \"{}\": must be above 0 and at most 60, got {}",
+                    cam.name, cam.detect_fps
+                ),
+            );
+        }
+    }
+    cameras
 }

@@ -1,5 +1,7 @@
 //! `[web]` and `[control.mqtt]`: the local HTTPS page and the fleet link.
 
+use super::locate::FieldPath;
+use super::problems::Problems;
 use super::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -51,4 +53,59 @@ pub struct ControlMqttConfig {
 
 pub(super) fn default_health_interval() -> f64 {
     30.0
+}
+
+impl WebConfig {
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let web = self;
+        if web.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.add(
+                &FieldPath::root("web").key("listen"),
+                format!("expected ADDRESS:PORT, got \"{}\"", web.listen),
+            );
+        }
+        if web.cert_file.is_some() != web.key_file.is_some() {
+            p.add(
+                &FieldPath::root("web").key(if web.cert_file.is_some() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                }),
+                "give both cert_file and key_file, or neither (a self-signed pair is made)",
+            );
+        }
+    }
+}
+
+impl ControlMqttConfig {
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let m = self;
+        let at = FieldPath::root("control").key("mqtt");
+        if let (Some(k), None) = (&m.control_key, &m.control_key_file) {
+            if k.expose().len() < 16 {
+                p.add(
+                    &at.key("control_key"),
+                    "must be at least 16 characters (the value is not shown)",
+                );
+            }
+        }
+        if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {
+            p.add(
+                &at.key("url"),
+                format!(
+                    "expected mqtt://host[:port] or mqtts://host[:port], got \"{}\"",
+                    crate::config::redact_url(&m.url)
+                ),
+            );
+        }
+        if !(m.health_interval_seconds >= 1.0 && m.health_interval_seconds <= 3600.0) {
+            p.add(
+                &at.key("health_interval_seconds"),
+                format!(
+                    "must be between 1 and 3600, got {}",
+                    m.health_interval_seconds
+                ),
+            );
+        }
+    }
 }

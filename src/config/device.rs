@@ -1,6 +1,8 @@
 //! `[device]` and `[health]`: who this gateway is, where it keeps its data, and when a
 //! quiet rule or camera counts as an anomaly.
 
+use super::locate::FieldPath;
+use super::problems::Problems;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -56,4 +58,43 @@ pub(super) fn default_device_id() -> String {
 
 pub(super) fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/watchpost")
+}
+
+impl DeviceConfig {
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let device = FieldPath::root("device");
+        if self.id.trim().is_empty() {
+            p.add(&device.key("id"), "must not be empty");
+        }
+    }
+}
+
+impl HealthConfig {
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let h = FieldPath::root("health");
+        p.range(
+            &h.key("silence_minutes"),
+            self.silence_minutes,
+            1.0,
+            7.0 * 24.0 * 60.0,
+        );
+        p.range(
+            &h.key("baseline_hours"),
+            self.baseline_hours,
+            1.0,
+            24.0 * 30.0,
+        );
+        if self.baseline_hours * 60.0 <= self.silence_minutes {
+            p.add(
+                &h.key("baseline_hours"),
+                format!(
+                    "must be longer than silence_minutes ({} min), or nothing can look silent",
+                    self.silence_minutes
+                ),
+            );
+        }
+        if self.min_events == 0 {
+            p.add(&h.key("min_events"), "must be at least 1");
+        }
+    }
 }

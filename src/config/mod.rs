@@ -9,6 +9,8 @@ mod control;
 mod device;
 mod locate;
 mod model;
+mod problems;
+mod resolve;
 mod rule;
 mod schedule;
 mod secret;
@@ -137,12 +139,19 @@ impl Config {
                 message: e.message().trim().to_string(),
             }])
         })?;
+        // parse (above) → resolve (every file read, secrets merged, defaults filled) →
+        // validate (pure); both report into one collector, so one run shows everything.
         config.resolve_paths(base);
-        let problems = validate::validate(&mut config, &doc);
-        if problems.is_empty() {
+        let mut problems = problems::Problems {
+            doc: &doc,
+            out: Vec::new(),
+        };
+        let resolved = resolve::resolve(&mut config, &mut problems);
+        validate::validate(&config, &resolved, &mut problems);
+        if problems.out.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError::Invalid(problems))
+            Err(ConfigError::Invalid(problems.out))
         }
     }
 

@@ -1,6 +1,8 @@
 //! `[model]`: the detector's file, labels, family and threads. The config owns the values'
 //! grammar (`kind`, the labels file format); `detect` owns what they mean.
 
+use super::locate::FieldPath;
+use super::problems::Problems;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -82,4 +84,30 @@ pub(super) fn default_labels_path() -> PathBuf {
 }
 pub(super) fn default_threads() -> usize {
     2
+}
+
+impl ModelConfig {
+    /// The settings' own ranges (the files are read by `resolve`).
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let model = FieldPath::root("model");
+        if let Some(size) = self.input_size {
+            if !(32..=1280).contains(&size) {
+                p.add(
+                    &model.key("input_size"),
+                    format!(
+                        "must be between 32 and 1280 (NanoDet: 320 or 416; SSD: 300), got {size}"
+                    ),
+                );
+            }
+        }
+        if self.threads == 0 || self.threads > 64 {
+            p.add(
+                &model.key("threads"),
+                format!("must be between 1 and 64, got {}", self.threads),
+            );
+        }
+        if let Some(t) = self.score_threshold {
+            p.range(&model.key("score_threshold"), t as f64, 0.01, 1.0);
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! `[[rule]]`, `[[zone]]` and `[tracker]`: what turns detections into alerts.
 
 use super::default_true;
+use super::locate::FieldPath;
+use super::problems::Problems;
 use super::ScheduleWindow;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Default)]
 #[serde(rename_all = "lowercase")]
@@ -160,4 +163,179 @@ pub(super) fn default_min_count() -> u32 {
 }
 pub(super) fn default_cooldown() -> f64 {
     60.0
+}
+
+/// Each zone's polygon and cameras; returns the names, for the rules' references.
+pub(super) fn check_zones(
+    zones_cfg: &[ZoneConfig],
+    cameras: &HashSet<String>,
+    p: &mut Problems<'_>,
+) -> HashSet<String> {
+    let mut zones = HashSet::new();
+    for (i, zone) in zones_cfg.iter().enumerate() {
+        let at = FieldPath::root("zone").index(i);
+        if zone.name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !zones.insert(zone.name.clone()) {
+            p.add(
+                &at.key("name"),
+                format!("zone \"{}\" is defined twice", zone.name),
+            );
+        }
+        p.polygon(
+            &at.key("polygon"),
+            &zone.polygon,
+            &format!("zone \"{}\"", zone.name),
+        );
+        for (j, cam) in zone.cameras.iter().flatten().enumerate() {
+            if !cameras.contains(cam) {
+                p.add(
+                    &at.key("cameras").index(j),
+                    format!("zone \"{}\": no camera named \"{cam}\"", zone.name),
+                );
+            }
+        }
+        if zone.inertia == 0 || zone.inertia > 100 {
+            p.add(
+                &at.key("inertia"),
+                format!("must be between 1 and 100 frames, got {}", zone.inertia),
+            );
+        }
+    }
+    zones
+}
+
+/// What a rule may name: the cameras, sinks and zones that exist and the model's labels.
+pub(super) struct Names<'a> {
+    pub(super) cameras: &'a HashSet<String>,
+    pub(super) sinks: &'a HashSet<String>,
+    pub(super) zones: &'a HashSet<String>,
+    /// `None` when the labels file could not be read (reported already).
+    pub(super) labels: Option<&'a [String]>,
+    pub(super) labels_file: &'a std::path::Path,
+}
+
+pub(super) fn check_rules(rules_cfg: &[RuleConfig], names: &Names<'_>, p: &mut Problems<'_>) {
+    let Names {
+        cameras,
+        sinks,
+        zones,
+        labels,
+        labels_file,
+    } = *names;
+    let mut rules = HashSet::new();
+    for (i, rule) in rules_cfg.iter().enumerate() {
+        let at = FieldPath::root("rule").index(i);
+        let name = &rule.name;
+        if name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !rules.insert(name.clone()) {
+            p.add(&at.key("name"), format!("rule \"{name}\" is defined twice"));
+        }
+        for (j, cam) in rule.cameras.iter().flatten().enumerate() {
+            if !cameras.contains(cam) {
+                p.add(
+                    &at.key("cameras").index(j),
+                    format!("rule \"{name}\": no camera named \"{cam}\""),
+                );
+            }
+        }
+        for (j, sink) in rule.sinks.iter().flatten().enumerate() {
+            if !sinks.contains(sink) {
+                p.add(
+                    &at.key("sinks").index(j),
+                    format!("rule \"{name}\": no sink named \"{sink}\""),
+                );
+            }
+        }
+        if let Some(labels) = labels {
+            for (j, l) in rule.labels.iter().enumerate() {
+                if !labels.contains(l) {
+                    p.add(
+                        &at.key("labels").index(j),
+                        format!(
+                            "rule \"{name}\": the model has no label \"{l}\" (see {})",
+                            labels_file.display()
+                        ),
+                    );
+                }
+            }
+        }
+        p.range(
+            &at.key("min_confidence"),
+            rule.min_confidence as f64,
+            0.0,
+            1.0,
+        );
+        match &rule.zone {
+            Some(ZoneRef::Polygon(poly)) => {
+                p.polygon(&at.key("zone"), poly, &format!("rule \"{name}\""))
+            }
+            Some(ZoneRef::Name(z)) if !zones.contains(z) => p.add(
+                &at.key("zone"),
+                format!("rule \"{name}\": no [[zone]] named \"{z}\""),
+            ),
+            _ => {}
+        }
+        if !(0.0..=1.0).contains(&rule.min_area)
+            || !(0.0..=1.0).contains(&rule.max_area)
+            || rule.min_area > rule.max_area
+        {
+            p.add(
+                &at.key("max_area"),
+                format!(
+                    "rule \"{name}\": need 0 <= min_area <= max_area <= 1 (fractions of the frame), got {} and {}",
+                    rule.min_area, rule.max_area
+                ),
+            );
+        }
+        if rule.min_count == 0 {
+            p.add(&at.key("min_count"), "must be at least 1");
+        }
+        p.range(&at.key("dwell_seconds"), rule.dwell_seconds, 0.0, 86400.0);
+        p.range(
+            &at.key("cooldown_seconds"),
+            rule.cooldown_seconds,
+            0.0,
+            86400.0 * 7.0,
+        );
+        for (j, s) in rule.schedule.iter().flatten().enumerate() {
+            if let Err(e) = &s.window {
+                p.add(
+                    &at.key("schedule").index(j),
+                    format!("rule \"{name}\": {e}"),
+                );
+            }
+        }
+    }
+}
+
+impl TrackerConfig {
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let t = FieldPath::root("tracker");
+        if self.min_hits == 0 || self.min_hits > 100 {
+            p.add(
+                &t.key("min_hits"),
+                format!("must be between 1 and 100, got {}", self.min_hits),
+            );
+        }
+        if self.max_age > 1000 {
+            p.add(
+                &t.key("max_age"),
+                format!("must be at most 1000 frames, got {}", self.max_age),
+            );
+        }
+        p.range(
+            &t.key("iou_threshold"),
+            self.iou_threshold as f64,
+            0.01,
+            0.99,
+        );
+        if self.score_window == 0 || self.score_window > 100 {
+            p.add(
+                &t.key("score_window"),
+                format!("must be between 1 and 100, got {}", self.score_window),
+            );
+        }
+    }
 }

@@ -1,7 +1,11 @@
 //! `[[sink]]` and `[delivery]`: where alerts go and how hard delivery tries.
 
+use super::locate::FieldPath;
+use super::problems::Problems;
 use super::{default_true, Secret, Severity};
+use base64::Engine as _;
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// What a sink receives of the alert's snapshot.
@@ -219,4 +223,402 @@ pub(super) fn default_history_hours() -> f64 {
 }
 pub(super) fn default_outbox_max_mb() -> u64 {
     512
+}
+
+/// Each sink's own settings and its routing; returns the names, for the rules' references.
+pub(super) fn check_sinks(
+    sinks_cfg: &[SinkConfig],
+    rule_names: &[String],
+    p: &mut Problems<'_>,
+) -> HashSet<String> {
+    let mut sinks = HashSet::new();
+    for (i, sink) in sinks_cfg.iter().enumerate() {
+        let at = FieldPath::root("sink").index(i);
+        if sink.name.trim().is_empty() {
+            p.add(&at.key("name"), "must not be empty");
+        } else if !sinks.insert(sink.name.clone()) {
+            p.add(
+                &at.key("name"),
+                format!("sink \"{}\" is defined twice", sink.name),
+            );
+        }
+        validate_routing(sink, &at, rule_names, p);
+        check_limits(sink, &at, p);
+        if !matches!(
+            sink.kind,
+            SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email
+        ) {
+            for (field, set) in [
+                ("routing_key", sink.routing_key.is_some()),
+                ("from", sink.from.is_some()),
+                ("to", !sink.to.is_empty()),
+                ("template", sink.template.is_some()),
+                ("link_url", sink.link_url.is_some()),
+            ] {
+                if set {
+                    p.add(
+                        &at.key(field),
+                        format!(
+                            "{} sinks do not take this setting (slack, pagerduty and email do)",
+                            sink.kind.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        match sink.kind {
+            SinkKind::Mqtt => {
+                validate_mqtt_sink(sink, &at, p);
+                continue;
+            }
+            SinkKind::Slack | SinkKind::Pagerduty | SinkKind::Email => {
+                validate_people_sink(sink, &at, p);
+                continue;
+            }
+            SinkKind::Webhook => {}
+        }
+        for (field, set) in [
+            ("ca_file", sink.ca_file.is_some()),
+            ("client_cert_file", sink.client_cert_file.is_some()),
+            ("client_key_file", sink.client_key_file.is_some()),
+            ("username", sink.username.is_some()),
+            ("password", sink.password.is_some()),
+            ("connections", sink.connections.is_some()),
+        ] {
+            if set {
+                p.add(&at.key(field), "only MQTT sinks take this setting");
+            }
+        }
+        match url::Url::parse(&sink.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u) => p.add(
+                &at.key("url"),
+                format!(
+                    "sink \"{}\": a webhook needs an http(s) URL, got scheme \"{}\"",
+                    sink.name,
+                    u.scheme()
+                ),
+            ),
+            Err(e) => p.add(
+                &at.key("url"),
+                format!("sink \"{}\": not a valid URL ({e})", sink.name),
+            ),
+        }
+        // An unreadable secret_file is already reported by `resolve`.
+        if sink.secret.is_none() && sink.secret_file.is_none() {
+            p.add(
+                &at,
+                format!(
+                    "sink \"{}\": a webhook needs a secret (or secret_file) to sign with",
+                    sink.name
+                ),
+            );
+        }
+        let field = if sink.secret_file.is_some() {
+            "secret_file"
+        } else {
+            "secret"
+        };
+        if let Some(secret) = &sink.secret {
+            match sink.signature {
+                SignatureMode::StandardWebhooks => {
+                    // Several secrets (a rotation) are separated by whitespace.
+                    let mut parts = secret.expose().split_whitespace().peekable();
+                    let ok = parts.peek().is_some()
+                        && parts.all(|one| {
+                            one.strip_prefix("whsec_").is_some_and(|k| {
+                                base64::engine::general_purpose::STANDARD
+                                    .decode(k)
+                                    .is_ok_and(|b| !b.is_empty())
+                            })
+                        });
+                    if !ok {
+                        p.add(
+                            &at.key(field),
+                            format!("sink \"{}\": a standard-webhooks secret is \"whsec_\" followed by base64 (the value is not shown)", sink.name),
+                        );
+                    }
+                }
+                SignatureMode::Hex => {
+                    if secret.expose().is_empty() {
+                        p.add(&at.key(field), "must not be empty");
+                    }
+                }
+            }
+        }
+        if sink.signature == SignatureMode::Hex {
+            match &sink.signature_header {
+                Some(h) if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_ok() => {}
+                Some(h) => p.add(
+                    &at.key("signature_header"),
+                    format!("\"{h}\" is not a valid HTTP header name"),
+                ),
+                None => p.add(
+                    &at.key("signature"),
+                    format!(
+                        "sink \"{}\": signature = \"hex\" needs signature_header (e.g. \"X-Signature\")",
+                        sink.name
+                    ),
+                ),
+            }
+        }
+    }
+    sinks
+}
+
+fn validate_mqtt_sink(sink: &SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
+    let name = sink.name.clone();
+    let tls = match url::Url::parse(&sink.url) {
+        Ok(u) if matches!(u.scheme(), "mqtt" | "mqtts") && u.host_str().is_some() => {
+            if u.password().is_some() && sink.password.is_some() {
+                p.add(
+                    &at.key("password"),
+                    format!("sink \"{name}\": a password is given both in the URL and as password"),
+                );
+            }
+            u.scheme() == "mqtts"
+        }
+        Ok(u) => {
+            p.add(
+                &at.key("url"),
+                format!("sink \"{name}\": expected mqtt://host[:port] or mqtts://host[:port], got scheme \"{}\"", u.scheme()),
+            );
+            return;
+        }
+        Err(e) => {
+            p.add(
+                &at.key("url"),
+                format!("sink \"{name}\": not a valid URL ({e})"),
+            );
+            return;
+        }
+    };
+    if let Some(q) = sink.qos.filter(|q| !matches!(q, 1 | 2)) {
+        p.add(
+            &at.key("qos"),
+            format!("must be 1 or 2, got {q}: a QoS 0 publish is never acknowledged, so the outbox could not know it arrived"),
+        );
+    }
+    if let Some(t) = &sink.topic {
+        if t.is_empty() || t.contains(['#', '+']) {
+            p.add(
+                &at.key("topic"),
+                "a publish topic must not be empty or contain wildcards (# +)",
+            );
+        }
+    }
+    if let Some(n) = sink.connections.filter(|n| !(1..=16).contains(n)) {
+        p.add(
+            &at.key("connections"),
+            format!("must be between 1 and 16, got {n}"),
+        );
+    }
+    if let Some(secret) = &sink.secret {
+        if crate::signing::Signer::standard_webhooks(secret.expose()).is_err() {
+            let field = if sink.secret_file.is_some() {
+                "secret_file"
+            } else {
+                "secret"
+            };
+            p.add(
+                &at.key(field),
+                format!("sink \"{name}\": a standard-webhooks secret is \"whsec_\" followed by base64 (the value is not shown)"),
+            );
+        }
+    }
+    let tls_fields = [
+        ("ca_file", sink.ca_file.is_some()),
+        ("client_cert_file", sink.client_cert_file.is_some()),
+        ("client_key_file", sink.client_key_file.is_some()),
+    ];
+    if !tls {
+        for (field, set) in tls_fields {
+            if set {
+                p.add(
+                    &at.key(field),
+                    format!("sink \"{name}\": TLS files need an mqtts:// URL"),
+                );
+            }
+        }
+        return;
+    }
+    match (&sink.client_cert_file, &sink.client_key_file) {
+        (Some(_), None) => p.add(
+            &at.key("client_cert_file"),
+            "needs client_key_file (its private key) as well",
+        ),
+        (None, Some(_)) => p.add(
+            &at.key("client_key_file"),
+            "needs client_cert_file (its certificate) as well",
+        ),
+        _ => {}
+    }
+}
+
+/// Settings every sink kind has.
+fn check_limits(sink: &SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
+    if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
+        p.add(
+            &at.key("timeout_seconds"),
+            format!(
+                "must be above 0 and at most 300, got {}",
+                sink.timeout_seconds
+            ),
+        );
+    }
+    if let Some(c) = sink.concurrency_setting.filter(|c| !(1..=256).contains(c)) {
+        p.add(
+            &at.key("concurrency"),
+            format!("must be between 1 and 256, got {c}"),
+        );
+    }
+}
+
+fn validate_routing(sink: &SinkConfig, at: &FieldPath, rules: &[String], p: &mut Problems<'_>) {
+    if let Some(list) = &sink.severities {
+        if list.is_empty() {
+            p.add(
+                &at.key("severities"),
+                "an empty list would route nothing here; leave it out for all severities",
+            );
+        }
+    }
+    for (j, r) in sink.rules.iter().flatten().enumerate() {
+        if !rules.contains(r) {
+            p.add(
+                &at.key("rules").index(j),
+                format!("sink \"{}\": no rule is named \"{r}\"", sink.name),
+            );
+        }
+    }
+}
+
+/// Slack, PagerDuty and email: the sinks that talk to people.
+fn validate_people_sink(sink: &SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
+    let name = sink.name.clone();
+    let kind = sink.kind.as_str();
+    let schemes: &[&str] = if sink.kind == SinkKind::Email {
+        &["smtp", "smtps"]
+    } else {
+        &["http", "https"]
+    };
+    match url::Url::parse(&sink.url) {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some() => {}
+        Ok(u) => p.add(
+            &at.key("url"),
+            format!(
+                "sink \"{name}\": a {kind} sink needs a {}:// URL, got scheme \"{}\"",
+                schemes.join(":// or "),
+                u.scheme()
+            ),
+        ),
+        Err(e) => p.add(
+            &at.key("url"),
+            format!("sink \"{name}\": not a valid URL ({e})"),
+        ),
+    }
+    if let Some(t) = &sink.template {
+        if let Err(e) = crate::template::check(t) {
+            p.add(&at.key("template"), e);
+        }
+    }
+    let not_here = |field: &str, set: bool, p: &mut Problems<'_>| {
+        if set {
+            p.add(
+                &at.key(field),
+                format!("{kind} sinks do not take this setting"),
+            );
+        }
+    };
+    not_here(
+        "secret",
+        sink.secret.is_some() || sink.secret_file.is_some(),
+        p,
+    );
+    not_here("qos", sink.qos.is_some(), p);
+    not_here("topic", sink.topic.is_some(), p);
+    not_here("client_cert_file", sink.client_cert_file.is_some(), p);
+    not_here("client_key_file", sink.client_key_file.is_some(), p);
+    not_here("connections", sink.connections.is_some(), p);
+    match sink.kind {
+        SinkKind::Pagerduty
+            if sink
+                .routing_key
+                .as_ref()
+                .is_none_or(|k| k.expose().trim().is_empty()) =>
+        {
+            p.add(
+                at,
+                format!(
+                    "sink \"{name}\": a pagerduty sink needs routing_key (the integration key)"
+                ),
+            );
+        }
+        SinkKind::Email => {
+            let mailbox = |s: &str| s.parse::<lettre::message::Mailbox>().is_ok();
+            match &sink.from {
+                Some(f) if mailbox(f) => {}
+                Some(f) => p.add(&at.key("from"), format!("\"{f}\" is not an email address")),
+                None => p.add(at, format!("sink \"{name}\": an email sink needs from")),
+            }
+            if sink.to.is_empty() {
+                p.add(
+                    at,
+                    format!("sink \"{name}\": an email sink needs at least one address in to"),
+                );
+            }
+            for (j, t) in sink.to.iter().enumerate() {
+                if !mailbox(t) {
+                    p.add(
+                        &at.key("to").index(j),
+                        format!("\"{t}\" is not an email address"),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    if sink.kind != SinkKind::Email {
+        not_here("username", sink.username.is_some(), p);
+        not_here("password", sink.password.is_some(), p);
+        not_here("ca_file", sink.ca_file.is_some(), p);
+    }
+}
+
+impl DeliveryConfig {
+    pub(super) fn check(&self, p: &mut Problems<'_>) {
+        let d = FieldPath::root("delivery");
+        if self.retry_schedule_seconds.is_empty() {
+            p.add(&d.key("retry_schedule_seconds"), "must not be empty");
+        }
+        for (j, s) in self.retry_schedule_seconds.iter().enumerate() {
+            p.range(
+                &d.key("retry_schedule_seconds").index(j),
+                *s,
+                0.001,
+                86400.0,
+            );
+        }
+        p.range(
+            &d.key("max_backoff_seconds"),
+            self.max_backoff_seconds,
+            0.001,
+            86400.0,
+        );
+        p.range(
+            &d.key("max_age_hours"),
+            self.max_age_hours,
+            0.001,
+            24.0 * 365.0,
+        );
+        p.range(
+            &d.key("history_hours"),
+            self.history_hours,
+            0.0,
+            24.0 * 365.0,
+        );
+        if self.outbox_max_mb == 0 {
+            p.add(&d.key("outbox_max_mb"), "must be at least 1");
+        }
+    }
 }
