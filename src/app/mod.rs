@@ -327,15 +327,18 @@ async fn start_control(
     if let Some(live) = &live {
         crate::control::live::reload_on_sighup(live.clone(), cancel.clone());
     }
+    let gateway = crate::control::gateway::Gateway {
+        telemetry,
+        live,
+        snapshots: snapshots.clone(),
+    };
     let web = match &config.web {
         Some(w) => Some(
             crate::control::web::start(
                 w,
                 &config.device.data_dir,
                 &config.device.id,
-                telemetry.clone(),
-                live.clone(),
-                snapshots.clone(),
+                gateway.clone(),
                 cancel.clone(),
             )
             .await?,
@@ -353,8 +356,7 @@ async fn start_control(
             tokio::spawn(crate::control::fleet::run(
                 m,
                 config.device.id.clone(),
-                telemetry.clone(),
-                live.clone(),
+                gateway.clone(),
                 cancel.clone(),
             ))
         });

@@ -9,7 +9,7 @@
 //! on its result topic, when the signature is missing or wrong, when `ts` is more than
 //! [`WINDOW_S`] from the device's clock, or when its nonce was already used in that window.
 
-use crate::telemetry::Telemetry;
+use super::gateway::Gateway;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -101,7 +101,7 @@ impl Gate {
 }
 
 /// Runs an admitted command; the JSON is the `result` field of the answer.
-pub async fn run(name: &str, args: &Value, t: &Telemetry) -> Result<Value, String> {
+pub async fn run(name: &str, args: &Value, gw: &Gateway) -> Result<Value, String> {
     let camera = || {
         args.get("camera")
             .and_then(Value::as_str)
@@ -110,40 +110,23 @@ pub async fn run(name: &str, args: &Value, t: &Telemetry) -> Result<Value, Strin
     };
     match name {
         "replay-dead-letters" => {
-            let now = chrono::Utc::now().timestamp_millis();
-            let n = t
-                .outbox
-                .call(move |o| o.replay_all_dead(now))
-                .await
-                .map_err(|e| e.to_string())?;
+            let n = gw.replay_dead_letters().await.map_err(|e| e.to_string())?;
             Ok(json!({ "replayed": n }))
         }
         "restart-camera" => {
             let name = camera()?;
-            let cams = t.cameras.clone();
-            let n = name.clone();
-            tokio::task::spawn_blocking(move || cams.restart(&n))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            gw.restart_camera(&name).await.map_err(|e| e.to_string())?;
             Ok(json!({ "camera": name, "restarted": true }))
         }
         "snapshot" => {
             use base64::Engine as _;
-            let frame = t
-                .cameras
-                .latest_frame(&camera()?)
-                .map_err(|e| e.to_string())?;
-            let (w, h) = (frame.source_width, frame.source_height);
-            let jpeg = tokio::task::spawn_blocking(move || crate::evidence::frame_jpeg(&frame, 80))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let name = camera()?;
+            let picture = gw.camera_picture(&name).await.map_err(|e| e.to_string())?;
             Ok(json!({
-                "camera": camera()?,
-                "width": w,
-                "height": h,
-                "jpeg_base64": base64::engine::general_purpose::STANDARD.encode(jpeg),
+                "camera": name,
+                "width": picture.width,
+                "height": picture.height,
+                "jpeg_base64": base64::engine::general_purpose::STANDARD.encode(picture.jpeg),
             }))
         }
         other => Err(format!(

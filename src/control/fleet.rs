@@ -6,10 +6,10 @@
 //! [`crate::telemetry::Health`] every `health_interval_seconds` and at once when a camera
 //! changes state. Health never holds a secret (cameras and sinks appear by name).
 
+use super::gateway::Gateway;
 use super::live::LiveConfig;
 use super::ControlError;
 use crate::config::ControlMqttConfig;
-use crate::telemetry::Telemetry;
 use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -27,10 +27,10 @@ fn mqtt_err(message: impl Into<String>) -> ControlError {
 pub async fn run(
     cfg: ControlMqttConfig,
     device: String,
-    telemetry: Telemetry,
-    live: Option<Arc<LiveConfig>>,
+    gw: Gateway,
     cancel: CancellationToken,
 ) -> Result<(), ControlError> {
+    let (telemetry, live) = (gw.telemetry.clone(), gw.live.clone());
     let opts = options(&cfg, &device)?;
     let status_topic = format!("watchpost/{device}/status");
     let health_topic = format!("watchpost/{device}/health");
@@ -133,7 +133,7 @@ pub async fn run(
                 }
                 let now = chrono::Utc::now().timestamp();
                 let (client, t, result_topic) =
-                    (client.clone(), telemetry.clone(), format!("{topic}/result"));
+                    (client.clone(), gw.clone(), format!("{topic}/result"));
                 match gate.admit(&topic, &payload, signature.as_deref(), now) {
                     Err(refusal) => {
                         tracing::warn!(command = %name, reason = %refusal, "fleet command refused");

@@ -9,6 +9,8 @@
 //! - [`live`]: the one place a config changes: validate, write atomically, apply in place,
 //!   version, roll back; [`edit`]: item-by-item edits and merges of the TOML text that keep
 //!   the operator's comments and put back secrets shown as "(set)".
+//! - [`gateway`]: the one handle the page, the API and the fleet commands act on; the actions
+//!   they share (replay dead letters, restart a camera, a camera's picture) are written there.
 //! - [`fleet`]: the MQTT link to the fleet console: retained `status` (`online`, with
 //!   `offline` as the last will, so a dead gateway shows at once), `health`, `config/state`,
 //!   `config/set`; [`commands`]: signed fleet commands (`cmd/{name}`) with their results.
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod commands;
 pub mod edit;
 pub mod fleet;
+pub mod gateway;
 pub mod live;
 pub mod web;
 

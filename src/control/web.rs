@@ -7,10 +7,9 @@
 
 use super::api;
 use super::auth::Auth;
-use super::live::LiveConfig;
+use super::gateway::Gateway;
 use super::ControlError;
 use crate::config::WebConfig;
-use crate::telemetry::Telemetry;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -111,10 +110,8 @@ fn tls(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, String), C
 #[derive(Clone)]
 /// What every handler can reach (axum's state).
 pub(super) struct Web {
-    pub(super) telemetry: Telemetry,
+    pub(super) gw: Gateway,
     pub(super) auth: Arc<Auth>,
-    pub(super) live: Option<Arc<LiveConfig>>,
-    pub(super) snapshots: Option<Arc<crate::evidence::SnapshotStore>>,
 }
 
 /// Binds and serves until `cancel`. Port 0 picks a free port (tests); `addr` says which.
@@ -122,9 +119,7 @@ pub async fn start(
     cfg: &WebConfig,
     data_dir: &Path,
     device: &str,
-    telemetry: Telemetry,
-    live: Option<Arc<LiveConfig>>,
-    snapshots: Option<Arc<crate::evidence::SnapshotStore>>,
+    gw: Gateway,
     cancel: CancellationToken,
 ) -> Result<WebServer, ControlError> {
     let (auth, code) =
@@ -147,10 +142,8 @@ pub async fn start(
         .local_addr()
         .map_err(|e| listen_err(e.to_string()))?;
     let state = Web {
-        telemetry,
+        gw,
         auth: Arc::new(auth),
-        live,
-        snapshots,
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -203,7 +196,7 @@ pub(super) async fn healthz() -> &'static str {
 /// one camera streams; 503 otherwise, with the reasons as JSON either way.
 #[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, body = crate::telemetry::Readiness), (status = 503, body = crate::telemetry::Readiness)))]
 pub(super) async fn readyz(State(w): State<Web>) -> Response {
-    let r = w.telemetry.readiness().await;
+    let r = w.gw.telemetry.readiness().await;
     let code = if r.ready {
         StatusCode::OK
     } else {
@@ -214,7 +207,7 @@ pub(super) async fn readyz(State(w): State<Web>) -> Response {
 
 #[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"), (status = 500, body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(State(w): State<Web>) -> Response {
-    match w.telemetry.metrics().await {
+    match w.gw.telemetry.metrics().await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -1,7 +1,7 @@
 //! Alerts, their evidence, the live feed and the dead letters.
 
 use super::access::{Admin, Reader};
-use super::{problem, ApiError, Replayed};
+use super::{action_failed, problem, ApiError, Replayed};
 use crate::control::web::Web;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -11,15 +11,9 @@ use std::collections::HashMap;
 
 #[utoipa::path(post, path = "/api/dead-letters/replay", tag = "alerts", responses((status = 200, body = Replayed), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_replay(State(w): State<Web>, _: Admin) -> Response {
-    let now = chrono::Utc::now().timestamp_millis();
-    match w
-        .telemetry
-        .outbox
-        .call(move |o| o.replay_all_dead(now))
-        .await
-    {
+    match w.gw.replay_dead_letters().await {
         Ok(n) => Json(Replayed { replayed: n }).into_response(),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => action_failed(e),
     }
 }
 
@@ -40,6 +34,7 @@ pub(super) async fn api_alerts(
         .unwrap_or(50)
         .min(500);
     match w
+        .gw
         .telemetry
         .outbox
         .call(move |o| o.recent_alerts(limit))
@@ -54,7 +49,7 @@ pub(super) async fn api_alerts(
 #[utoipa::path(get, path = "/api/events", tag = "alerts", responses((status = 200, description = "Server-Sent Events: one `alert` event per committed alert (its payload)", body = String, content_type = "text/event-stream"), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_events(State(w): State<Web>, _: Reader) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    let rx = w.telemetry.counters.live_alerts.subscribe();
+    let rx = w.gw.telemetry.counters.live_alerts.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {
@@ -84,7 +79,7 @@ pub(super) async fn api_snapshot(
     _: Reader,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(store) = w.snapshots.clone() else {
+    let Some(store) = w.gw.snapshots.clone() else {
         return problem(
             StatusCode::NOT_FOUND,
             "snapshots are off ([snapshots] enabled = false)",
@@ -107,6 +102,7 @@ pub(super) async fn api_snapshot(
     security(("session" = []), ("token" = [])))]
 pub(super) async fn api_dead_letters(State(w): State<Web>, _: Reader) -> Response {
     match w
+        .gw
         .telemetry
         .outbox
         .call(|o| o.list(Some(crate::outbox::RowState::Dead), 200))

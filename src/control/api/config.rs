@@ -16,7 +16,7 @@ use axum::Json;
 
 #[utoipa::path(get, path = "/api/config", tag = "config", responses((status = 200, body = ConfigText), (status = 401, body = ApiError), (status = 404, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_config(State(w): State<Web>, _: Reader) -> Response {
-    match &w.live {
+    match &w.gw.live {
         Some(live) => {
             let (version, toml) = live.redacted();
             Json(ConfigText { version, toml }).into_response()
@@ -48,7 +48,7 @@ async fn change(
     w: &Web,
     f: impl FnOnce(&crate::control::live::LiveConfig) -> Result<Applied, Refused> + Send + 'static,
 ) -> Response {
-    let Some(live) = w.live.clone() else {
+    let Some(live) = w.gw.live.clone() else {
         return problem(StatusCode::NOT_FOUND, "not started from a config file");
     };
     match tokio::task::spawn_blocking(move || f(&live)).await {
@@ -94,7 +94,7 @@ pub(super) async fn api_items(
     _: Reader,
     Path(section): Path<String>,
 ) -> Response {
-    let Some(live) = w.live.clone() else {
+    let Some(live) = w.gw.live.clone() else {
         return problem(StatusCode::NOT_FOUND, "not started from a config file");
     };
     match live.items(&section) {

@@ -2,7 +2,7 @@
 
 use super::access::{Admin, Reader};
 use super::alerts::jpeg;
-use super::{problem, ApiError};
+use super::{action_failed, problem, ApiError};
 use crate::control::web::Web;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,12 +11,12 @@ use axum::Json;
 
 #[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<crate::video::CameraSnapshot>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_cameras(State(w): State<Web>, _: Reader) -> Response {
-    Json(w.telemetry.cameras.snapshots()).into_response()
+    Json(w.gw.telemetry.cameras.snapshots()).into_response()
 }
 
 #[utoipa::path(get, path = "/api/health", tag = "cameras", responses((status = 200, body = crate::telemetry::Health), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_health(State(w): State<Web>, _: Reader) -> Response {
-    match w.telemetry.health().await {
+    match w.gw.telemetry.health().await {
         Ok(h) => Json(h).into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -29,16 +29,11 @@ pub(super) async fn api_camera_snapshot(
     _: Reader,
     Path(name): Path<String>,
 ) -> Response {
-    let frame = match w.telemetry.cameras.latest_frame(&name) {
-        Ok(f) => f,
-        // No frame yet is the client's "not there (yet)", not a server fault (schemathesis
-        // rightly flagged the 503 this once was).
-        Err(e) => return problem(StatusCode::NOT_FOUND, e),
-    };
-    match tokio::task::spawn_blocking(move || crate::evidence::frame_jpeg(&frame, 80)).await {
-        Ok(Ok(bytes)) => jpeg(bytes),
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    // No frame yet is the client's "not there (yet)", a 404, not a server fault
+    // (schemathesis rightly flagged the 503 this once was).
+    match w.gw.camera_picture(&name).await {
+        Ok(picture) => jpeg(picture.jpeg),
+        Err(e) => action_failed(e),
     }
 }
 
@@ -54,7 +49,7 @@ pub(super) async fn api_sink_test(
     _: Admin,
     Path(name): Path<String>,
 ) -> Response {
-    match w.telemetry.sinks.test(&name).await {
+    match w.gw.telemetry.sinks.test(&name).await {
         Ok(answer) => {
             tracing::info!(sink = %name, delivered = answer.delivered, status = ?answer.status, "test alert sent");
             Json(answer).into_response()

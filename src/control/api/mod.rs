@@ -103,6 +103,15 @@ pub(super) fn problem(code: StatusCode, message: impl ToString) -> Response {
     ApiError::new(code, message).into_response()
 }
 
+/// A shared action's failure as the API answers it.
+pub(super) fn action_failed(e: crate::control::gateway::ActionError) -> Response {
+    use crate::control::gateway::ActionError;
+    match e {
+        ActionError::NotFound(m) => problem(StatusCode::NOT_FOUND, m),
+        ActionError::Failed(m) => problem(StatusCode::INTERNAL_SERVER_ERROR, m),
+    }
+}
+
 /// A JSON body, or why not, as JSON (axum's own rejection is plain text).
 pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)

@@ -1,0 +1,79 @@
+//! The running gateway as the doors see it: one handle (cameras, sinks, outbox and counters
+//! through telemetry, live config and its switches, snapshots) that the page, the REST API
+//! and the signed MQTT commands all act on. An action they share is written once, here.
+
+use super::live::LiveConfig;
+use crate::evidence::SnapshotStore;
+use crate::telemetry::Telemetry;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Gateway {
+    pub telemetry: Telemetry,
+    /// `None` when not started from a config file (nothing to edit).
+    pub live: Option<Arc<LiveConfig>>,
+    /// `None` when `[snapshots] enabled = false`.
+    pub snapshots: Option<Arc<SnapshotStore>>,
+}
+
+/// Why an action did not happen: something the caller named is not there (a client's
+/// mistake, 404), or the gateway failed (500).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A camera's newest frame as JPEG, at the camera's own size.
+pub struct CameraPicture {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Gateway {
+    /// Puts every dead letter back in the queue; how many.
+    pub async fn replay_dead_letters(&self) -> Result<usize, ActionError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.telemetry
+            .outbox
+            .call(move |o| o.replay_all_dead(now))
+            .await
+            .map_err(|e| ActionError::Failed(e.to_string()))
+    }
+
+    /// Reconnects one camera with its current settings (a technician's "reconnect now").
+    pub async fn restart_camera(&self, name: &str) -> Result<(), ActionError> {
+        let cams = self.telemetry.cameras.clone();
+        let n = name.to_string();
+        tokio::task::spawn_blocking(move || cams.restart(&n))
+            .await
+            .map_err(|e| ActionError::Failed(e.to_string()))?
+            .map_err(|e| match e {
+                e @ crate::video::VideoError::Unknown(_) => ActionError::NotFound(e.to_string()),
+                e => ActionError::Failed(e.to_string()),
+            })
+    }
+
+    /// The camera's newest frame; not found before its first frame (a client's "not there
+    /// yet", not a server fault).
+    pub async fn camera_picture(&self, name: &str) -> Result<CameraPicture, ActionError> {
+        let frame = self
+            .telemetry
+            .cameras
+            .latest_frame(name)
+            .map_err(|e| ActionError::NotFound(e.to_string()))?;
+        let (width, height) = (frame.source_width, frame.source_height);
+        let jpeg = tokio::task::spawn_blocking(move || crate::evidence::frame_jpeg(&frame, 80))
+            .await
+            .map_err(|e| ActionError::Failed(e.to_string()))?
+            .map_err(|e| ActionError::Failed(e.to_string()))?;
+        Ok(CameraPicture {
+            jpeg,
+            width,
+            height,
+        })
+    }
+}
