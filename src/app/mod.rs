@@ -47,6 +47,8 @@ pub enum AppError {
     Video(#[from] VideoError),
     #[error(transparent)]
     Control(#[from] crate::control::ControlError),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
     #[error("GStreamer: {0}")]
     Gstreamer(String),
     #[error("cannot start a thread: {0}")]
@@ -183,16 +185,15 @@ pub async fn run(
     let committer_thread =
         spawn_committer(&config, hits_rx, &outbox, &counters, &sinks, &snapshots)?;
 
-    let telemetry = crate::telemetry::Telemetry {
-        device: config.device.id.clone(),
-        started: Instant::now(),
-        cameras: cameras.clone(),
-        counters: counters.clone(),
-        outbox: outbox.clone(),
-        sinks: sinks.clone(),
-        model: config.model.path.display().to_string(),
-        silence: config.health.clone(),
-    };
+    let telemetry = crate::telemetry::Telemetry::new(
+        config.device.id.clone(),
+        cameras.clone(),
+        counters.clone(),
+        outbox.clone(),
+        sinks.clone(),
+        config.model.path.display().to_string(),
+        config.health.clone(),
+    )?;
     // The server and the fleet link stop after the pipeline, so `offline` is the last word.
     let control = start_control(&config, &opts, telemetry, &cameras, &sinks, &snapshots).await?;
 

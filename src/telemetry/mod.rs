@@ -6,6 +6,8 @@
 //! pipeline, so a slow scrape can never hold the pipeline up. Nothing here ever holds a secret:
 //! cameras appear by name, sinks by name.
 
+mod metrics;
+
 use crate::outbox::{OutboxError, SharedOutbox};
 use crate::video::{CameraSnapshot, CameraState, Cameras};
 use serde::Serialize;
@@ -160,6 +162,36 @@ pub struct Telemetry {
     pub sinks: Arc<crate::deliver::SinkSet>,
     pub model: String,
     pub silence: crate::config::HealthConfig,
+    metrics: Arc<metrics::Metrics>,
+}
+
+impl Telemetry {
+    pub fn new(
+        device: String,
+        cameras: Arc<Cameras>,
+        counters: Arc<Counters>,
+        outbox: SharedOutbox,
+        sinks: Arc<crate::deliver::SinkSet>,
+        model: String,
+        silence: crate::config::HealthConfig,
+    ) -> Result<Self, TelemetryError> {
+        let metrics = Arc::new(metrics::Metrics::new(
+            cameras.clone(),
+            counters.clone(),
+            sinks.clone(),
+        )?);
+        Ok(Self {
+            device,
+            started: Instant::now(),
+            cameras,
+            counters,
+            outbox,
+            sinks,
+            model,
+            silence,
+            metrics,
+        })
+    }
 }
 
 /// A rule or camera that normally fires and has been silent for `[health] silence_minutes`:
@@ -316,127 +348,21 @@ impl Telemetry {
         }
     }
 
-    /// The Prometheus text exposition of everything, as of now. Gauges and counters are
-    /// built per scrape from the rooms' own counters; the two histograms live in the
-    /// pipeline and are registered as they are.
+    /// The Prometheus text exposition of everything, as of now. The registry is built once
+    /// (`metrics.rs`); a scrape reads the outbox here (off the async workers), then gathers.
     pub async fn metrics(&self) -> Result<String, TelemetryError> {
-        use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
         let now_ms = chrono::Utc::now().timestamp_millis();
         let since = now_ms - (self.silence.baseline_hours * 3_600_000.0) as i64;
-        let (stats, sink_stats, activity) = self
+        let (stats, sinks, activity) = self
             .outbox
             .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?, o.activity(since)?)))
             .await?;
-        let reg = Registry::new();
-        let quiet = IntGaugeVec::new(
-            Opts::new(
-                "watchpost_silent",
-                "1 for a rule or camera that normally fires but has been silent for [health] silence_minutes",
-            ),
-            &["kind", "name"],
-        )?;
-        for a in silent(&activity, now_ms, &self.silence) {
-            quiet.with_label_values(&[a.kind, a.name.as_str()]).set(1);
-        }
-        reg.register(Box::new(quiet))?;
-        let cams = self.cameras.snapshots();
-        let up = IntGaugeVec::new(
-            Opts::new("watchpost_camera_up", "1 while the camera streams"),
-            &["camera"],
-        )?;
-        let fps = prometheus::GaugeVec::new(
-            Opts::new(
-                "watchpost_camera_fps",
-                "Frames per second arriving from the camera",
-            ),
-            &["camera"],
-        )?;
-        let age = prometheus::GaugeVec::new(
-            Opts::new(
-                "watchpost_camera_frame_age_seconds",
-                "Arrival to detector pick-up of the camera's last detected frame",
-            ),
-            &["camera"],
-        )?;
-        let frames = IntCounterVec::new(
-            Opts::new(
-                "watchpost_camera_frames_total",
-                "Frames by fate: received, sampled, detected, skipped (replaced), gated (no motion)",
-            ),
-            &["camera", "kind"],
-        )?;
-        for c in &cams {
-            let cam = [c.name.as_str()];
-            up.with_label_values(&cam)
-                .set((c.state == CameraState::Streaming) as i64);
-            fps.with_label_values(&cam).set(c.fps);
-            age.with_label_values(&cam)
-                .set(c.frame_age_ms.unwrap_or(0.0) / 1000.0);
-            for (kind, n) in [
-                ("received", c.frames_received),
-                ("sampled", c.frames_sampled),
-                ("detected", c.frames_detected),
-                ("skipped", c.frames_skipped),
-                ("gated", self.gated(&c.name)),
-            ] {
-                frames.with_label_values(&[c.name.as_str(), kind]).inc_by(n);
-            }
-        }
-        let fired = IntCounterVec::new(
-            Opts::new(
-                "watchpost_alerts_fired_total",
-                "Alerts fired (committed) per rule",
-            ),
-            &["rule"],
-        )?;
-        for (rule, n) in self.counters.fired_per_rule.lock().iter() {
-            fired.with_label_values(&[rule.as_str()]).inc_by(*n);
-        }
-        let depth = IntGaugeVec::new(
-            Opts::new(
-                "watchpost_outbox_pending",
-                "Deliveries waiting in the outbox, per sink",
-            ),
-            &["sink"],
-        )?;
-        for s in &sink_stats {
-            depth.with_label_values(&[s.sink.as_str()]).set(s.pending);
-        }
-        let dead = IntGauge::new(
-            "watchpost_dead_letters",
-            "Deliveries given up on (replayable)",
-        )?;
-        dead.set(stats.dead);
-        let attempts = IntCounterVec::new(
-            Opts::new(
-                "watchpost_delivery_attempts_total",
-                "Delivery attempts per sink and result",
-            ),
-            &["sink", "result"],
-        )?;
-        for (name, m) in &self.sinks.metrics() {
-            for (result, n) in [
-                ("success", m.successes.load(Ordering::Relaxed)),
-                ("failure", m.failures.load(Ordering::Relaxed)),
-            ] {
-                attempts
-                    .with_label_values(&[name.as_str(), result])
-                    .inc_by(n);
-            }
-        }
-        reg.register(Box::new(up))?;
-        reg.register(Box::new(fps))?;
-        reg.register(Box::new(age))?;
-        reg.register(Box::new(frames))?;
-        reg.register(Box::new(self.counters.inference.clone()))?;
-        reg.register(Box::new(fired))?;
-        reg.register(Box::new(depth))?;
-        reg.register(Box::new(dead))?;
-        reg.register(Box::new(attempts))?;
-        reg.register(Box::new(self.counters.delivery_latency.clone()))?;
-        let mut out = Vec::new();
-        prometheus::TextEncoder::new().encode(&reg.gather(), &mut out)?;
-        String::from_utf8(out).map_err(|e| TelemetryError::Encode(e.to_string()))
+        let silent = silent(&activity, now_ms, &self.silence);
+        self.metrics.render(metrics::OutboxView {
+            dead: stats.dead,
+            pending: sinks.iter().map(|s| (s.sink.clone(), s.pending)).collect(),
+            silent,
+        })
     }
 }
 
