@@ -69,8 +69,6 @@ pub struct RunOptions {
     pub rules_switch: RulesSwitch,
     /// The file the config came from: `config/set` writes the new one there.
     pub config_path: Option<std::path::PathBuf>,
-    /// Where the web server listens once it does (`[web] listen` may say port 0).
-    pub web_addr: Arc<parking_lot::Mutex<Option<std::net::SocketAddr>>>,
 }
 
 impl Default for RunOptions {
@@ -82,7 +80,6 @@ impl Default for RunOptions {
             model_switch: ModelSwitch::new(),
             rules_switch: RulesSwitch::new(),
             config_path: None,
-            web_addr: Default::default(),
         }
     }
 }
@@ -346,9 +343,6 @@ async fn start_control(
         ),
         None => None,
     };
-    if let Some(w) = &web {
-        *opts.web_addr.lock() = Some(w.addr);
-    }
     let fleet = config
         .control
         .as_ref()

@@ -104,11 +104,13 @@ impl Receiver {
         self.addr.port()
     }
 
+    #[cfg(feature = "test-helpers")]
     pub fn set_answer(&self, a: Answer) {
         *self.inner.answer.lock() = a;
     }
 
     /// The next requests get these answers, in order; then `set_answer`'s.
+    #[cfg(feature = "test-helpers")]
     pub fn script(&self, answers: &[Answer]) {
         self.inner.script.lock().extend(answers.iter().copied());
     }

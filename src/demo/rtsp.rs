@@ -158,6 +158,7 @@ impl RtspClipServer {
 
     /// Serves any `gst-rtsp-server` launch line (its payloader named `pay0`) at `/clip`: a
     /// stream in another codec for tests, e.g. H.265 or MJPEG from a live test pattern.
+    #[cfg(feature = "test-helpers")]
     pub fn start_launch(launch: &str, port: u16) -> Result<Self, RtspServerError> {
         Self::serve(launch, port, None, false)
     }

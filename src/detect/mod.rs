@@ -120,7 +120,7 @@ impl Detector {
 
     /// As [`Detector::load`] with tract's own operators only (`watchpost-bench detect --stock-ops`, and
     /// the tests that hold the fast operators to tract's results).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-helpers", feature = "bench"))]
     pub fn load_stock(spec: &DetectorSpec) -> Result<Self, DetectError> {
         Self::load_with(spec, false)
     }
