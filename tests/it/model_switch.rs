@@ -16,20 +16,49 @@ fn person_confidences(r: &Receiver) -> Vec<f64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_switches_the_model_without_restarting_cameras() {
+/// A daemon on the bundled clip with the person rule, its log in a file.
+struct Running {
+    dir: tempfile::TempDir,
+    _server: RtspClipServer,
+    receiver: Receiver,
+    config: std::path::PathBuf,
+    log_path: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let server = RtspClipServer::start(&clip(), 0).expect("RTSP server");
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
     let config = write_config(dir.path(), &server.url(), &receiver.url(), PERSON_RULE);
     let log_path = dir.path().join("run.log");
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(["run", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .expect("start daemon");
+    Running {
+        dir,
+        _server: server,
+        receiver,
+        config,
+        log_path,
+        child,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_switches_the_model_without_restarting_cameras() {
+    let Running {
+        dir: _dir,
+        _server,
+        receiver,
+        config,
+        log_path,
+        mut child,
+    } = start().await;
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // NanoDet sees the clip's person at about 0.75.
@@ -87,18 +116,14 @@ fn rules_seen(r: &Receiver) -> Vec<String> {
 /// with its problem named and the running config stays; a changed rule applies live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = RtspClipServer::start(&clip(), 0).expect("RTSP server");
-    let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
-    let config = write_config(dir.path(), &server.url(), &receiver.url(), PERSON_RULE);
-    let log_path = dir.path().join("run.log");
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("start daemon");
+    let Running {
+        dir: _dir,
+        _server,
+        receiver,
+        config,
+        log_path,
+        mut child,
+    } = start().await;
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let hup = || {
         let _ = Command::new("kill")
