@@ -21,11 +21,12 @@ pub struct Plan<'a, C> {
 
 /// Compares by name, then by value: a running item with the same name and an equal config is
 /// unchanged, one with a different config is restarted, a new name is added.
-pub fn plan<'a, C: PartialEq>(
-    running: &[(&str, &C)],
+pub fn plan<'r, 'a, C: PartialEq + 'r>(
+    running: impl IntoIterator<Item = (&'r str, &'r C)>,
     wanted: &[&'a C],
     name: impl Fn(&C) -> &str,
 ) -> Plan<'a, C> {
+    let running: Vec<(&str, &C)> = running.into_iter().collect();
     let wanted_steps = wanted
         .iter()
         .map(|c| {
@@ -57,7 +58,7 @@ mod tests {
         let (a1, b1, c1) = (("a", 1), ("b", 1), ("c", 1));
         let (a1w, b2w, d1w) = (("a", 1), ("b", 2), ("d", 1));
         let running = [("a", &a1), ("b", &b1), ("c", &c1)];
-        let p = plan(&running, &[&a1w, &b2w, &d1w], |c| c.0);
+        let p = plan(running, &[&a1w, &b2w, &d1w], |c| c.0);
         let got: Vec<_> = p.wanted.iter().map(|(c, ch)| (c.0, *ch)).collect();
         assert_eq!(
             got,

@@ -30,7 +30,6 @@ pub async fn run(
     gw: Gateway,
     cancel: CancellationToken,
 ) -> Result<(), ControlError> {
-    let (telemetry, live) = (gw.telemetry.clone(), gw.live.clone());
     let opts = options(&cfg, &device)?;
     let status_topic = format!("watchpost/{device}/status");
     let health_topic = format!("watchpost/{device}/health");
@@ -107,7 +106,7 @@ pub async fn run(
             // A (re)connect publishes health and config state at once.
             _ = connected_rx.changed() => {
                 last_sent = None;
-                publish_state(&client, &state_topic, live.as_deref()).await;
+                publish_state(&client, &state_topic, gw.live.as_deref()).await;
             }
             Some((topic, payload, signature)) = cmd_rx.recv() => {
                 if topic == set_topic {
@@ -117,11 +116,11 @@ pub async fn run(
                             tracing::warn!(reason = %refusal, "config/set refused");
                             serde_json::json!({"ok": false, "error": refusal.to_string()})
                         }
-                        Ok((nonce, args)) => config_set(live.clone(), &nonce, args).await,
+                        Ok((nonce, args)) => config_set(gw.live.clone(), &nonce, args).await,
                     };
                     let result_topic = format!("watchpost/{device}/config/result");
                     let _ = client.publish(result_topic, QoS::AtLeastOnce, false, answer.to_string()).await;
-                    publish_state(&client, &state_topic, live.as_deref()).await;
+                    publish_state(&client, &state_topic, gw.live.as_deref()).await;
                     continue;
                 }
                 let Some(name) = topic.strip_prefix(&cmd_topic).map(str::to_string) else {
@@ -157,7 +156,8 @@ pub async fn run(
         if *connected_rx.borrow() == 0 {
             continue;
         }
-        let states: String = telemetry
+        let states: String = gw
+            .telemetry
             .cameras
             .snapshots()
             .iter()
@@ -167,7 +167,7 @@ pub async fn run(
         if !due && states == last_states {
             continue;
         }
-        match telemetry.health().await {
+        match gw.telemetry.health().await {
             Ok(h) => match serde_json::to_vec(&h) {
                 Ok(body) => {
                     if client

@@ -92,9 +92,8 @@ impl SinkSet {
         let mut report = Vec::new();
         {
             let running = Self::lock(&self.running);
-            let current: Vec<(&str, &SinkConfig)> =
-                running.iter().map(|(n, r)| (n.as_str(), &r.cfg)).collect();
-            let plan = reconcile::plan(&current, &wanted, |c| c.name.as_str());
+            let current = running.iter().map(|(n, r)| (n.as_str(), &r.cfg));
+            let plan = reconcile::plan(current, &wanted, |c| c.name.as_str());
             for (cfg, change) in plan.wanted {
                 report.push((cfg.name.clone(), change));
                 if change != Change::Unchanged {

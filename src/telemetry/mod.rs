@@ -279,13 +279,30 @@ impl Telemetry {
             .unwrap_or(0)
     }
 
-    pub async fn health(&self) -> Result<Health, TelemetryError> {
+    /// What health and metrics both read from the outbox, in one call off the async workers:
+    /// the totals, each sink's figures, and the activity over the `[health]` baseline.
+    async fn outbox_reading(&self) -> Result<OutboxReading, TelemetryError> {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let since = now_ms - (self.silence.baseline_hours * 3_600_000.0) as i64;
         let (stats, sinks, activity) = self
             .outbox
             .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?, o.activity(since)?)))
             .await?;
+        Ok(OutboxReading {
+            now_ms,
+            stats,
+            sinks,
+            activity,
+        })
+    }
+
+    pub async fn health(&self) -> Result<Health, TelemetryError> {
+        let OutboxReading {
+            now_ms,
+            stats,
+            sinks,
+            activity,
+        } = self.outbox_reading().await?;
         let cameras: Vec<CameraHealth> = self
             .cameras
             .snapshots()
@@ -351,12 +368,12 @@ impl Telemetry {
     /// The Prometheus text exposition of everything, as of now. The registry is built once
     /// (`metrics.rs`); a scrape reads the outbox here (off the async workers), then gathers.
     pub async fn metrics(&self) -> Result<String, TelemetryError> {
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let since = now_ms - (self.silence.baseline_hours * 3_600_000.0) as i64;
-        let (stats, sinks, activity) = self
-            .outbox
-            .call(move |o| Ok((o.stats()?, o.sink_stats(now_ms)?, o.activity(since)?)))
-            .await?;
+        let OutboxReading {
+            now_ms,
+            stats,
+            sinks,
+            activity,
+        } = self.outbox_reading().await?;
         let silent = silent(&activity, now_ms, &self.silence);
         self.metrics.render(metrics::OutboxView {
             dead: stats.dead,
@@ -364,6 +381,13 @@ impl Telemetry {
             silent,
         })
     }
+}
+
+struct OutboxReading {
+    now_ms: i64,
+    stats: crate::outbox::Stats,
+    sinks: Vec<crate::outbox::SinkStats>,
+    activity: Vec<crate::outbox::Activity>,
 }
 
 fn stats_events(sinks: &[crate::outbox::SinkStats]) -> i64 {

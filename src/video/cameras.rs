@@ -154,14 +154,11 @@ impl Cameras {
     /// Disabled cameras count as absent.
     pub fn apply(&self, cfgs: &[CameraConfig]) -> Result<Vec<(String, Change)>, VideoError> {
         let cfgs: Vec<&CameraConfig> = cfgs.iter().filter(|c| c.enabled).collect();
-        let running: Vec<(String, CameraConfig)> = self
-            .lock()
-            .iter()
-            .map(|(n, r)| (n.clone(), r.cfg.clone()))
-            .collect();
-        let running: Vec<(&str, &CameraConfig)> =
-            running.iter().map(|(n, c)| (n.as_str(), c)).collect();
-        let plan = reconcile::plan(&running, &cfgs, |c| c.name.as_str());
+        let plan = {
+            let running = self.lock();
+            let current = running.iter().map(|(n, r)| (n.as_str(), &r.cfg));
+            reconcile::plan(current, &cfgs, |c| c.name.as_str())
+        };
         let mut report = Vec::new();
         for name in plan.removed {
             self.remove(&name)?;

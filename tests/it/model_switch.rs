@@ -125,11 +125,14 @@ async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
         mut child,
     } = start().await;
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let hup = || {
+    // Writes the file, sends SIGHUP, and waits for the daemon's answer in the log.
+    let reload = |text: String, answer: &'static str| {
+        std::fs::write(&config, text).unwrap();
         let _ = Command::new("kill")
             .arg("-HUP")
             .arg(child.id().to_string())
             .status();
+        wait_until(Duration::from_secs(20), move || log().contains(answer))
     };
     let first = wait_until(Duration::from_secs(60), || {
         rules_seen(&receiver).iter().any(|r| r == "person-seen")
@@ -138,33 +141,30 @@ async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
     assert!(first, "no alert before the reload:\n{}", log());
 
     let good = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        good.replace("min_confidence = 0.5", "min_confidence = 7"),
-    )
-    .unwrap();
-    hup();
-    let refused = wait_until(Duration::from_secs(20), || {
-        log().contains("SIGHUP: reload refused")
-    })
-    .await;
+    let broken = good.replace("min_confidence = 0.5", "min_confidence = 7");
+    let refused = reload(broken, "SIGHUP: reload refused").await;
     assert!(refused, "a broken file was not refused:\n{}", log());
     assert!(
-        log().contains("min_confidence"),
+        log().contains("rule[0].min_confidence"),
         "the refusal does not name the field:\n{}",
         log()
     );
-
-    std::fs::write(
-        &config,
-        good.replace("name = \"person-seen\"", "name = \"person-renamed\""),
-    )
-    .unwrap();
-    hup();
-    let applied = wait_until(Duration::from_secs(20), || {
-        log().contains("SIGHUP: config file applied")
+    // The running config stays in effect: the old rule keeps firing.
+    let before = rules_seen(&receiver).len();
+    let still = wait_until(Duration::from_secs(30), || {
+        rules_seen(&receiver)[before..]
+            .iter()
+            .any(|r| r == "person-seen")
     })
     .await;
+    assert!(
+        still,
+        "the old rule stopped after a refused reload:\n{}",
+        log()
+    );
+
+    let renamed_text = good.replace("name = \"person-seen\"", "name = \"person-renamed\"");
+    let applied = reload(renamed_text, "SIGHUP: config file applied").await;
     let renamed = wait_until(Duration::from_secs(40), || {
         rules_seen(&receiver).iter().any(|r| r == "person-renamed")
     })

@@ -22,7 +22,7 @@ pub(super) fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// A signed-in reader: a session or an API token, or 401. A handler that takes one can only
 /// be reached by someone allowed to read.
-pub(in crate::control) struct Reader(#[allow(dead_code)] pub(in crate::control) Principal);
+pub(in crate::control) struct Reader;
 
 /// Someone allowed to change state: a reader who, with a session, also sent its CSRF token
 /// (401 or 403 otherwise).
@@ -35,7 +35,7 @@ impl axum::extract::FromRequestParts<Web> for Reader {
         parts: &mut axum::http::request::Parts,
         w: &Web,
     ) -> Result<Self, ApiError> {
-        who(w, &parts.headers, false).map(Reader)
+        who(w, &parts.headers, false).map(|_| Reader)
     }
 }
 
