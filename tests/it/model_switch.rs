@@ -18,7 +18,7 @@ fn person_confidences(r: &Receiver) -> Vec<f64> {
 
 /// A daemon on the bundled clip with the person rule, its log in a file.
 struct Running {
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     _server: RtspClipServer,
     receiver: Receiver,
     config: std::path::PathBuf,
@@ -40,7 +40,7 @@ async fn start() -> Running {
         .spawn()
         .expect("start daemon");
     Running {
-        dir,
+        _dir: dir,
         _server: server,
         receiver,
         config,
@@ -51,23 +51,17 @@ async fn start() -> Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_switches_the_model_without_restarting_cameras() {
-    let Running {
-        dir: _dir,
-        _server,
-        receiver,
-        config,
-        log_path,
-        mut child,
-    } = start().await;
+    let mut run = start().await;
+    let (receiver, config, log_path) = (&run.receiver, run.config.clone(), run.log_path.clone());
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // NanoDet sees the clip's person at about 0.75.
     let first = wait_until(Duration::from_secs(60), || {
-        !person_confidences(&receiver).is_empty()
+        !person_confidences(receiver).is_empty()
     })
     .await;
     assert!(first, "no person alert from NanoDet:\n{}", log());
-    assert!(person_confidences(&receiver).iter().all(|c| *c < 0.85));
+    assert!(person_confidences(receiver).iter().all(|c| *c < 0.85));
 
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
@@ -77,19 +71,19 @@ async fn sighup_switches_the_model_without_restarting_cameras() {
     .unwrap();
     let _ = Command::new("kill")
         .arg("-HUP")
-        .arg(child.id().to_string())
+        .arg(run.child.id().to_string())
         .status();
     let switched = wait_until(Duration::from_secs(30), || log().contains("model switched")).await;
-    let before = person_confidences(&receiver).len();
+    let before = person_confidences(receiver).len();
     // SSDLite sees the same person at about 0.98 (next loop of the clip, cooldown 1 s).
     let ssd = wait_until(Duration::from_secs(40), || {
-        person_confidences(&receiver)[before..]
+        person_confidences(receiver)[before..]
             .iter()
             .any(|c| *c > 0.9)
     })
     .await;
 
-    let status = common::stop(&mut child).await;
+    let status = common::stop(&mut run.child).await;
     let log = log();
     assert!(switched, "no model switch after SIGHUP:\n{log}");
     assert!(
@@ -116,26 +110,20 @@ fn rules_seen(r: &Receiver) -> Vec<String> {
 /// with its problem named and the running config stays; a changed rule applies live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
-    let Running {
-        dir: _dir,
-        _server,
-        receiver,
-        config,
-        log_path,
-        mut child,
-    } = start().await;
+    let mut run = start().await;
+    let (receiver, config, log_path) = (&run.receiver, run.config.clone(), run.log_path.clone());
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     // Writes the file, sends SIGHUP, and waits for the daemon's answer in the log.
     let reload = |text: String, answer: &'static str| {
         std::fs::write(&config, text).unwrap();
         let _ = Command::new("kill")
             .arg("-HUP")
-            .arg(child.id().to_string())
+            .arg(run.child.id().to_string())
             .status();
         wait_until(Duration::from_secs(20), move || log().contains(answer))
     };
     let first = wait_until(Duration::from_secs(60), || {
-        rules_seen(&receiver).iter().any(|r| r == "person-seen")
+        rules_seen(receiver).iter().any(|r| r == "person-seen")
     })
     .await;
     assert!(first, "no alert before the reload:\n{}", log());
@@ -150,9 +138,9 @@ async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
         log()
     );
     // The running config stays in effect: the old rule keeps firing.
-    let before = rules_seen(&receiver).len();
+    let before = rules_seen(receiver).len();
     let still = wait_until(Duration::from_secs(30), || {
-        rules_seen(&receiver)[before..]
+        rules_seen(receiver)[before..]
             .iter()
             .any(|r| r == "person-seen")
     })
@@ -166,10 +154,10 @@ async fn sighup_refuses_a_broken_file_and_applies_a_rule_change_live() {
     let renamed_text = good.replace("name = \"person-seen\"", "name = \"person-renamed\"");
     let applied = reload(renamed_text, "SIGHUP: config file applied").await;
     let renamed = wait_until(Duration::from_secs(40), || {
-        rules_seen(&receiver).iter().any(|r| r == "person-renamed")
+        rules_seen(receiver).iter().any(|r| r == "person-renamed")
     })
     .await;
-    let status = common::stop(&mut child).await;
+    let status = common::stop(&mut run.child).await;
     let log = log();
     assert!(applied, "the changed file was not applied:\n{log}");
     assert!(renamed, "no alert from the renamed rule:\n{log}");
