@@ -239,6 +239,8 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
+    // One loop of the bundled clip as the detector sees it at detect_fps 4 (~10 s).
+    const LOOP_FRAMES: u64 = 40;
     use reqwest::Method;
     // The rule watches the zone "lane", a sliver in the top-left corner where nobody walks.
     const LANE: &str = "zone = \"lane\"\n\n[[zone]]\nname = \"lane\"\n\
@@ -271,8 +273,9 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
     }
     assert!(both, "yard and dock not both streaming");
 
-    // A whole loop of the clip (people in its first 2 s) in the corner zone: nothing fires.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    // A whole loop of the clip (people in its first 2 s; ~10 s at 4 fps) in the corner zone:
+    // nothing fires.
+    admin.until_detected("yard", LOOP_FRAMES).await;
     let (_, alerts) = admin.json(Method::GET, "/api/alerts", None).await;
     assert_eq!(alerts, serde_json::json!([]), "alerts in the corner zone");
 
@@ -299,17 +302,25 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
                 .count()
         })
     };
+    // Up to three loops of the clip on the dock camera, counted in frames the detector took.
+    let dock_start = admin.detected("dock").await;
     let mut alerts = serde_json::Value::Null;
-    for _ in 0..60 {
+    for _ in 0..240 {
         alerts = admin.json(Method::GET, "/api/alerts", None).await.1;
-        if fired_on(&alerts, "dock") > 0 {
+        if fired_on(&alerts, "dock") > 0
+            || admin.detected("dock").await >= dock_start + 3 * LOOP_FRAMES
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(fired_on(&alerts, "dock") > 0, "no dock alert: {alerts}");
+    let dock_seen = admin.detected("dock").await - dock_start;
+    assert!(
+        fired_on(&alerts, "dock") > 0,
+        "no dock alert after {dock_seen} dock frames: {alerts}"
+    );
     // Let the yard camera pass its people once more: the zone is not on it.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    admin.until_detected("yard", LOOP_FRAMES).await;
     let alerts = admin.json(Method::GET, "/api/alerts", None).await.1;
     assert_eq!(fired_on(&alerts, "yard"), 0, "{alerts}");
 

@@ -470,6 +470,27 @@ impl Admin {
         let (_, cams) = self.json(reqwest::Method::GET, "/api/cameras", None).await;
         cams.as_array()?.iter().find(|c| c["name"] == name).cloned()
     }
+
+    /// Frames the detector has taken from `camera` so far.
+    async fn detected(&self, camera: &str) -> u64 {
+        self.camera(camera)
+            .await
+            .and_then(|c| c["frames_detected"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the detector has looked at `frames` more frames of `camera` (or 120 s):
+    /// "a loop of the clip" measured in work done, not wall time, so a loaded machine (the
+    /// suite runs two tests at once) waits longer instead of checking too early.
+    async fn until_detected(&self, camera: &str, frames: u64) {
+        let start = self.detected(camera).await;
+        for _ in 0..240 {
+            if self.detected(camera).await >= start + frames {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 /// The file's bytes once the daemon has written it (bounded wait).
