@@ -98,6 +98,10 @@ pub async fn supervise(watched: Watched, cancel: CancellationToken) {
             .filter(|c| c.snapshot().state == CameraState::Streaming)
             .count();
         let problem = match pending {
+            _ if watched.outbox.condition().fatal().is_some() => Some(format!(
+                "outbox damaged: {}",
+                watched.outbox.condition().fatal().unwrap_or_default()
+            )),
             None => Some("outbox not answering".to_string()),
             Some(_) if detector_age > detector_limit => {
                 Some(format!("detector stuck for {} s", detector_age.as_secs()))

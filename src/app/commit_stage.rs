@@ -1,6 +1,7 @@
 //! The committer thread, the only writer of new alerts: hits → payload bodies → one outbox
 //! transaction per burst → sinks woken; retention limits enforced between bursts.
 
+use super::hand_off::HitQueue;
 use crate::config::IncludeSnapshot;
 use crate::deliver::SinkSet;
 use crate::evidence::SnapshotStore;
@@ -9,7 +10,6 @@ use crate::rules::{HitKind, RuleHit};
 use crate::telemetry::Counters;
 use base64::Engine as _;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,10 +68,16 @@ pub(super) struct Limits {
     pub(super) dead_retention: Duration,
 }
 
+/// How long the committer keeps trying after the detector stopped (shutdown) before it gives
+/// up on what it holds and says exactly what that was; well inside the unit's
+/// `TimeoutStopSec`, so systemd never has to kill a daemon that holds alerts in silence.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// The single writer: batches whatever the rules produced, commits, then wakes the sinks.
-/// A failed commit is retried with the same batch; hits are never dropped here.
+/// A failed commit is retried with the same batch (counted; the outbox's condition makes the
+/// daemon unready) until it succeeds, or, once shutting down, until [`STOP_GRACE`] has passed.
 pub(super) fn commit_loop(
-    hits: &mpsc::Receiver<RuleHit>,
+    hits: &HitQueue,
     outbox: &SharedOutbox,
     counters: &Counters,
     sinks: &SinkSet,
@@ -80,16 +86,33 @@ pub(super) fn commit_loop(
 ) {
     let mut last_drop_log: Option<Instant> = None;
     let mut last_history_pass: Option<Instant> = None;
-    while let Ok(first) = hits.recv() {
-        let mut batch = vec![first];
-        batch.extend(hits.try_iter().take(255));
+    while let Some(batch) = hits.take(256) {
         let alerts: Vec<NewAlert> = batch.iter().map(|h| bodies.alert(h)).collect();
         let mut delay = Duration::from_millis(100);
-        while let Err(e) = outbox.with(|o| o.commit(&alerts)) {
-            tracing::error!(error = %e, alerts = alerts.len(), "commit failed; retrying (alerts kept in memory)");
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(5));
+        let mut tries = 0u32;
+        let committed = loop {
+            match outbox.with(|o| o.commit(&alerts)) {
+                Ok(()) => break true,
+                Err(e) => {
+                    tries += 1;
+                    outbox.condition().commit_failed(&e);
+                    if hits.closed_for().is_some_and(|t| t >= STOP_GRACE) {
+                        give_up(&batch, hits.drain(), &e);
+                        break false;
+                    }
+                    if tries == 1 || tries.is_power_of_two() {
+                        tracing::error!(error = %e, alerts = alerts.len(), tries, "commit failed; retrying (alerts kept in memory, bounded)");
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        hits.done(batch.len());
+        if !committed {
+            return;
         }
+        outbox.condition().commit_succeeded();
         counters
             .alerts_committed
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
@@ -154,4 +177,16 @@ pub(super) fn commit_loop(
             Err(e) => tracing::error!(error = %e, "outbox size check failed"),
         }
     }
+}
+
+/// At shutdown with the outbox still refusing commits: every alert that could not be kept,
+/// by id, camera and rule, in the log (the only place left to say it).
+fn give_up(batch: &[RuleHit], rest: Vec<RuleHit>, e: &crate::outbox::OutboxError) {
+    let lost: Vec<&RuleHit> = batch.iter().chain(rest.iter()).collect();
+    for h in &lost {
+        tracing::error!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
+            fired_at = %h.fired_at, "alert NOT committed at shutdown (the outbox refused it)");
+    }
+    tracing::error!(error = %e, alerts = lost.len(), grace_s = STOP_GRACE.as_secs(),
+        "stopping with alerts that could not be committed; they are lost");
 }

@@ -1,11 +1,12 @@
 //! The detector thread: frames from the hand-off → class filter and motion gate → model →
 //! rules → hits for the committer; model and rule switches applied between two frames.
 
+use super::hand_off::HitQueue;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::detect::{DetectError, Detector, DetectorSpec, MotionGate};
 use crate::evidence::SnapshotStore;
-use crate::rules::{Engine, HitKind, RuleHit};
+use crate::rules::{Engine, HitKind};
 use crate::telemetry::Counters;
 use crate::video::LatestFrames;
 use std::collections::HashMap;
@@ -80,7 +81,7 @@ pub(super) fn detect_loop(
     snapshots: Option<&SnapshotStore>,
     frames: &LatestFrames,
     counters: &Counters,
-    hits: &mpsc::Sender<RuleHit>,
+    hits: &HitQueue,
     cancel: &CancellationToken,
 ) {
     let loading: Loading = Arc::default();
@@ -182,11 +183,7 @@ pub(super) fn detect_loop(
                     }
                 }
             }
-            // The committer outlives this thread, so the channel is open while we run.
-            if hits.send(hit).is_err() {
-                tracing::error!("committer is gone; stopping detector");
-                return;
-            }
+            hits.push(hit);
         }
     }
 }

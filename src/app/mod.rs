@@ -7,10 +7,14 @@
 //! undelivered rows wait in the outbox for the next start.
 //!
 //! Files: this one (wiring: [`run`] starts the parts in order and stops them in order),
-//! `detect_stage` (the detector thread), `commit_stage` (the committer thread).
+//! `detect_stage` (the detector thread), `commit_stage` (the committer thread), `hand_off`
+//! (the bounded queue between them).
 
 mod commit_stage;
 mod detect_stage;
+mod hand_off;
+
+pub use hand_off::UNCOMMITTED_MAX;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -18,15 +22,15 @@ use crate::deliver::{DeliverError, RetryPolicy, SinkSet, SinkSetParts};
 use crate::detect::{DetectError, Detector, DetectorSpec};
 use crate::evidence::{EvidenceError, SnapshotStore};
 use crate::outbox::{Outbox, OutboxError, SharedOutbox};
-use crate::rules::{Engine, RuleHit, RulesError};
+use crate::rules::{Engine, RulesError};
 use crate::switch::{ModelSwitch, RulesSwitch};
 use crate::telemetry::Counters;
 use crate::video::{self, Cameras, IngestOptions, LatestFrames, VideoError};
 use commit_stage::{commit_loop, BodyMaker, Limits};
 use detect_stage::{class_filters, detect_loop, DetectStage};
+use hand_off::HitQueue;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -104,7 +108,8 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<Summary, AppError> {
     crate::init_gstreamer().map_err(|e| AppError::Gstreamer(e.to_string()))?;
-    let outbox = SharedOutbox::new(Outbox::open(&config.outbox_path())?);
+    let (outbox, condition) = Outbox::open_checked(&config.outbox_path())?;
+    let outbox = SharedOutbox::with_condition(outbox, condition);
     let spec = DetectorSpec::from_config(&config.model);
     let detector = tokio::task::spawn_blocking(move || Detector::load(&spec))
         .await
@@ -160,7 +165,7 @@ pub async fn run(
     }));
     sinks.apply(&config.sinks)?;
 
-    let (hits_tx, hits_rx) = mpsc::channel::<RuleHit>();
+    let hits = Arc::new(HitQueue::new(counters.clone(), UNCOMMITTED_MAX));
     let detector_thread = spawn_detector(
         DetectStage {
             filters: class_filters(&config, &detector),
@@ -177,10 +182,16 @@ pub async fn run(
             snapshots: snapshots.clone(),
             cancel: cancel.clone(),
         },
-        hits_tx,
+        hits.clone(),
     )?;
-    let committer_thread =
-        spawn_committer(&config, hits_rx, &outbox, &counters, &sinks, &snapshots)?;
+    let committer_thread = spawn_committer(
+        &config,
+        hits.clone(),
+        &outbox,
+        &counters,
+        &sinks,
+        &snapshots,
+    )?;
 
     let telemetry = crate::telemetry::Telemetry::new(
         config.device.id.clone(),
@@ -202,6 +213,7 @@ pub async fn run(
     tokio::task::spawn_blocking(move || {
         stopping.stop_all();
         let _ = detector_thread.join();
+        hits.close();
         let _ = committer_thread.join();
     })
     .await
@@ -245,7 +257,7 @@ struct Pipes {
 fn spawn_detector(
     stage: DetectStage,
     p: Pipes,
-    hits: mpsc::Sender<RuleHit>,
+    hits: Arc<HitQueue>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("detector".into())
@@ -265,7 +277,7 @@ fn spawn_detector(
 /// has hung up and every hit is committed.
 fn spawn_committer(
     config: &Config,
-    hits: mpsc::Receiver<RuleHit>,
+    hits: Arc<HitQueue>,
     outbox: &SharedOutbox,
     counters: &Arc<Counters>,
     sinks: &Arc<SinkSet>,

@@ -34,6 +34,15 @@ pub enum OutboxCmd {
         #[arg(long)]
         all_dead: bool,
     },
+    /// Recover the alerts of a damaged outbox file (one the daemon moved aside as
+    /// outbox.db.corrupt-<time>) with SQLite's `.recover`, and queue again every alert some
+    /// sink had not acknowledged. Safe while the daemon runs.
+    Salvage {
+        /// The damaged file.
+        path: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_state(s: &str) -> Result<RowState, String> {
@@ -132,6 +141,39 @@ pub fn outbox(config: &Path, cmd: OutboxCmd) -> Result<ExitCode> {
                             a.error.unwrap_or_default()
                         );
                     }
+                }
+            }
+        }
+        OutboxCmd::Salvage { path, json } => {
+            // Alerts whose delivery rows were lost go to every enabled sink.
+            let sinks: Vec<String> = config
+                .sinks
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| s.name.clone())
+                .collect();
+            let report = ob.salvage(&path, &sinks)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "recovered from {} (sqlite3 {}): {} alerts",
+                    path.display(),
+                    report.method,
+                    report.recovered_alerts
+                );
+                println!(
+                    "queued again: {} alerts ({} deliveries)",
+                    report.requeued_alerts, report.requeued_deliveries
+                );
+                println!("already in the outbox: {}", report.already_present);
+                println!("delivered before the damage: {}", report.delivered_before);
+                if !report.damaged.is_empty() {
+                    println!(
+                        "not sent, body no longer matches its seal: {} ({})",
+                        report.damaged.len(),
+                        report.damaged.join(", ")
+                    );
                 }
             }
         }

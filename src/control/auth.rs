@@ -43,6 +43,9 @@ pub enum AuthError {
     NotSetUp,
     #[error("cannot save {path}: {message}")]
     Store { path: PathBuf, message: String },
+    /// The store exists but cannot be read: sign-in is off, nothing is reset.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -79,6 +82,8 @@ pub struct Auth {
     setup_code: Mutex<Option<[u8; 32]>>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    /// Why `auth.json` could not be read; while set, no one signs in and nothing is saved.
+    damaged: Option<String>,
 }
 
 fn random_token(bytes: usize) -> String {
@@ -99,13 +104,28 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 
 impl Auth {
     /// Loads `dir/auth.json`; without a password yet, returns the one-time setup code to log.
+    /// A file that exists but cannot be read is never taken for "not set up" (that would
+    /// un-claim the device and forget every token): sign-in stays off, with the reason, until
+    /// an operator fixes or restores the file.
     pub fn open(dir: &Path) -> Result<(Self, Option<String>), AuthError> {
         let path = dir.join("auth.json");
-        let stored: Stored = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let code = stored.password_hash.is_none().then(|| {
+        let read = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice::<Stored>(&b).map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
+            Err(e) => Err(e.to_string()),
+        };
+        let (stored, damaged) = match read {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let why = format!(
+                    "{} cannot be read ({e}). It holds the admin password and the API tokens, so sign-in is off until it is fixed or restored from a backup of data_dir; deleting it sets the device up afresh (forgets the password and every token)",
+                    path.display()
+                );
+                tracing::error!("web: {why}");
+                (Stored::default(), Some(why))
+            }
+        };
+        let code = (stored.password_hash.is_none() && damaged.is_none()).then(|| {
             // 12 characters from an unambiguous alphabet, grouped for reading aloud.
             const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
             let mut rng = rand::rng();
@@ -120,15 +140,24 @@ impl Auth {
             stored: Mutex::new(stored),
             sessions: Mutex::default(),
             failures: Mutex::default(),
+            damaged,
         };
         Ok((auth, code))
     }
 
     pub fn is_set_up(&self) -> bool {
-        lock(&self.stored).password_hash.is_some()
+        self.damaged.is_some() || lock(&self.stored).password_hash.is_some()
+    }
+
+    fn refuse_if_damaged(&self) -> Result<(), AuthError> {
+        match &self.damaged {
+            Some(why) => Err(AuthError::Damaged(why.clone())),
+            None => Ok(()),
+        }
     }
 
     fn save(&self, stored: &Stored) -> Result<(), AuthError> {
+        self.refuse_if_damaged()?;
         let err = |message: String| AuthError::Store {
             path: self.path.clone(),
             message,
@@ -145,6 +174,7 @@ impl Auth {
 
     /// Spends the setup code to set the admin password.
     pub fn setup(&self, code: &str, password: &str) -> Result<(), AuthError> {
+        self.refuse_if_damaged()?;
         let mut slot = lock(&self.setup_code);
         let Some(want) = *slot else {
             return Err(AuthError::AlreadySetUp);
@@ -166,6 +196,10 @@ impl Auth {
     /// Checks the password (rate-limited per address); returns the new session id and its
     /// CSRF token.
     pub fn login(&self, from: IpAddr, password: &str) -> Result<(String, String), AuthError> {
+        self.refuse_if_damaged()?;
+        // The attempt counts as a failure from before the check until it proves good, in the
+        // same lock as the limit: parallel guesses cannot all pass the limit first.
+        let attempt = Instant::now();
         {
             let mut f = lock(&self.failures);
             let list = f.entry(from).or_default();
@@ -174,11 +208,19 @@ impl Auth {
                 let wait = FAIL_WINDOW.saturating_sub(list[0].elapsed()).as_secs() + 1;
                 return Err(AuthError::RateLimited(wait));
             }
+            list.push(attempt);
         }
-        let hash = lock(&self.stored)
-            .password_hash
-            .clone()
-            .ok_or(AuthError::NotSetUp)?;
+        let forgive = || {
+            if let Some(list) = lock(&self.failures).get_mut(&from) {
+                if let Some(i) = list.iter().position(|t| *t == attempt) {
+                    list.remove(i);
+                }
+            }
+        };
+        let Some(hash) = lock(&self.stored).password_hash.clone() else {
+            forgive();
+            return Err(AuthError::NotSetUp);
+        };
         let ok = PasswordHash::new(&hash)
             .map(|h| {
                 Argon2::default()
@@ -187,12 +229,9 @@ impl Auth {
             })
             .unwrap_or(false);
         if !ok {
-            lock(&self.failures)
-                .entry(from)
-                .or_default()
-                .push(Instant::now());
             return Err(AuthError::BadPassword);
         }
+        forgive();
         let (id, csrf) = (random_token(32), random_token(32));
         lock(&self.sessions).insert(
             id.clone(),
@@ -300,5 +339,76 @@ mod tests {
         assert!(again.token(&token).is_some());
         let on_disk = std::fs::read_to_string(dir.path().join("auth.json")).unwrap();
         assert!(!on_disk.contains(&token) && !on_disk.contains("a long enough password"));
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    #[test]
+    fn forty_parallel_wrong_passwords_from_one_address_get_at_most_five_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (auth, code) = Auth::open(dir.path()).unwrap();
+        auth.setup(&code.unwrap(), "a long enough password")
+            .unwrap();
+        let auth = std::sync::Arc::new(auth);
+        let start = std::sync::Arc::new(std::sync::Barrier::new(40));
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let answers: Vec<AuthError> = (0..40)
+            .map(|_| {
+                let (auth, start) = (auth.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    auth.login(ip, "not the password").unwrap_err()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let checked = answers
+            .iter()
+            .filter(|e| **e == AuthError::BadPassword)
+            .count();
+        let limited = answers
+            .iter()
+            .filter(|e| matches!(e, AuthError::RateLimited(_)))
+            .count();
+        assert_eq!((checked, limited), (MAX_FAILURES, 40 - MAX_FAILURES));
+    }
+
+    #[test]
+    fn a_corrupt_auth_file_turns_sign_in_off_naming_the_file_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (auth, code) = Auth::open(dir.path()).unwrap();
+        auth.setup(&code.unwrap(), "a long enough password")
+            .unwrap();
+        let token = auth.create_token("ci").unwrap();
+        let path = dir.path().join("auth.json");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&path, &bytes).unwrap();
+
+        let (auth, code) = Auth::open(dir.path()).unwrap();
+        assert_eq!(code, None, "no new setup code: the device stays claimed");
+        assert!(auth.is_set_up());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let Err(AuthError::Damaged(why)) = auth.login(ip, "a long enough password") else {
+            panic!("login must be refused while auth.json is damaged");
+        };
+        assert!(why.contains(&path.display().to_string()), "{why}");
+        assert!(why.contains("cannot be read"), "{why}");
+        assert!(matches!(
+            auth.setup("ANY-CODE-0000", "a long enough password"),
+            Err(AuthError::Damaged(_))
+        ));
+        assert_eq!(auth.token(&token), None);
+        assert!(auth.create_token("other").is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "the file is left as it was"
+        );
     }
 }

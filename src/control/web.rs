@@ -106,6 +106,9 @@ fn tls(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, String), C
     Ok((Arc::new(config), fingerprint))
 }
 
+/// The longest a client may take to send a request's head.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the handlers share.
 #[derive(Clone)]
 /// What every handler can reach (axum's state).
@@ -150,15 +153,24 @@ pub async fn start(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/", get(page))
+        .route("/page.js", get(page_js))
         .merge(api::routes())
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state);
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(
+    let mut server = axum_server::from_tcp_rustls(
         listener,
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
     )
     .map_err(|e| listen_err(e.to_string()))?
     .handle(handle.clone());
+    // A client that sends its request head slower than this is cut off, so a few hundred
+    // slow connections cannot sit on the descriptors cameras and sinks need.
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let task = tokio::spawn(async move {
         let stop = handle.clone();
         tokio::spawn(async move {
@@ -222,6 +234,41 @@ pub(super) async fn metrics(State(w): State<Web>) -> Response {
 
 /// The web page: one embedded file, no build step, no third-party assets.
 const PAGE: &str = include_str!("page.html");
+/// Its script, a file of its own so the CSP can forbid inline script.
+const PAGE_JS: &str = include_str!("page.js");
+
+async fn page_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        PAGE_JS,
+    )
+        .into_response()
+}
+
+/// On every answer: HTTPS only from now on (HSTS), and nothing from the API kept in a cache
+/// (answers carry alerts, configuration and tokens).
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        header::HeaderValue::from_static("max-age=31536000"),
+    );
+    if api {
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}
 
 async fn page() -> Response {
     (
@@ -229,7 +276,7 @@ async fn page() -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],

@@ -12,7 +12,7 @@ mod webhook;
 
 use crate::clock::Clock;
 use crate::config::DeliveryConfig;
-use crate::outbox::{Attempt, Next, OutboxError, SharedOutbox};
+use crate::outbox::{Attempt, Fault, Next, OutboxError, SharedOutbox};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ pub use email::EmailSink;
 pub use mqtt::MqttSink;
 pub use people::{PagerDutySink, SlackSink};
 pub use set::{SinkSet, SinkSetParts, TestAnswer};
+
 pub use webhook::WebhookSink;
 
 /// A delivery target; every kind goes through the same worker, retries and dead letters.
@@ -162,10 +163,11 @@ impl RetryPolicy {
     }
 }
 
-/// Delivers one sink's rows until cancelled.
 /// What one sink's deliveries did since the daemon started (telemetry reads them).
 #[derive(Debug)]
 pub struct SinkMetrics {
+    pub status: parking_lot::Mutex<(WorkerState, Option<String>)>,
+    pub restarts: AtomicU64,
     pub attempts: AtomicU64,
     pub successes: AtomicU64,
     /// Attempts the receiver refused or that failed (each retry counts).
@@ -183,6 +185,8 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 impl Default for SinkMetrics {
     fn default() -> Self {
         Self {
+            status: parking_lot::Mutex::new((WorkerState::Running, None)),
+            restarts: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
             successes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -195,6 +199,23 @@ impl Default for SinkMetrics {
     }
 }
 
+impl SinkMetrics {
+    pub fn set_status(&self, state: WorkerState, error: Option<String>) {
+        *self.status.lock() = (state, error);
+    }
+
+    pub fn status(&self, sink: &str) -> WorkerStatus {
+        let (state, error) = self.status.lock().clone();
+        WorkerStatus {
+            sink: sink.to_string(),
+            state,
+            error,
+            restarts: self.restarts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct SinkWorker {
     pub metrics: Arc<SinkMetrics>,
     pub sink: Arc<Sink>,
@@ -278,90 +299,209 @@ impl SinkWorker {
         ((id, attempt, next), backoff)
     }
 
+    /// Delivers until cancelled. An outbox error never ends it quietly: a passing one (disk
+    /// full, I/O, a lock) is retried with backoff and shown as this sink's state; only a
+    /// damaged database ends the worker (its supervisor in [`SinkSet`] restarts it).
     pub async fn run(self, cancel: CancellationToken) -> Result<(), DeliverError> {
         let name = self.sink.name().to_string();
+        #[cfg(feature = "test-helpers")]
+        failpoint::on_start(&name);
         let mut failures: u32 = 0;
+        let mut trouble: u32 = 0;
+        let mut unrecorded: Vec<(i64, Attempt, Next)> = Vec::new();
         while !cancel.is_cancelled() {
-            let now = self.clock.now();
-            let cutoff = now.timestamp_millis() - self.policy.max_age.as_millis() as i64;
-            let (sink, ms) = (name.clone(), now.timestamp_millis());
-            let (expired, rows) = self
-                .outbox
-                .call(move |o| Ok((o.expire(&sink, cutoff)?, o.due(&sink, ms, BATCH)?)))
-                .await?;
-            if expired > 0 {
-                tracing::warn!(sink = %name, expired, "alerts outlived max_age; moved to dead letters");
-            }
-            if rows.is_empty() {
-                let sink = name.clone();
-                let next = self.outbox.call(move |o| o.next_due_at(&sink)).await?;
-                let wait = next
-                    .map(|t| Duration::from_millis((t - ms).max(0) as u64))
-                    .unwrap_or(IDLE)
-                    .min(IDLE);
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
+            match self
+                .round(&name, &cancel, &mut failures, &mut unrecorded)
+                .await
+            {
+                Ok(()) => {
+                    if trouble > 0 {
+                        tracing::info!(sink = %name, "outbox answering again; delivering");
+                        self.metrics.set_status(WorkerState::Running, None);
+                    }
+                    trouble = 0;
                 }
-                continue;
-            }
-            // Healthy: up to `concurrency` requests in flight, started oldest first. Failing:
-            // one probe at a time.
-            let width = if failures > 0 {
-                1
-            } else {
-                self.concurrency.max(1)
-            };
-            for chunk in rows.chunks(width) {
-                let mut set = tokio::task::JoinSet::new();
-                for (i, row) in chunk.iter().cloned().enumerate() {
-                    let (sink, clock) = (self.sink.clone(), self.clock.clone());
-                    set.spawn(async move {
-                        let started = clock.now();
-                        let t = std::time::Instant::now();
-                        let outcome = sink.send(&row, started.timestamp()).await;
-                        (i, row, started, t.elapsed(), outcome)
-                    });
-                }
-                let mut results = Vec::with_capacity(chunk.len());
-                while !set.is_empty() {
+                Err(DeliverError::Outbox(e)) if e.fault() != Fault::Fatal => {
+                    trouble = trouble.saturating_add(1);
+                    let wait = OUTBOX_RETRY
+                        .saturating_mul(1 << (trouble - 1).min(6))
+                        .min(OUTBOX_RETRY_MAX);
+                    if trouble == 1 || trouble.is_power_of_two() {
+                        tracing::error!(sink = %name, error = %e, attempts = trouble, retry_in_ms = wait.as_millis() as u64,
+                            "outbox error; delivery paused, retrying (nothing is lost: rows stay pending)");
+                    }
+                    self.metrics
+                        .set_status(WorkerState::Stalled, Some(e.to_string()));
                     tokio::select! {
-                        _ = cancel.cancelled() => {
-                            set.abort_all();
-                            return Ok(());
-                        }
-                        r = set.join_next() => match r {
-                            Some(Ok(x)) => results.push(x),
-                            Some(Err(e)) => tracing::error!(sink = %name, error = %e, "delivery task failed; the row stays pending"),
-                            None => {}
-                        }
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
                     }
                 }
-                results.sort_by_key(|r| r.0);
-                let mut backoff: Option<Duration> = None;
-                let mut records = Vec::with_capacity(results.len());
-                for (_, row, started, latency, outcome) in results {
-                    let (record, wait) =
-                        self.settle(&row, started, latency, outcome, &mut failures);
-                    records.push(record);
-                    if let Some(d) = wait {
-                        backoff = Some(backoff.map_or(d, |b| b.max(d)));
+                Err(e) => {
+                    if let DeliverError::Outbox(e) = &e {
+                        self.outbox.condition().saw(e);
                     }
-                }
-                // One transaction (one fsync) for the whole chunk.
-                self.outbox.call(move |o| o.record_many(&records)).await?;
-                if let Some(delay) = backoff {
-                    // The whole sink waits; the oldest due row is the next probe.
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    break;
+                    return Err(e);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Writes the attempt records the last round could not (kept so that a delivered row is
+    /// not sent again merely because its record failed).
+    async fn flush(&self, unrecorded: &mut Vec<(i64, Attempt, Next)>) -> Result<(), DeliverError> {
+        if unrecorded.is_empty() {
+            return Ok(());
+        }
+        let records = unrecorded.clone();
+        match self.outbox.call(move |o| o.record_many(&records)).await {
+            Ok(()) => {
+                unrecorded.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.outbox.condition().record_failed(&e);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// One pass: expire, fetch what is due, send it (a chunk at a time), record the answers.
+    async fn round(
+        &self,
+        name: &str,
+        cancel: &CancellationToken,
+        failures: &mut u32,
+        unrecorded: &mut Vec<(i64, Attempt, Next)>,
+    ) -> Result<(), DeliverError> {
+        self.flush(unrecorded).await?;
+        let now = self.clock.now();
+        let cutoff = now.timestamp_millis() - self.policy.max_age.as_millis() as i64;
+        let (sink, ms) = (name.to_string(), now.timestamp_millis());
+        let (expired, rows) = self
+            .outbox
+            .call(move |o| Ok((o.expire(&sink, cutoff)?, o.due(&sink, ms, BATCH)?)))
+            .await?;
+        if expired > 0 {
+            tracing::warn!(sink = %name, expired, "alerts outlived max_age; moved to dead letters");
+        }
+        if rows.is_empty() {
+            let sink = name.to_string();
+            let next = self.outbox.call(move |o| o.next_due_at(&sink)).await?;
+            let wait = next
+                .map(|t| Duration::from_millis((t - ms).max(0) as u64))
+                .unwrap_or(IDLE)
+                .min(IDLE);
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            return Ok(());
+        }
+        // Healthy: up to `concurrency` requests in flight, started oldest first. Failing:
+        // one probe at a time.
+        let width = if *failures > 0 {
+            1
+        } else {
+            self.concurrency.max(1)
+        };
+        for chunk in rows.chunks(width) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, row) in chunk.iter().cloned().enumerate() {
+                let (sink, clock) = (self.sink.clone(), self.clock.clone());
+                set.spawn(async move {
+                    let started = clock.now();
+                    let t = std::time::Instant::now();
+                    let outcome = sink.send(&row, started.timestamp()).await;
+                    (i, row, started, t.elapsed(), outcome)
+                });
+            }
+            let mut results = Vec::with_capacity(chunk.len());
+            while !set.is_empty() {
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        set.abort_all();
+                        return Ok(());
+                    }
+                    r = set.join_next() => match r {
+                        Some(Ok(x)) => results.push(x),
+                        Some(Err(e)) => tracing::error!(sink = %name, error = %e, "delivery task failed; the row stays pending"),
+                        None => {}
+                    }
+                }
+            }
+            results.sort_by_key(|r| r.0);
+            let mut backoff: Option<Duration> = None;
+            let mut records = Vec::with_capacity(results.len());
+            for (_, row, started, latency, outcome) in results {
+                let (record, wait) = self.settle(&row, started, latency, outcome, failures);
+                records.push(record);
+                if let Some(d) = wait {
+                    backoff = Some(backoff.map_or(d, |b| b.max(d)));
+                }
+            }
+            // One transaction (one fsync) for the whole chunk.
+            *unrecorded = records;
+            self.flush(unrecorded).await?;
+            if let Some(delay) = backoff {
+                // The whole sink waits; the oldest due row is the next probe.
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// First wait after an outbox error, and the longest.
+const OUTBOX_RETRY: Duration = Duration::from_millis(250);
+const OUTBOX_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// What a sink's worker is doing, as `/readyz`, health, metrics and the page show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    /// Delivering (the receiver itself may still be failing: see the attempts).
+    Running,
+    /// The outbox refuses reads or writes (e.g. disk full); retrying.
+    Stalled,
+    /// The worker stopped and its supervisor restarts it after a pause.
+    Restarting,
+}
+
+/// A sink worker's state and why, for the reports.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct WorkerStatus {
+    pub sink: String,
+    pub state: WorkerState,
+    pub error: Option<String>,
+    /// Times the supervisor restarted this sink's worker since start.
+    pub restarts: u64,
+}
+
+/// A test-only failpoint: `WATCHPOST_FAILPOINT_SINK_PANICS=<sink>=<n>` makes that sink's
+/// worker panic as it starts, the first `n` times (to prove the supervisor restarts it).
+#[cfg(feature = "test-helpers")]
+mod failpoint {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static HITS: AtomicU32 = AtomicU32::new(0);
+
+    pub(super) fn on_start(sink: &str) {
+        let Ok(spec) = std::env::var("WATCHPOST_FAILPOINT_SINK_PANICS") else {
+            return;
+        };
+        let Some((name, n)) = spec.split_once('=') else {
+            return;
+        };
+        let n: u32 = n.parse().unwrap_or(0);
+        if name == sink && HITS.fetch_add(1, Ordering::SeqCst) < n {
+            panic!("failpoint: sink {sink} worker panics at start");
+        }
     }
 }
 

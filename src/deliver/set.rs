@@ -6,7 +6,7 @@
 //! a sink of that name runs again. A sink's counters survive its restarts, so Prometheus
 //! counters never go backwards.
 
-use super::{DeliverError, RetryPolicy, Sink, SinkMetrics, SinkWorker};
+use super::{DeliverError, RetryPolicy, Sink, SinkMetrics, SinkWorker, WorkerState, WorkerStatus};
 use crate::clock::Clock;
 use crate::config::{IncludeSnapshot, SinkConfig};
 use crate::evidence::SnapshotStore;
@@ -67,6 +67,52 @@ pub struct TestAnswer {
 }
 
 const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs a sink's worker and starts it again whenever it ends before it was cancelled (an
+/// error it could not get past, or a panic), after a pause that doubles up to 30 s, so a sink
+/// never stops while the daemon runs. While it is down its status says why.
+async fn supervise(worker: SinkWorker, cancel: CancellationToken) -> Result<(), DeliverError> {
+    let name = worker.sink.name().to_string();
+    let metrics = worker.metrics.clone();
+    let mut quick_restarts: u32 = 0;
+    loop {
+        let started = Instant::now();
+        let why = match tokio::spawn(worker.clone().run(cancel.clone())).await {
+            Ok(Ok(())) if cancel.is_cancelled() => return Ok(()),
+            Ok(Ok(())) => "the worker ended".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) if e.is_panic() => {
+                let msg = e.into_panic();
+                let text = msg
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| msg.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                format!("the worker panicked: {text}")
+            }
+            Err(e) => format!("the worker task failed: {e}"),
+        };
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        // A worker that ran a while before failing starts the backoff afresh.
+        if started.elapsed() > Duration::from_secs(60) {
+            quick_restarts = 0;
+        }
+        let delay = Duration::from_secs(1 << quick_restarts.min(5)).min(Duration::from_secs(30));
+        quick_restarts += 1;
+        metrics
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics.set_status(WorkerState::Restarting, Some(why.clone()));
+        tracing::error!(sink = %name, error = %why, restart_in_s = delay.as_secs(), "sink worker stopped; restarting it");
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        metrics.set_status(WorkerState::Running, None);
+    }
+}
 
 impl SinkSet {
     pub fn new(parts: SinkSetParts) -> Self {
@@ -169,7 +215,7 @@ impl SinkSet {
             concurrency: cfg.concurrency(),
         };
         let cancel = CancellationToken::new();
-        let task = self.parts.runtime.spawn(worker.run(cancel.clone()));
+        let task = self.parts.runtime.spawn(supervise(worker, cancel.clone()));
         Self::lock(&self.running).insert(
             cfg.name.clone(),
             Running {
@@ -201,6 +247,16 @@ impl SinkSet {
         Self::lock(&self.metrics)
             .iter()
             .map(|(n, m)| (n.clone(), m.clone()))
+            .collect()
+    }
+
+    /// Each running sink's worker status, by name.
+    pub fn statuses(&self) -> Vec<WorkerStatus> {
+        let running: Vec<String> = Self::lock(&self.running).keys().cloned().collect();
+        let metrics = Self::lock(&self.metrics);
+        running
+            .into_iter()
+            .filter_map(|n| metrics.get(&n).map(|m| m.status(&n)))
             .collect()
     }
 

@@ -43,6 +43,14 @@ impl SnapshotStore {
             path: dir.to_path_buf(),
             message: e.to_string(),
         })?;
+        // Temp files a crash or a full disk left half-written.
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             max_count: cfg.max_count.max(1),
@@ -84,7 +92,11 @@ impl SnapshotStore {
         let tmp = self.dir.join(format!(".{id}.tmp"));
         std::fs::write(&tmp, &jpeg)
             .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| self.io(format!("{}: {e}", path.display())))?;
+            .map_err(|e| {
+                // A full disk leaves a short or empty temp file: never keep it.
+                let _ = std::fs::remove_file(&tmp);
+                self.io(format!("{}: {e}", path.display()))
+            })?;
         self.enforce_retention()?;
         Ok(id)
     }

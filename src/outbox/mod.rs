@@ -9,10 +9,13 @@
 //! Files: this one (the types and [`Outbox::open`]), `write` (commit, attempts, dead
 //! letters), `queue` (what is due, replay), `retention` (limits), `report` (statistics and
 //! listings), `seal` (the key and the HMAC), `schema` (migrations), `payload` (the JSON
-//! body of an alert).
+//! body of an alert), `condition` (what a fault means and the state it leaves), `recover`
+//! (the start-up check, moving a damaged file aside, the high-water mark, salvage).
 
+mod condition;
 mod payload;
 mod queue;
+mod recover;
 mod report;
 mod retention;
 mod schema;
@@ -22,12 +25,14 @@ mod write;
 use chrono::{DateTime, Utc};
 use hmac::Hmac;
 use rusqlite::Connection;
-use seal::load_or_create_key;
+use seal::{settle_key, Key};
 use serde::Serialize;
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
 
+pub use condition::{Condition, ConditionReport, Fault};
 pub use payload::{alert_body, test_body, SnapshotField, TEST_CAMERA};
+pub use recover::Salvage;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -48,6 +53,19 @@ pub enum OutboxError {
     },
     #[error("no outbox row with id {0}")]
     NoSuchRow(i64),
+    #[error("outbox {path}: {waiting} alerts still to deliver were sealed with a key, but {key} is missing. Restore the outbox.key backed up with this outbox (docs/operations.md, \"Backup and restore\"), or move {path} aside to start with an empty outbox. No key was made and no row was changed")]
+    KeyMissing {
+        path: PathBuf,
+        key: PathBuf,
+        waiting: i64,
+    },
+    #[error("outbox {path}: {waiting} alerts still to deliver were sealed with another key than the one in {key} (key id {found}). Restore the outbox.key backed up with this outbox (docs/operations.md, \"Backup and restore\"), or move {path} aside to start with an empty outbox. No row was changed")]
+    KeyMismatch {
+        path: PathBuf,
+        key: PathBuf,
+        waiting: i64,
+        found: String,
+    },
 }
 
 /// An alert ready to commit: its body and the sinks it goes to.
@@ -221,7 +239,7 @@ pub struct Stats {
 pub struct Outbox {
     conn: Connection,
     path: PathBuf,
-    key: Vec<u8>,
+    key: Key,
 }
 
 impl Outbox {
@@ -235,7 +253,6 @@ impl Outbox {
             std::fs::create_dir_all(dir)
                 .map_err(|e| io(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let key = load_or_create_key(&path.with_extension("key")).map_err(io)?;
         let sql = |source| OutboxError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -250,6 +267,7 @@ impl Outbox {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
         schema::migrate(&mut conn, path)?;
+        let key = settle_key(&conn, path, &path.with_extension("key"))?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -259,6 +277,10 @@ impl Outbox {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn seal(&self, alert_id: &str, body: &[u8]) -> Vec<u8> {
+        self.key.seal(alert_id, body)
     }
 
     fn err(&self, source: rusqlite::Error) -> OutboxError {
@@ -284,18 +306,32 @@ fn ms_to_rfc3339(ms: i64) -> String {
 /// The outbox shared between the committing thread and the async sinks. Every call runs on
 /// tokio's blocking pool (or the caller's own thread), never on the async executor.
 #[derive(Clone)]
-pub struct SharedOutbox(std::sync::Arc<parking_lot::Mutex<Outbox>>);
+pub struct SharedOutbox {
+    db: std::sync::Arc<parking_lot::Mutex<Outbox>>,
+    condition: std::sync::Arc<Condition>,
+}
 
 impl SharedOutbox {
     pub fn new(outbox: Outbox) -> Self {
-        Self(std::sync::Arc::new(parking_lot::Mutex::new(outbox)))
+        Self::with_condition(outbox, Condition::default())
+    }
+
+    /// With what opening found (see [`Outbox::open_checked`]).
+    pub fn with_condition(outbox: Outbox, condition: Condition) -> Self {
+        Self {
+            db: std::sync::Arc::new(parking_lot::Mutex::new(outbox)),
+            condition: std::sync::Arc::new(condition),
+        }
+    }
+
+    /// Readable while the database is busy or stuck.
+    pub fn condition(&self) -> &Condition {
+        &self.condition
     }
 
     /// Runs `f` on the calling thread; for threads that are not async tasks.
     pub fn with<R>(&self, f: impl FnOnce(&mut Outbox) -> R) -> R {
-        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
-        // back), so a poisoned lock is safe to keep using.
-        let mut guard = self.0.lock();
+        let mut guard = self.db.lock();
         f(&mut guard)
     }
 

@@ -2,11 +2,13 @@
 //! send, and putting dead letters back.
 
 use super::{Outbox, OutboxError, OutboxRow};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
 
 impl Outbox {
-    /// Up to `limit` rows of `sink` due at `now_ms`, oldest first. Rows whose seal does not
-    /// match their body are dead-lettered here and never returned.
+    /// Up to `limit` rows of `sink` due at `now_ms`, oldest first. A row that cannot be read
+    /// (a value of the wrong type) or whose seal does not match its body is dead-lettered
+    /// here with the reason and never returned; the others flow.
     pub fn due(
         &mut self,
         sink: &str,
@@ -14,7 +16,7 @@ impl Outbox {
         limit: usize,
     ) -> Result<Vec<OutboxRow>, OutboxError> {
         let mut rows = Vec::new();
-        let mut broken = Vec::new();
+        let mut broken: Vec<(i64, String)> = Vec::new();
         {
             let mut stmt = self
                 .conn
@@ -28,18 +30,8 @@ impl Outbox {
                 .map_err(|e| self.err(e))?;
             let found = stmt
                 .query_map(params![sink, now_ms, limit as i64], |r| {
-                    Ok((
-                        OutboxRow {
-                            id: r.get(0)?,
-                            alert_id: r.get(1)?,
-                            sink: r.get(2)?,
-                            body: r.get(3)?,
-                            attempts: r.get(4)?,
-                            created_at: r.get(5)?,
-                            camera: r.get(7)?,
-                        },
-                        r.get::<_, Vec<u8>>(6)?,
-                    ))
+                    // The id is the table's INTEGER PRIMARY KEY: always an integer.
+                    Ok((r.get::<_, i64>(0)?, decode_due(r)))
                 })
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>());
             let found = match found {
@@ -49,23 +41,22 @@ impl Outbox {
                     return Err(self.err(e));
                 }
             };
-            for (row, seal) in found {
-                if self.seal(&row.alert_id, &row.body) == seal {
-                    rows.push(row);
-                } else {
-                    broken.push(row.id);
+            for (id, decoded) in found {
+                match decoded {
+                    Ok((row, seal)) if self.seal(&row.alert_id, &row.body) == seal => {
+                        rows.push(row)
+                    }
+                    Ok(_) => broken.push((
+                        id,
+                        "integrity check failed: body does not match its commit seal".into(),
+                    )),
+                    Err(why) => broken.push((id, format!("row cannot be read: {why}"))),
                 }
             }
         }
-        for id in broken {
-            tracing::error!(
-                row = id,
-                "outbox row failed its integrity check; dead-lettered, not delivered"
-            );
-            self.mark_dead(
-                id,
-                "integrity check failed: body does not match its commit seal",
-            )?;
+        for (id, why) in broken {
+            tracing::error!(row = id, sink, reason = %why, "outbox row dead-lettered, not delivered");
+            self.mark_dead(id, &why)?;
         }
         Ok(rows)
     }
@@ -111,11 +102,61 @@ impl Outbox {
     pub fn body(&self, alert_id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
         self.conn
             .query_row(
-                "SELECT body FROM alerts WHERE alert_id = ?1",
+                "SELECT CAST(body AS BLOB) FROM alerts WHERE alert_id = ?1",
                 params![alert_id],
                 |r| r.get(0),
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+}
+
+/// One due row's columns, each checked for its type, so one bad row names its fault instead of
+/// failing the whole batch.
+fn decode_due(r: &rusqlite::Row<'_>) -> Result<(OutboxRow, Vec<u8>), String> {
+    let text = |i: usize, name: &str| -> Result<String, String> {
+        match r.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Text(t) => {
+                String::from_utf8(t.to_vec()).map_err(|_| format!("{name} is not valid UTF-8"))
+            }
+            other => Err(format!("{name} is {}, expected text", type_name(other))),
+        }
+    };
+    let blob = |i: usize, name: &str| -> Result<Vec<u8>, String> {
+        match r.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Blob(b) => Ok(b.to_vec()),
+            other => Err(format!("{name} is {}, expected bytes", type_name(other))),
+        }
+    };
+    let int = |i: usize, name: &str| -> Result<i64, String> {
+        match r.get_ref(i).map_err(|e| e.to_string())? {
+            ValueRef::Integer(n) => Ok(n),
+            other => Err(format!(
+                "{name} is {}, expected an integer",
+                type_name(other)
+            )),
+        }
+    };
+    Ok((
+        OutboxRow {
+            id: int(0, "id")?,
+            alert_id: text(1, "alert_id")?,
+            sink: text(2, "sink")?,
+            body: blob(3, "body")?,
+            attempts: int(4, "attempts")?,
+            created_at: int(5, "created_at")?,
+            camera: text(7, "camera")?,
+        },
+        blob(6, "seal")?,
+    ))
+}
+
+pub(super) fn type_name(v: ValueRef<'_>) -> &'static str {
+    match v {
+        ValueRef::Null => "NULL",
+        ValueRef::Integer(_) => "an integer",
+        ValueRef::Real(_) => "a real number",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "bytes",
     }
 }

@@ -106,7 +106,7 @@ impl Outbox {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT alert_id, created_at, camera, rule, severity, body FROM alerts
+                "SELECT alert_id, created_at, camera, rule, severity, CAST(body AS BLOB) FROM alerts
                  ORDER BY seq DESC LIMIT ?1",
             )
             .map_err(|e| self.err(e))?;

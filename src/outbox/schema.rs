@@ -46,6 +46,10 @@ const MIGRATIONS: &[&str] = &[
     // these a 100,000-row backlog was sorted and scanned on every batch (712 alerts/s).
     "CREATE INDEX deliveries_queue ON deliveries (sink, state, id);
      CREATE INDEX alerts_created ON alerts (created_at);",
+    // 5: the id of the key that sealed each alert, so a lost or replaced key is noticed at
+    // open instead of dead-lettering every row, and keys can be rotated. NULL: sealed before
+    // key ids; stamped at the first open whose key verifies them.
+    "ALTER TABLE alerts ADD COLUMN key_id TEXT;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {

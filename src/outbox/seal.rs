@@ -1,14 +1,37 @@
 //! Sealing: each committed body carries an HMAC under the device's outbox key, checked
 //! before it is sent, so a body changed on disk is never delivered as genuine.
+//!
+//! The key is part of the data: rows record the id of the key that sealed them, and a key is
+//! only ever made for an outbox with nothing left to deliver. A lost or replaced key with
+//! rows still waiting is refused at open (naming the file and what to do), never papered over
+//! with a new key that would dead-letter every genuine alert.
 
-use super::{HmacSha256, Outbox};
+use super::{HmacSha256, OutboxError};
 use hmac::Mac;
-use std::path::Path;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
 
-impl Outbox {
+/// The outbox key and its id.
+#[derive(Clone)]
+pub(super) struct Key {
+    bytes: Vec<u8>,
+    pub(super) id: String,
+}
+
+impl Key {
+    fn new(bytes: Vec<u8>) -> Self {
+        // An HMAC of a constant: names the key without revealing anything about it.
+        let mut mac = HmacSha256::new_from_slice(&bytes).expect("HMAC takes any key length");
+        mac.update(b"watchpost outbox key id");
+        let id = mac.finalize().into_bytes()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self { bytes, id }
+    }
+
     pub(super) fn seal(&self, alert_id: &str, body: &[u8]) -> Vec<u8> {
-        // HMAC accepts keys of any length; the key file is always 32 bytes.
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = HmacSha256::new_from_slice(&self.bytes).expect("HMAC takes any key length");
         mac.update(alert_id.as_bytes());
         mac.update(&[0]);
         mac.update(body);
@@ -16,22 +39,98 @@ impl Outbox {
     }
 }
 
-/// The sealing key lives beside the database, readable by the service user only.
-pub(super) fn load_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
-    match std::fs::read(path) {
-        Ok(k) if k.len() == 32 => return Ok(k),
+/// Loads the key beside the database (creating one only when no row needs the old one), and
+/// stamps rows sealed before key ids existed with this key's id once a seal proves it theirs.
+pub(super) fn settle_key(
+    conn: &Connection,
+    db: &Path,
+    key_path: &Path,
+) -> Result<Key, OutboxError> {
+    let sql = |source| OutboxError::Sqlite {
+        path: db.to_path_buf(),
+        source,
+    };
+    let io = |message: String| OutboxError::Io {
+        path: db.to_path_buf(),
+        message,
+    };
+    // Rows still to deliver (pending or dead: a dead letter may be replayed).
+    let waiting: Vec<(Option<String>, i64)> = conn
+        .prepare(
+            "SELECT a.key_id, COUNT(DISTINCT a.seq) FROM alerts a JOIN deliveries d ON d.alert_seq = a.seq
+             WHERE d.state != 'delivered' GROUP BY a.key_id",
+        )
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(sql)?;
+    let waiting_total: i64 = waiting.iter().map(|w| w.1).sum();
+    let key = match std::fs::read(key_path) {
+        Ok(k) if k.len() == 32 => Key::new(k),
         Ok(k) => {
-            return Err(format!(
+            return Err(io(format!(
                 "{}: expected a 32-byte key, found {} bytes",
-                path.display(),
+                key_path.display(),
                 k.len()
-            ))
+            )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if waiting_total > 0 {
+                return Err(OutboxError::KeyMissing {
+                    path: db.to_path_buf(),
+                    key: key_path.to_path_buf(),
+                    waiting: waiting_total,
+                });
+            }
+            create_key(key_path).map_err(io)?
+        }
+        Err(e) => return Err(io(format!("cannot read {}: {e}", key_path.display()))),
+    };
+    let foreign: i64 = waiting
+        .iter()
+        .filter(|(id, _)| id.as_ref().is_some_and(|id| *id != key.id))
+        .map(|w| w.1)
+        .sum();
+    let legacy = waiting.iter().any(|(id, _)| id.is_none());
+    // Rows from before key ids: the newest waiting one's seal says whose they are.
+    let legacy_foreign = legacy
+        && {
+            let sample: Option<(String, Vec<u8>, Vec<u8>)> = conn
+            .query_row(
+                "SELECT a.alert_id, a.body, a.seal FROM alerts a JOIN deliveries d ON d.alert_seq = a.seq
+                 WHERE d.state != 'delivered' AND a.key_id IS NULL AND typeof(a.body) = 'blob'
+                 ORDER BY a.seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+            sample.is_some_and(|(id, body, seal)| key.seal(&id, &body) != seal)
+        };
+    if foreign > 0 || legacy_foreign {
+        let legacy_n: i64 = waiting.iter().filter(|w| w.0.is_none()).map(|w| w.1).sum();
+        return Err(OutboxError::KeyMismatch {
+            path: db.to_path_buf(),
+            key: key_path.to_path_buf(),
+            waiting: foreign + if legacy_foreign { legacy_n } else { 0 },
+            found: key.id.clone(),
+        });
     }
+    if legacy {
+        conn.execute(
+            "UPDATE alerts SET key_id = ?1 WHERE key_id IS NULL",
+            params![key.id],
+        )
+        .map_err(sql)?;
+    }
+    Ok(key)
+}
+
+/// The key file, readable by the service user only, written whole or not at all.
+fn create_key(path: &Path) -> Result<Key, String> {
     let key: [u8; 32] = rand::random();
-    let tmp = path.with_extension("key.tmp");
+    let tmp: PathBuf = path.with_extension("key.tmp");
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -45,6 +144,9 @@ pub(super) fn load_or_create_key(path: &Path) -> Result<Vec<u8>, String> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| format!("cannot create key {}: {e}", path.display()))?;
-    Ok(key.to_vec())
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot create key {}: {e}", path.display())
+    })?;
+    Ok(Key::new(key.to_vec()))
 }

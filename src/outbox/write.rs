@@ -21,16 +21,18 @@ impl Outbox {
             })
             .collect();
         let path = self.path.clone();
+        let key_id = self.key.id.clone();
         let sql = |source| OutboxError::Sqlite {
             path: path.clone(),
             source,
         };
+        let mut last_seq = None;
         let tx = self.conn.transaction().map_err(sql)?;
         {
             let mut ins_alert = tx
                 .prepare_cached(
-                    "INSERT INTO alerts (alert_id, created_at, camera, rule, severity, body, seal)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO alerts (alert_id, created_at, camera, rule, severity, body, seal, key_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(sql)?;
             let mut ins_row = tx
@@ -43,10 +45,11 @@ impl Outbox {
                 let ms = a.created_at.timestamp_millis();
                 ins_alert
                     .execute(params![
-                        a.alert_id, ms, a.camera, a.rule, a.severity, a.body, seal
+                        a.alert_id, ms, a.camera, a.rule, a.severity, a.body, seal, key_id
                     ])
                     .map_err(sql)?;
                 let seq = tx.last_insert_rowid();
+                last_seq = Some(seq);
                 for (d, row_seal) in a.sinks.iter().zip(row_seals) {
                     ins_row
                         .execute(params![seq, d.sink, ms, d.body, row_seal])
@@ -54,7 +57,11 @@ impl Outbox {
                 }
             }
         }
-        tx.commit().map_err(sql)
+        tx.commit().map_err(sql)?;
+        if let Some(seq) = last_seq {
+            self.note_committed(seq);
+        }
+        Ok(())
     }
 
     /// Records one delivery attempt and what follows from it, in one transaction.

@@ -4,11 +4,14 @@
 
 use super::{Anomaly, Counters, TelemetryError};
 use crate::deliver::SinkSet;
+use crate::outbox::SharedOutbox;
 use crate::video::{CameraState, Cameras};
 use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Encoder, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -32,9 +35,10 @@ impl Metrics {
         cameras: Arc<Cameras>,
         counters: Arc<Counters>,
         sinks: Arc<SinkSet>,
+        outbox: SharedOutbox,
     ) -> Result<Self, TelemetryError> {
         let registry = Registry::new();
-        let derived = Arc::new(Derived::new(cameras, counters.clone(), sinks)?);
+        let derived = Arc::new(Derived::new(cameras, counters.clone(), sinks, outbox)?);
         registry.register(Box::new(DerivedCollector(derived.clone())))?;
         registry.register(Box::new(counters.inference.clone()))?;
         registry.register(Box::new(counters.delivery_latency.clone()))?;
@@ -45,10 +49,11 @@ impl Metrics {
         })
     }
 
-    /// The text exposition with `view` as the outbox's state.
-    pub(super) fn render(&self, view: OutboxView) -> Result<String, TelemetryError> {
+    /// The text exposition with `view` as the outbox's state (`None`: the outbox could not
+    /// be read; its families are left out, the rest is served).
+    pub(super) fn render(&self, view: Option<OutboxView>) -> Result<String, TelemetryError> {
         let _one = self.scrape.lock();
-        *self.derived.outbox.lock() = Some(view);
+        *self.derived.outbox.lock() = view;
         let mut out = Vec::new();
         prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| TelemetryError::Encode(e.to_string()))
@@ -60,6 +65,7 @@ struct Derived {
     cameras: Arc<Cameras>,
     counters: Arc<Counters>,
     sinks: Arc<SinkSet>,
+    shared: SharedOutbox,
     outbox: Mutex<Option<OutboxView>>,
     silent: IntGaugeVec,
     up: IntGaugeVec,
@@ -70,6 +76,13 @@ struct Derived {
     depth: IntGaugeVec,
     dead: IntGauge,
     attempts: IntCounterVec,
+    writable: IntGauge,
+    commit_failures: IntCounter,
+    record_failures: IntCounter,
+    uncommitted: IntGauge,
+    dropped_uncommitted: IntCounter,
+    sink_up: IntGaugeVec,
+    sink_restarts: IntCounterVec,
 }
 
 impl Derived {
@@ -77,12 +90,48 @@ impl Derived {
         cameras: Arc<Cameras>,
         counters: Arc<Counters>,
         sinks: Arc<SinkSet>,
+        shared: SharedOutbox,
     ) -> Result<Self, prometheus::Error> {
         Ok(Self {
             cameras,
             counters,
             sinks,
+            shared,
             outbox: Mutex::new(None),
+            writable: IntGauge::new(
+                "watchpost_outbox_writable",
+                "1 while new alerts commit (0: disk full, I/O errors or a damaged database)",
+            )?,
+            commit_failures: IntCounter::new(
+                "watchpost_outbox_commit_failures_total",
+                "Outbox commits that failed (each retry counts)",
+            )?,
+            record_failures: IntCounter::new(
+                "watchpost_outbox_record_failures_total",
+                "Delivery attempts whose record could not be written (the row stays pending)",
+            )?,
+            uncommitted: IntGauge::new(
+                "watchpost_alerts_uncommitted",
+                "Alerts produced by the rules and not yet committed",
+            )?,
+            dropped_uncommitted: IntCounter::new(
+                "watchpost_alerts_dropped_uncommitted_total",
+                "Alerts dropped, oldest first, while the outbox could not commit and the hand-off was full",
+            )?,
+            sink_up: IntGaugeVec::new(
+                Opts::new(
+                    "watchpost_sink_up",
+                    "1 while the sink's worker runs (0: stalled on the outbox, or restarting)",
+                ),
+                &["sink"],
+            )?,
+            sink_restarts: IntCounterVec::new(
+                Opts::new(
+                    "watchpost_sink_restarts_total",
+                    "Times the sink's worker stopped and was restarted",
+                ),
+                &["sink"],
+            )?,
             silent: IntGaugeVec::new(
                 Opts::new(
                     "watchpost_silent",
@@ -146,8 +195,34 @@ impl Derived {
     /// Sets every family from the rooms' counters as of now (names that went away, a
     /// removed camera or sink, disappear with the reset).
     fn refill(&self) {
-        for v in [&self.silent, &self.up, &self.depth] {
+        for v in [&self.silent, &self.up, &self.depth, &self.sink_up] {
             v.reset();
+        }
+        let condition = self.shared.condition().report();
+        self.writable
+            .set((!condition.commit_failing && condition.fatal.is_none()) as i64);
+        for (c, n) in [
+            (&self.commit_failures, condition.commit_failures),
+            (&self.record_failures, condition.record_failures),
+            (
+                &self.dropped_uncommitted,
+                self.counters.dropped_uncommitted.load(Ordering::Relaxed),
+            ),
+        ] {
+            c.reset();
+            c.inc_by(n);
+        }
+        self.uncommitted
+            .set(self.counters.uncommitted.load(Ordering::Relaxed) as i64);
+        self.sink_restarts.reset();
+        for s in self.sinks.statuses() {
+            let sink = [s.sink.as_str()];
+            self.sink_up
+                .with_label_values(&sink)
+                .set((s.state == crate::deliver::WorkerState::Running) as i64);
+            self.sink_restarts
+                .with_label_values(&sink)
+                .inc_by(s.restarts);
         }
         for v in [&self.fps, &self.age] {
             v.reset();
@@ -203,8 +278,15 @@ impl Derived {
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 9] {
+    fn collectors(&self) -> [&dyn Collector; 16] {
         [
+            &self.writable,
+            &self.commit_failures,
+            &self.record_failures,
+            &self.uncommitted,
+            &self.dropped_uncommitted,
+            &self.sink_up,
+            &self.sink_restarts,
             &self.silent,
             &self.up,
             &self.fps,

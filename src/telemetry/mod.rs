@@ -29,6 +29,8 @@ impl Default for Counters {
             dropped_delivered: Default::default(),
             dropped_dead: Default::default(),
             dropped_undelivered: Default::default(),
+            uncommitted: Default::default(),
+            dropped_uncommitted: Default::default(),
             // Constant, valid options: these cannot fail.
             inference: prometheus::Histogram::with_opts(
                 prometheus::HistogramOpts::new(
@@ -71,6 +73,10 @@ pub struct Counters {
     pub dropped_delivered: AtomicU64,
     pub dropped_dead: AtomicU64,
     pub dropped_undelivered: AtomicU64,
+    /// Alerts produced by the rules and not yet in the outbox (waiting or being committed).
+    pub uncommitted: AtomicU64,
+    /// Alerts dropped from the full hand-off while the outbox could not commit.
+    pub dropped_uncommitted: AtomicU64,
     /// Detector seconds per frame (telemetry's `inference_seconds`).
     pub inference: prometheus::Histogram,
     /// Alerts fired (not `alert.ended`) per rule.
@@ -179,6 +185,7 @@ impl Telemetry {
             cameras.clone(),
             counters.clone(),
             sinks.clone(),
+            outbox.clone(),
         )?);
         Ok(Self {
             device,
@@ -257,6 +264,14 @@ pub struct Health {
     pub delivery_latency_p95_ms: Option<i64>,
     /// Rules and cameras that normally fire but have gone silent (`[health]`).
     pub anomalies: Vec<Anomaly>,
+    /// Alerts produced by the rules and not yet committed (waiting while the outbox cannot).
+    pub alerts_uncommitted: u64,
+    /// Alerts dropped (oldest first) because the outbox could not commit for too long.
+    pub alerts_dropped_uncommitted: u64,
+    /// Commit failures, a full disk, damage found at start.
+    pub outbox: crate::outbox::ConditionReport,
+    /// Each running sink's worker: running, stalled on the outbox, or restarting.
+    pub sinks: Vec<crate::deliver::WorkerStatus>,
 }
 
 /// `GET /readyz`: ready to detect and to keep alerts.
@@ -264,9 +279,16 @@ pub struct Health {
 pub struct Readiness {
     pub ready: bool,
     pub model_loaded: bool,
+    /// New alerts commit (the database takes its write lock and the last commit worked).
     pub outbox_writable: bool,
     pub cameras_streaming: usize,
     pub cameras: usize,
+    /// Why the gateway is not ready, or what is degraded (a stalled sink), in words.
+    pub problems: Vec<String>,
+    /// Found at start and still to be dealt with (a damaged outbox moved aside, lost alerts).
+    pub notices: Vec<String>,
+    /// Each running sink's worker.
+    pub sinks: Vec<crate::deliver::WorkerStatus>,
 }
 
 impl Telemetry {
@@ -341,45 +363,94 @@ impl Telemetry {
             delivery_latency_p50_ms: sinks.iter().filter_map(|s| s.latency_p50_ms).max(),
             delivery_latency_p95_ms: sinks.iter().filter_map(|s| s.latency_p95_ms).max(),
             anomalies: silent(&activity, now_ms, &self.silence),
+            alerts_uncommitted: c.uncommitted.load(Ordering::Relaxed),
+            alerts_dropped_uncommitted: c.dropped_uncommitted.load(Ordering::Relaxed),
+            outbox: self.outbox.condition().report(),
+            sinks: self.sinks.statuses(),
         })
     }
 
     pub async fn readiness(&self) -> Readiness {
-        let outbox_writable = self
-            .outbox
-            .call(|o| o.probe_write().map(|_| ()))
-            .await
-            .is_ok();
+        let probe = self.outbox.call(|o| o.probe_write().map(|_| ())).await;
+        let condition = self.outbox.condition().report();
+        let mut problems = Vec::new();
+        if let Err(e) = &probe {
+            problems.push(format!("outbox does not take writes: {e}"));
+        }
+        if let Some(fatal) = &condition.fatal {
+            problems.push(format!("outbox damaged: {fatal}"));
+        }
+        if condition.commit_failing {
+            problems.push(format!(
+                "outbox cannot commit alerts: {}",
+                condition.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        let sinks = self.sinks.statuses();
+        let mut sink_down = false;
+        for s in &sinks {
+            let why = s.error.as_deref().unwrap_or("");
+            match s.state {
+                crate::deliver::WorkerState::Running => {}
+                crate::deliver::WorkerState::Restarting => {
+                    sink_down = true;
+                    problems.push(format!("sink \"{}\" stopped, restarting: {why}", s.sink));
+                }
+                crate::deliver::WorkerState::Stalled => problems.push(format!(
+                    "sink \"{}\" paused on an outbox error: {why}",
+                    s.sink
+                )),
+            }
+        }
+        let outbox_writable =
+            probe.is_ok() && !condition.commit_failing && condition.fatal.is_none();
         let snaps = self.cameras.snapshots();
         let streaming = snaps
             .iter()
             .filter(|c| c.state == CameraState::Streaming)
             .count();
+        let cameras_ok = snaps.is_empty() || streaming > 0;
+        if !cameras_ok {
+            problems.push("no camera is streaming".into());
+        }
         // The model is loaded before anything telemetry serves exists.
         Readiness {
-            ready: outbox_writable && (snaps.is_empty() || streaming > 0),
+            ready: outbox_writable && cameras_ok && !sink_down,
             model_loaded: true,
             outbox_writable,
             cameras_streaming: streaming,
             cameras: snaps.len(),
+            problems,
+            notices: condition.notices,
+            sinks,
         }
     }
 
     /// The Prometheus text exposition of everything, as of now. The registry is built once
     /// (`metrics.rs`); a scrape reads the outbox here (off the async workers), then gathers.
     pub async fn metrics(&self) -> Result<String, TelemetryError> {
-        let OutboxReading {
-            now_ms,
-            stats,
-            sinks,
-            activity,
-        } = self.outbox_reading().await?;
-        let silent = silent(&activity, now_ms, &self.silence);
-        self.metrics.render(metrics::OutboxView {
-            dead: stats.dead,
-            pending: sinks.iter().map(|s| (s.sink.clone(), s.pending)).collect(),
-            silent,
-        })
+        // An outbox that cannot be read (damaged) leaves its families out; the rest, and
+        // `watchpost_outbox_writable`, still tell the scraper what is wrong.
+        let view = match self.outbox_reading().await {
+            Ok(OutboxReading {
+                now_ms,
+                stats,
+                sinks,
+                activity,
+            }) => Some(metrics::OutboxView {
+                dead: stats.dead,
+                pending: sinks.iter().map(|s| (s.sink.clone(), s.pending)).collect(),
+                silent: silent(&activity, now_ms, &self.silence),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: outbox not readable; its figures are left out");
+                if let TelemetryError::Outbox(e) = &e {
+                    self.outbox.condition().saw(e);
+                }
+                None
+            }
+        };
+        self.metrics.render(view)
     }
 }
 

@@ -13,6 +13,7 @@ mod int8;
 mod model_switch;
 mod motion_gate;
 mod mqtt;
+mod outbox_faults;
 mod packaging;
 mod people_sinks;
 mod restart;

@@ -17,7 +17,7 @@ pub(super) struct SetupBody {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/setup", tag = "auth", request_body = SetupBody, responses((status = 204, description = "password set"), (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError)))]
+#[utoipa::path(post, path = "/api/setup", tag = "auth", request_body = SetupBody, responses((status = 204, description = "password set"), (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError), (status = 503, body = ApiError, description = "auth.json cannot be read: sign-in is off")))]
 pub(super) async fn api_setup(
     State(w): State<Web>,
     body: Result<Json<SetupBody>, axum::extract::rejection::JsonRejection>,
@@ -32,6 +32,7 @@ pub(super) async fn api_setup(
         Ok(Err(e @ AuthError::BadCode)) => problem(StatusCode::FORBIDDEN, e),
         Ok(Err(e @ AuthError::AlreadySetUp)) => problem(StatusCode::CONFLICT, e),
         Ok(Err(e @ AuthError::WeakPassword)) => problem(StatusCode::BAD_REQUEST, e),
+        Ok(Err(e @ AuthError::Damaged(_))) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
         Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -42,7 +43,7 @@ pub(super) struct LoginBody {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginBody, responses((status = 200, body = Csrf, description = "session cookie set"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 409, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError), (status = 429, body = ApiError)))]
+#[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginBody, responses((status = 200, body = Csrf, description = "session cookie set"), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 409, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError), (status = 429, body = ApiError), (status = 503, body = ApiError, description = "auth.json cannot be read: sign-in is off")))]
 pub(super) async fn api_login(
     State(w): State<Web>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -62,6 +63,7 @@ pub(super) async fn api_login(
         }
         Ok(Err(e @ AuthError::RateLimited(_))) => problem(StatusCode::TOO_MANY_REQUESTS, e),
         Ok(Err(e @ AuthError::NotSetUp)) => problem(StatusCode::CONFLICT, e),
+        Ok(Err(e @ AuthError::Damaged(_))) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
         Ok(Err(e)) => problem(StatusCode::UNAUTHORIZED, e),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

@@ -452,3 +452,99 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
         "the daemon died under schemathesis"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off_and_answers_carry_hsts_no_store_and_a_strict_csp() {
+    let gw = gateway("", "").await;
+    let cert = gw.dir.path().join("data/web/cert.pem");
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(60), || log().contains("web: listening")).await,
+        "{}",
+        log()
+    );
+    let cert_pem = std::fs::read(&cert).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{}", gw.web_port);
+    let api = client
+        .get(format!("{base}/api/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    assert_eq!(
+        api.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"<script src="/page.js"></script>"#));
+    let js = client.get(format!("{base}/page.js")).send().await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(js.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+
+    // A client that opens TLS and then sends half a request head, and nothing more.
+    let port = gw.web_port;
+    let (closed_after, answer) = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(rustls_pemfile_der(
+                &cert_pem,
+            )))
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
+        tls.flush().unwrap();
+        let t = std::time::Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        (t.elapsed(), String::from_utf8_lossy(&got).to_string())
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed_after < Duration::from_secs(15),
+        "a slow request head held the connection for {closed_after:?}"
+    );
+    assert!(
+        closed_after >= Duration::from_secs(8),
+        "cut off after {closed_after:?}, before the 10 s header timeout"
+    );
+    assert!(!answer.contains("200 OK"), "{answer}");
+}

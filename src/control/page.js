@@ -1,0 +1,288 @@
+// The local page's script, served as /page.js so the page's CSP allows no inline script.
+"use strict";
+let csrf = null, events = null, zones = [], zoneCam = null, points = [];
+const $ = (id) => document.getElementById(id);
+const show = (id, on) => $(id).classList.toggle("hidden", !on);
+const el = (tag, { dataset, ...props } = {}, ...kids) => {
+  const e = Object.assign(document.createElement(tag), props);
+  Object.assign(e.dataset, dataset || {}); e.append(...kids); return e;
+};
+async function api(path, opts = {}) {
+  const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
+  if (csrf && opts.method && opts.method !== "GET") headers["X-CSRF-Token"] = csrf;
+  const r = await fetch(path, Object.assign({}, opts, { headers, credentials: "same-origin" }));
+  const text = await r.text();
+  let body = null; try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
+  return { status: r.status, body };
+}
+const errorOf = (r) => (r.body && r.body.error) || ("error " + r.status);
+const describeApplied = (a) => `applied, version ${a.version}` + (a.restart_needed.length ? ` (restart needed for: ${a.restart_needed.join(", ")})` : "");
+
+// ---- the item editor (cameras, rules, sinks) ------------------------------------------
+const SPECS = {
+  camera: [["name", "text"], ["url", "text", "rtsp://user:password@192.168.1.20/stream1"], ["detect_fps", "number", "2"],
+           ["transport", "select", ["tcp", "udp", "auto"]], ["keyframes_only", "checkbox", false], ["enabled", "checkbox", true]],
+  rule: [["name", "text"], ["labels", "list", "person, forklift"], ["min_confidence", "number", "0.5"], ["zone", "zone"],
+         ["cameras", "list", "all cameras"], ["dwell_seconds", "number", "0"], ["cooldown_seconds", "number", "60"],
+         ["severity", "select", ["info", "low", "medium", "high", "critical"]], ["enabled", "checkbox", true]],
+  sink: [["name", "text"], ["kind", "select", ["webhook", "mqtt", "slack", "pagerduty", "email"]], ["url", "text", "https://receiver.example/hook"],
+         ["secret", "secret", "whsec_… (Standard Webhooks)"], ["topic", "text", "mqtt: watchpost/{device}/alerts/{camera}"], ["enabled", "checkbox", true]],
+};
+const DEFAULTS = { camera: {}, rule: { labels: ["person"] }, sink: { kind: "webhook" } };
+let editing = null;
+function openEditor(section, item) {
+  editing = { section, original: item, name: item ? item.name : null };
+  $("edit-title").textContent = (item ? `Edit ${section} "${item.name}"` : `Add a ${section}`);
+  const form = $("edit-form"); form.replaceChildren();
+  const v = item || DEFAULTS[section];
+  for (const [key, type, extra] of SPECS[section]) {
+    let input;
+    if (type === "select" || type === "zone") {
+      const opts = type === "zone" ? ["", ...zones.map((z) => z.name)] : extra;
+      input = el("select", { name: key }, ...opts.map((o) => el("option", { value: o, textContent: o || "(whole frame)" })));
+      input.value = v[key] == null ? (type === "zone" ? "" : extra[0]) : (typeof v[key] === "string" ? v[key] : "");
+    } else if (type === "checkbox") {
+      // Unset fields show the config's default (the third SPECS entry).
+      input = el("input", { type: "checkbox", name: key, checked: v[key] == null ? extra : v[key] === true });
+    } else {
+      input = el("input", { name: key, type: type === "secret" ? "password" : "text", inputMode: type === "number" ? "decimal" : "text",
+                            placeholder: extra || "", autocomplete: "off" });
+      if (type === "list") input.value = (v[key] || []).join(", ");
+      else if (type === "secret") input.placeholder = v[key] === "(set)" ? "(set) — leave empty to keep" : (extra || "");
+      else if (v[key] != null) input.value = v[key];
+    }
+    const label = type === "checkbox" ? el("label", { className: "check" }, input, key) : el("label", {}, key, input);
+    form.append(label, el("span", { className: "field-error", id: `err-${key}` }));
+  }
+  form.append(el("div", { className: "row-actions" }, el("button", { textContent: item ? "Save" : "Add" })), el("div", { id: "edit-result" }));
+  show("edit", true); show("zone-editor", false);
+  $("edit").scrollIntoView({ behavior: "instant", block: "start" });
+}
+function formValue() {
+  const { section, original } = editing;
+  const out = Object.assign({}, original || {});
+  for (const [key, type, extra] of SPECS[section]) {
+    const input = $("edit-form").elements[key];
+    const raw = type === "checkbox" ? input.checked : input.value.trim();
+    // A checkbox left at its default is not written into the operator's file.
+    if (type === "checkbox") { if (raw === extra && !(original && key in original)) delete out[key]; else out[key] = raw; }
+    else if (type === "secret") { if (raw) out[key] = raw; else if (!(original && original[key] === "(set)")) delete out[key]; }
+    else if (raw === "") delete out[key];
+    else if (type === "number") out[key] = Number(raw);
+    else if (type === "list") out[key] = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    else out[key] = raw;
+  }
+  return out;
+}
+function showProblems(r, resultEl) {
+  document.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+  const unplaced = [];
+  for (const p of (r.body && r.body.problems) || []) {
+    const key = p.field.split(".").pop();
+    const slot = $(`err-${key}`);
+    if (slot && !slot.closest(".hidden")) slot.textContent = p.message; else unplaced.push(`${p.field ? p.field + ": " : ""}${p.message} (line ${p.line})`);
+  }
+  resultEl.replaceChildren(el("div", { className: "error", textContent: errorOf(r) }), ...unplaced.map((t) => el("div", { className: "error", textContent: t })));
+}
+$("edit-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = formValue();
+  const path = `/api/config/${editing.section}/${encodeURIComponent(editing.name || body.name || "")}`;
+  const r = await api(path, { method: "PUT", body: JSON.stringify(body) });
+  if (r.status === 200) { show("edit", false); flash(describeApplied(r.body)); await reloadAll(); }
+  else showProblems(r, $("edit-result"));
+});
+$("edit-cancel").addEventListener("click", () => show("edit", false));
+document.querySelectorAll("[data-add]").forEach((b) => b.addEventListener("click", () => openEditor(b.dataset.add, null)));
+function flash(text) { const f = $("config-result"); f.replaceChildren(el("span", { className: "ok", textContent: text })); }
+
+async function itemAction(section, item, action, button) {
+  let r;
+  if (action === "delete") {
+    if (button.dataset.armed !== "1") { button.dataset.armed = "1"; button.textContent = "Really delete?"; return; }
+    r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "DELETE" });
+  } else {
+    const body = Object.assign({}, item, { enabled: item.enabled === false });
+    r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "PUT", body: JSON.stringify(body) });
+  }
+  if (r.status === 200) { flash(describeApplied(r.body)); await reloadAll(); } else { button.after(el("span", { className: "error", textContent: " " + errorOf(r) })); }
+}
+function actions(section, item, extra = []) {
+  const box = el("div", { className: "row-actions" }, ...extra);
+  const edit = el("button", { type: "button", textContent: "Edit", onclick: () => openEditor(section, item) });
+  const toggle = el("button", { type: "button", textContent: item.enabled === false ? "Enable" : "Disable", className: "toggle" });
+  toggle.onclick = () => itemAction(section, item, "toggle", toggle);
+  const del = el("button", { type: "button", textContent: "Delete", className: "delete" });
+  del.onclick = () => itemAction(section, item, "delete", del);
+  box.append(...(section === "zone" ? [del] : [edit, toggle, del]));
+  return box;
+}
+async function loadItems() {
+  const [z, rules, sinks, cams] = await Promise.all(["zone", "rule", "sink", "camera"].map((s) => api(`/api/config/${s}`)));
+  zones = z.status === 200 ? z.body : [];
+  $("zones").replaceChildren(...zones.map((zn) => el("div", { className: "item", dataset: { zone: zn.name } },
+    el("div", { className: "what" }, el("strong", { textContent: zn.name }), el("div", { className: "muted", textContent: `${(zn.cameras || ["all cameras"]).join(", ")} · ${zn.polygon.length} corners` })),
+    actions("zone", zn))));
+  if (!zones.length) $("zones").replaceChildren(el("div", { className: "muted", textContent: "No zones yet: draw one on a camera's picture (Zone button)." }));
+  $("rules").replaceChildren(...(rules.body || []).map((r) => el("div", { className: "item", dataset: { rule: r.name } },
+    el("div", { className: "what" }, el("strong", { textContent: r.name + (r.enabled === false ? " (disabled)" : "") }),
+      el("div", { className: "muted", textContent: `${(r.labels || []).join(", ")} ≥ ${r.min_confidence ?? 0.5} · ${typeof r.zone === "string" ? "zone " + r.zone : r.zone ? "own polygon" : "whole frame"} · ${(r.cameras || ["all cameras"]).join(", ")}` })),
+    actions("rule", r))));
+  $("sinks").replaceChildren(...(sinks.body || []).map((s) => {
+    const answer = el("span", { className: "answer" });
+    const test = el("button", { type: "button", textContent: "Send test alert", className: "test" });
+    test.onclick = async () => {
+      answer.textContent = " sending…"; answer.className = "answer";
+      const r = await api(`/api/sinks/${encodeURIComponent(s.name)}/test`, { method: "POST" });
+      if (r.status !== 200) { answer.textContent = " " + errorOf(r); answer.className = "answer error"; return; }
+      const a = r.body;
+      answer.textContent = ` ${a.delivered ? "delivered" : "not delivered"}${a.status ? " · HTTP " + a.status : ""}${a.error ? " · " + a.error : ""} · ${a.ms} ms`;
+      answer.className = "answer " + (a.delivered ? "ok" : "error");
+    };
+    return el("div", { className: "item", dataset: { sink: s.name } },
+      el("div", { className: "what" }, el("strong", { textContent: s.name + (s.enabled === false ? " (disabled)" : "") }),
+        el("div", { className: "muted", textContent: `${s.kind} · ${s.url || s.topic || ""} · secret ${s.secret ? "set" : "not set"}` }), answer),
+      actions("sink", s, s.enabled === false ? [] : [test]));
+  }));
+  const off = (cams.body || []).filter((c) => c.enabled === false);
+  $("cameras-off").replaceChildren(...off.map((c) => el("div", { className: "item", dataset: { cameraOff: c.name } },
+    el("div", { className: "what" }, el("strong", { textContent: c.name }), el("span", { className: "disabled", textContent: " disabled" })), actions("camera", c))));
+  window.cameraItems = Object.fromEntries((cams.body || []).map((c) => [c.name, c]));
+}
+
+// ---- the zone editor --------------------------------------------------------------------
+function drawZone() {
+  const svg = $("zone-svg"); svg.replaceChildren();
+  const ns = "http://www.w3.org/2000/svg";
+  const poly = (pts, stroke, fill) => { const p = document.createElementNS(ns, "polygon"); p.setAttribute("points", pts.map((q) => q.join(",")).join(" "));
+    p.setAttribute("fill", fill); p.setAttribute("stroke", stroke); p.setAttribute("stroke-width", "0.006"); p.setAttribute("vector-effect", "non-scaling-stroke"); svg.append(p); };
+  for (const z of zones.filter((z) => !z.cameras || z.cameras.includes(zoneCam))) poly(z.polygon, "#888", "#8883");
+  if (points.length) poly(points, "#ff3b30", "#ff3b3033");
+  for (const [x, y] of points) { const c = document.createElementNS(ns, "circle"); c.setAttribute("cx", x); c.setAttribute("cy", y); c.setAttribute("r", "0.012"); c.setAttribute("fill", "#ff3b30"); svg.append(c); }
+  $("zone-svg").dataset.points = points.length;
+}
+function openZoneEditor(cam) {
+  zoneCam = cam; points = []; $("zone-camera").textContent = cam; $("zone-result").textContent = "";
+  $("zone-img").src = `/api/cameras/${encodeURIComponent(cam)}/snapshot?t=${Date.now()}`;
+  show("zone-editor", true); show("edit", false); drawZone();
+  $("zone-editor").scrollIntoView({ behavior: "instant", block: "start" });
+}
+$("zone-svg").addEventListener("click", (e) => {
+  const r = $("zone-svg").getBoundingClientRect();
+  const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;
+  points.push([round((e.clientX - r.left) / r.width), round((e.clientY - r.top) / r.height)]);
+  drawZone();
+});
+$("zone-undo").addEventListener("click", () => { points.pop(); drawZone(); });
+$("zone-clear").addEventListener("click", () => { points = []; drawZone(); });
+$("zone-cancel").addEventListener("click", () => show("zone-editor", false));
+$("zone-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const name = $("zone-name").value.trim();
+  const r = await api(`/api/config/zone/${encodeURIComponent(name)}`, { method: "PUT", body: JSON.stringify({ name, cameras: [zoneCam], polygon: points }) });
+  if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `zone "${name}" saved · ` + describeApplied(r.body) })); await loadItems(); drawZone(); }
+  else showProblems(r, $("zone-result"));
+});
+
+// ---- the dashboard ------------------------------------------------------------------------
+function alertRow(a) {
+  const d = (a.body && a.body.data) || a.data || {};
+  const tr = el("tr"); tr.dataset.alertId = d.alert_id || a.alert_id; tr.dataset.rule = d.rule || a.rule || "";
+  const when = new Date(a.created_at || Date.parse(a.timestamp || (a.body && a.body.timestamp)));
+  const cells = [when.toLocaleTimeString(), d.camera, d.rule, d.label, d.confidence != null ? d.confidence.toFixed(2) : ""];
+  cells.forEach((v, i) => tr.append(el("td", { textContent: v || "", className: i === 3 || i === 4 ? "wide" : "" })));
+  const pic = el("td", { className: "thumb" });
+  if (d.snapshot) { const src = `/api/snapshots/${encodeURIComponent(d.snapshot)}`; pic.append(el("a", { href: src, target: "_blank" }, el("img", { src, alt: "snapshot", loading: "lazy" }))); }
+  tr.append(pic);
+  return tr;
+}
+async function refresh() {
+  const [cams, health, dead] = await Promise.all([api("/api/cameras"), api("/api/health"), api("/api/dead-letters")]);
+  if (cams.status === 401) return start();
+  const box = $("cameras");
+  const shown = new Map([...box.querySelectorAll(".cam")].map((d) => [d.dataset.camera, d.querySelector("img")]));
+  box.replaceChildren();
+  for (const c of cams.body || []) {
+    const div = el("div", { className: "cam", dataset: { camera: c.name } });
+    const img = el("img", { alt: c.name });
+    // The last picture stays up (from the browser's cache) until the next one has loaded:
+    // no grey flash on every refresh.
+    const prev = shown.get(c.name);
+    if (prev && prev.complete && prev.naturalWidth > 0) img.src = prev.src;
+    if (c.state === "streaming") {
+      const next = new Image();
+      next.onload = () => { img.src = next.src; };
+      next.src = `/api/cameras/${encodeURIComponent(c.name)}/snapshot?t=${Date.now()}`;
+    }
+    const title = el("div", {}, el("strong", { textContent: c.name + " " }), el("span", { className: "state " + c.state, textContent: c.state }));
+    const info = el("div", { className: "muted", textContent:
+      `${c.fps.toFixed(1)} fps · frame age ${c.frame_age_ms != null ? c.frame_age_ms.toFixed(0) + " ms" : "–"}` + (c.last_error ? ` · ${c.last_error}` : "") });
+    const item = (window.cameraItems || {})[c.name];
+    const zoneBtn = el("button", { type: "button", textContent: "Zone", className: "zone", onclick: () => openZoneEditor(c.name) });
+    const picture = img.src || c.state === "streaming" ? img : el("div", { className: "nopic", textContent: "no picture yet" });
+    div.append(picture, title, info, item ? actions("camera", item, [zoneBtn]) : el("div", {}, zoneBtn)); box.append(div);
+  }
+  if (health.status === 200) {
+    const h = health.body, n = $("numbers"); n.replaceChildren();
+    const rate = h.delivery_success_rate == null ? "–" : (100 * h.delivery_success_rate).toFixed(1) + " %";
+    for (const [k, v] of [["events 24 h", h.events_24h], ["delivered", rate], ["dead letters", h.dead_letters],
+                          ["latency p95", h.delivery_latency_p95_ms == null ? "–" : h.delivery_latency_p95_ms + " ms"],
+                          ["silent", h.anomalies.map((a) => a.name).join(", ") || "none"]]) {
+      n.append(el("span", { textContent: `${k}: ${v}`, dataset: { k } }));
+    }
+  }
+  if (dead.status === 200) {
+    $("dead").replaceChildren(...dead.body.map((d) => el("tr", { dataset: { alertId: d.alert_id } },
+      ...[d.sink, d.camera, d.rule].map((t) => el("td", { textContent: t })), el("td", { className: "wide", textContent: d.attempts }), el("td", { textContent: d.last_error || "" }))));
+  }
+}
+async function loadConfig() {
+  const c = await api("/api/config");
+  if (c.status === 200) { $("config-text").value = c.body.toml; $("config-version").textContent = `version ${c.body.version}`; }
+}
+async function reloadAll() { await loadItems(); await Promise.all([refresh(), loadConfig()]); }
+$("config-save").addEventListener("click", async () => {
+  const r = await api("/api/config", { method: "PUT", body: JSON.stringify({ toml: $("config-text").value }) });
+  if (r.status === 200) { await reloadAll(); flash(describeApplied(r.body)); } else showProblems(r, $("config-result"));
+});
+$("config-rollback").addEventListener("click", async () => {
+  const r = await api("/api/config/rollback", { method: "POST" });
+  if (r.status === 200) { await reloadAll(); flash(describeApplied(r.body)); } else showProblems(r, $("config-result"));
+});
+async function dashboard() {
+  show("setup", false); show("login", false); show("dashboard", true); show("logout", true); show("nav", true);
+  const list = await api("/api/alerts?limit=50");
+  const tbody = $("alerts"); tbody.replaceChildren(...(list.body || []).map(alertRow));
+  if (!events) {
+    events = new EventSource("/api/events");
+    events.addEventListener("alert", (e) => {
+      const a = JSON.parse(e.data);
+      if (a.type === "alert.fired") tbody.prepend(alertRow(a));
+    });
+  }
+  await reloadAll();
+}
+async function start() {
+  const s = await api("/api/session");
+  if (s.status === 200 && s.body.csrf) { csrf = s.body.csrf; return dashboard(); }
+  const setUp = s.body && s.body.set_up;
+  show("dashboard", false); show("logout", false); show("nav", false); show("setup", !setUp); show("login", !!setUp);
+}
+$("setup-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await api("/api/setup", { method: "POST", body: JSON.stringify({ code: $("setup-code").value, password: $("setup-password").value }) });
+  if (r.status === 204) { $("setup-error").textContent = ""; start(); } else { $("setup-error").textContent = errorOf(r); }
+});
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await api("/api/login", { method: "POST", body: JSON.stringify({ password: $("login-password").value }) });
+  if (r.status === 200) { csrf = r.body.csrf; $("login-error").textContent = ""; dashboard(); } else { $("login-error").textContent = errorOf(r); }
+});
+$("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }); csrf = null; if (events) { events.close(); events = null; } start(); });
+$("replay").addEventListener("click", async () => {
+  const r = await api("/api/dead-letters/replay", { method: "POST" });
+  $("replay-result").textContent = r.status === 200 ? `replayed ${r.body.replayed}` : errorOf(r);
+  refresh();
+});
+setInterval(() => { if (csrf && document.visibilityState === "visible") refresh(); }, 3000);
+start();
