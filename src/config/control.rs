@@ -97,6 +97,14 @@ impl ControlMqttConfig {
                     crate::config::redact_url(&m.url)
                 ),
             );
+        } else {
+            match url::Url::parse(&m.url) {
+                Err(e) => p.add(&at.key("url"), format!("not a valid URL: {e}")),
+                Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                    p.add(&at.key("url"), "names no broker host")
+                }
+                Ok(_) => {}
+            }
         }
         if !(m.health_interval_seconds >= 1.0 && m.health_interval_seconds <= 3600.0) {
             p.add(

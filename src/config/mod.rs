@@ -115,6 +115,18 @@ pub struct Config {
 impl Config {
     /// Reads, parses and validates a config file; relative paths resolve against its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        // A named pipe or a device would block or never end; only a regular file is read.
+        if let Ok(m) = std::fs::metadata(path) {
+            if !m.is_file() {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "not a regular file (a directory, named pipe or device)",
+                    ),
+                });
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,

@@ -43,6 +43,34 @@ impl Problems<'_> {
                 );
             }
         }
+        let n = poly.len();
+        if n < 3 {
+            return;
+        }
+        if let Some((i, j)) = first_crossing(poly) {
+            self.add(
+                path,
+                format!(
+                    "{owner}: the polygon's outline crosses itself (edge {i}-{} crosses edge {j}-{}); list the points in order around the zone",
+                    (i + 1) % n,
+                    (j + 1) % n
+                ),
+            );
+            return;
+        }
+        // Twice the signed area (shoelace).
+        let area2: f64 = (0..n)
+            .map(|i| {
+                let (a, b) = (poly[i], poly[(i + 1) % n]);
+                a[0] * b[1] - b[0] * a[1]
+            })
+            .sum();
+        if area2.abs() < 1e-9 {
+            self.add(
+                path,
+                format!("{owner}: the polygon has no area (its points lie on one line)"),
+            );
+        }
     }
 
     pub(super) fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
@@ -50,4 +78,28 @@ impl Problems<'_> {
             self.add(path, format!("must be between {lo} and {hi}, got {v}"));
         }
     }
+}
+
+/// The first pair of non-adjacent edges that cross, by their first points' indices.
+fn first_crossing(poly: &[[f64; 2]]) -> Option<(usize, usize)> {
+    let n = poly.len();
+    let cross = |o: [f64; 2], a: [f64; 2], b: [f64; 2]| {
+        (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+    };
+    for i in 0..n {
+        for j in i + 1..n {
+            // Neighbours share a point; that is not a crossing.
+            if j == i + 1 || (i == 0 && j == n - 1) {
+                continue;
+            }
+            let (p1, p2) = (poly[i], poly[(i + 1) % n]);
+            let (q1, q2) = (poly[j], poly[(j + 1) % n]);
+            let (d1, d2) = (cross(q1, q2, p1), cross(q1, q2, p2));
+            let (d3, d4) = (cross(p1, p2, q1), cross(p1, p2, q2));
+            if d1 * d2 < 0.0 && d3 * d4 < 0.0 {
+                return Some((i, j));
+            }
+        }
+    }
+    None
 }

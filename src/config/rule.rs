@@ -82,7 +82,24 @@ pub(super) fn default_max_area() -> f64 {
 #[serde(untagged)]
 pub enum ZoneRef {
     Name(String),
-    Polygon(Vec<[f64; 2]>),
+    Polygon(#[serde(deserialize_with = "points")] Vec<[f64; 2]>),
+}
+
+/// Polygon points as `[x, y]` pairs: a point with another number of coordinates is an error
+/// (a fixed-size array would silently ignore a third).
+fn points<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[f64; 2]>, D::Error> {
+    use serde::de::Error;
+    let raw: Vec<Vec<f64>> = Deserialize::deserialize(d)?;
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, p)| match p[..] {
+            [x, y] => Ok([x, y]),
+            _ => Err(D::Error::custom(format!(
+                "polygon point {i} has {} coordinates; a point is [x, y]",
+                p.len()
+            ))),
+        })
+        .collect()
 }
 
 /// Which point of a box decides whether the object is in a zone.
@@ -102,6 +119,7 @@ pub struct ZoneConfig {
     /// `None` = the zone applies to any camera whose rules name it.
     #[serde(default)]
     pub cameras: Option<Vec<String>>,
+    #[serde(deserialize_with = "points")]
     pub polygon: Vec<[f64; 2]>,
     #[serde(default)]
     pub anchor: Anchor,

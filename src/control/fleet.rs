@@ -33,7 +33,8 @@ pub async fn run(
     let opts = options(&cfg, &device)?;
     let status_topic = format!("watchpost/{device}/status");
     let health_topic = format!("watchpost/{device}/health");
-    let (client, mut eventloop) = AsyncClient::new(opts, 64);
+    // Room for a busy answer to each command of a flood (see `Busy`).
+    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
     let interval = Duration::from_secs_f64(cfg.health_interval_seconds);
 
     let cmd_topic = format!("watchpost/{device}/cmd/");
@@ -44,12 +45,18 @@ pub async fn run(
             .as_ref()
             .map(|k| k.expose().as_bytes().to_vec()),
     );
-    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel::<(String, Vec<u8>, Option<String>)>(16);
+    let (cmd_tx, mut cmd_rx) =
+        tokio::sync::mpsc::channel::<(String, Vec<u8>, Option<String>)>(COMMAND_QUEUE);
     let (connected_tx, mut connected_rx) = tokio::sync::watch::channel(0u64);
     let poll_cancel = CancellationToken::new();
     let poller = {
         let (client, topic, stop) = (client.clone(), status_topic.clone(), poll_cancel.clone());
         let subscribe_to = [format!("{cmd_topic}+"), set_topic.clone()];
+        let (set_topic, result_for_set) = (
+            set_topic.clone(),
+            format!("watchpost/{device}/config/result"),
+        );
+        let mut busy = Busy::default();
         tokio::spawn(async move {
             let mut failures = 0u32;
             loop {
@@ -77,7 +84,11 @@ pub async fn run(
                                 .map(|(_, v)| v.clone())
                         });
                         let topic = String::from_utf8_lossy(&p.topic).to_string();
-                        let _ = cmd_tx.try_send((topic, p.payload.to_vec(), signature));
+                        if let Err(tokio::sync::mpsc::error::TrySendError::Full((topic, _, _))) =
+                            cmd_tx.try_send((topic, p.payload.to_vec(), signature))
+                        {
+                            busy.refuse(&client, &topic, &set_topic, &result_for_set);
+                        }
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -291,4 +302,51 @@ fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, Control
         opts.set_credentials(user.clone(), pass.to_string());
     }
     Ok(opts)
+}
+
+/// Commands beyond the queue ([`COMMAND_QUEUE`] waiting): each is answered "busy" on its
+/// result topic (so the sender knows to try again), counted, and logged at most every 10 s;
+/// never dropped without a trace.
+#[derive(Default)]
+struct Busy {
+    refused: u64,
+    last_log: Option<Instant>,
+}
+
+/// Commands that may wait for the control loop.
+const COMMAND_QUEUE: usize = 16;
+
+impl Busy {
+    fn refuse(&mut self, client: &AsyncClient, topic: &str, set_topic: &str, set_result: &str) {
+        self.refused += 1;
+        let (result_topic, name) = if topic == set_topic {
+            (set_result.to_string(), "config/set".to_string())
+        } else {
+            let name = topic.rsplit('/').next().unwrap_or("").to_string();
+            (format!("{topic}/result"), name)
+        };
+        let body = serde_json::json!({
+            "ok": false,
+            "command": name,
+            "error": format!("busy: {COMMAND_QUEUE} commands are waiting; send it again later"),
+        });
+        // Not awaited: this runs in the MQTT event loop's own task, which must keep polling.
+        if client
+            .try_publish(result_topic, QoS::AtLeastOnce, false, body.to_string())
+            .is_err()
+        {
+            tracing::debug!("busy answer not queued (client queue full)");
+        }
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+        {
+            self.last_log = Some(Instant::now());
+            tracing::warn!(
+                refused_total = self.refused,
+                queue = COMMAND_QUEUE,
+                "fleet commands arriving faster than they run; answered busy"
+            );
+        }
+    }
 }

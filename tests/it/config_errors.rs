@@ -387,3 +387,67 @@ fn web_and_fleet_link_settings_are_checked_with_their_fields() {
         "give both cert_file and key_file",
     );
 }
+
+#[test]
+fn zone_shapes_broker_ports_and_non_files_are_refused_with_their_fields() {
+    let zone = |points: &str| {
+        format!(
+            "{}\n[[zone]]\nname = \"lane\"\npolygon = {points}\n",
+            base().replace("sinks = [\"ops\"]", "sinks = [\"ops\"]\nzone = \"lane\"")
+        )
+    };
+    expect_problem(
+        &zone("[[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]"),
+        "polygon =",
+        "zone[0].polygon",
+        "the polygon's outline crosses itself (edge 0-1 crosses edge 2-3)",
+    );
+    expect_problem(
+        &zone("[[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]"),
+        "polygon =",
+        "zone[0].polygon",
+        "the polygon has no area (its points lie on one line)",
+    );
+    let (ok, out, _) = check(&zone("[[0.1, 0.1, 0.3], [0.9, 0.1], [0.9, 0.9]]"));
+    assert!(!ok);
+    assert!(
+        out.contains("polygon point 0 has 3 coordinates; a point is [x, y]"),
+        "{out}"
+    );
+    let (ok, out, _) = check(&zone("[[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]"));
+    assert!(ok, "a sound triangle passes: {out}");
+
+    expect_problem(
+        &format!(
+            "{}\n[control.mqtt]\nurl = \"mqtt://127.0.0.1:77777\"\n",
+            base()
+        ),
+        "77777",
+        "control.mqtt.url",
+        "not a valid URL: invalid port number",
+    );
+
+    // A named pipe would block a reader forever: refused at once, naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = std::process::Command::new(bin())
+        .arg("check-config")
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains(&format!(
+            "{}: cannot read config: not a regular file",
+            fifo.display()
+        )),
+        "{text}"
+    );
+}

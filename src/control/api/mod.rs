@@ -221,13 +221,14 @@ mod tests {
         assert!(mounted.len() > 20, "{mounted:?}");
         for path in mounted {
             let full = if path.starts_with("api/")
-                || ["healthz", "readyz", "metrics", ""].contains(&path)
+                || ["healthz", "readyz", "metrics", "page.js", ""].contains(&path)
             {
                 format!("/{path}")
             } else {
                 format!("/api/{path}")
             };
-            if full == "/" || full == "/api/openapi.json" {
+            // The page and its script are not API.
+            if full == "/" || full == "/page.js" || full == "/api/openapi.json" {
                 continue;
             }
             assert!(

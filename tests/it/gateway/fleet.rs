@@ -376,3 +376,42 @@ async fn the_fleet_link_runs_over_mqtts_with_a_device_certificate() {
         "connected with an untrusted CA"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_commands_gets_an_answer_for_each_refused_or_busy() {
+    const KEY: &str = "fleet-control-key-0123456789";
+    let gw = gateway(&format!("control_key = \"{KEY}\""), "").await;
+    assert!(
+        wait_until(Duration::from_secs(60), || last(
+            &gw.seen,
+            "watchpost/test-gw/status"
+        )
+        .as_deref()
+            == Some("online"))
+        .await,
+        "fleet link not online"
+    );
+    let mut opts = MqttOptions::new("fleet-flooder", "127.0.0.1", gw.mqtt_port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    opts.set_outgoing_inflight_upper_limit(500);
+    let (client, mut eventloop) = AsyncClient::new(opts, 400);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let now = chrono::Utc::now().timestamp();
+    for i in 0..300 {
+        let body = envelope(now, &format!("flood-{i}"), "{}");
+        command(&client, "restart-camera", &body, None).await;
+    }
+    let answered = results_within(&gw.seen, "restart-camera", 300, 60).await;
+    let got = results(&gw.seen, "restart-camera");
+    assert!(answered, "{} answers to 300 commands", got.len());
+    let unsigned = got
+        .iter()
+        .filter(|r| r["error"].as_str().unwrap_or("").starts_with("unsigned"))
+        .count();
+    let busy = got
+        .iter()
+        .filter(|r| r["error"].as_str().unwrap_or("").starts_with("busy"))
+        .count();
+    assert_eq!(unsigned + busy, 300, "every answer a refusal: {got:?}");
+    assert!(got.iter().all(|r| r["ok"] == false));
+}
