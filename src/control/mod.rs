@@ -21,6 +21,7 @@ pub mod commands;
 pub mod edit;
 pub mod fleet;
 pub mod gateway;
+pub mod limit;
 pub mod live;
 pub mod web;
 

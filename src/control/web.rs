@@ -8,6 +8,7 @@
 use super::api;
 use super::auth::Auth;
 use super::gateway::Gateway;
+use super::limit::{LimitAcceptor, MAX_CONNECTIONS};
 use super::ControlError;
 use crate::config::WebConfig;
 use axum::extract::State;
@@ -163,6 +164,7 @@ pub async fn start(
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
     )
     .map_err(|e| listen_err(e.to_string()))?
+    .map(|tls| tls.acceptor(LimitAcceptor::new(MAX_CONNECTIONS)))
     .handle(handle.clone());
     // A client that sends its request head slower than this is cut off, so a few hundred
     // slow connections cannot sit on the descriptors cameras and sinks need.

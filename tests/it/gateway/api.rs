@@ -548,3 +548,66 @@ async fn slow_request_heads_are_cut_off_and_answers_carry_hsts_no_store_and_a_st
     );
     assert!(!answer.contains("200 OK"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_and_the_page_answers_once_they_go() {
+    use watchpost::control::limit::MAX_CONNECTIONS;
+    let gw = gateway("", "").await;
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(60), || log().contains("web: listening")).await,
+        "{}",
+        log()
+    );
+    let cert_pem = std::fs::read(gw.dir.path().join("data/web/cert.pem")).unwrap();
+    let client = || {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
+            .tls_built_in_root_certs(false)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    let base = format!("https://127.0.0.1:{}", gw.web_port);
+    // Idle TCP connections that never start TLS: the cap's worth and 40 more. The server
+    // accepts them in turn; the 40 past the cap are closed at once, the rest stay open.
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CONNECTIONS + 40 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", gw.web_port))
+                .await
+                .unwrap(),
+        );
+    }
+    let closed = |idle: &[tokio::net::TcpStream]| {
+        idle.iter()
+            .filter(|s| match s.try_read(&mut [0u8; 1]) {
+                Ok(n) => n == 0,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            })
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || closed(&idle) == 40).await,
+        "{} of {} idle connections closed",
+        closed(&idle),
+        idle.len()
+    );
+    let refused = client().get(format!("{base}/healthz")).send().await;
+    assert!(refused.is_err(), "served past the cap: {refused:?}");
+    assert!(
+        log().contains("web: connection refused, too many open"),
+        "{}",
+        log()
+    );
+    drop(idle);
+    let back = wait_until(Duration::from_secs(15), || {
+        futures_lite_block(client().get(format!("{base}/healthz")).send())
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(
+        back,
+        "the page did not answer after the idle connections closed"
+    );
+}
