@@ -104,6 +104,67 @@ impl<'a> Located<'a> {
         }
         best.map(|o| self.line_col(o)).unwrap_or((1, 1))
     }
+
+    /// The path of the deepest key or value whose span holds `offset` (what serde's error
+    /// span points at), e.g. `camera[1].detect_fps`; `None` when nothing does.
+    pub(crate) fn path_at(&self, offset: usize) -> Option<FieldPath> {
+        let doc = self.doc.as_ref()?;
+        let mut path = FieldPath::default();
+        in_table(doc.as_table(), offset, &mut path).then_some(path)
+    }
+}
+
+fn holds(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+}
+
+/// Extends `path` with the entry of `t` that holds `offset`; whether one did.
+fn in_table(t: &toml_edit::Table, offset: usize, path: &mut FieldPath) -> bool {
+    for (k, item) in t.iter() {
+        path.0.push(Seg::Key(k.to_string()));
+        let here = holds(t.key(k).and_then(|key| key.span()), offset) || holds(item.span(), offset);
+        let deeper = match item {
+            Item::Table(sub) => in_table(sub, offset, path),
+            Item::ArrayOfTables(a) => a.iter().enumerate().any(|(i, sub)| {
+                path.0.push(Seg::Index(i));
+                let found = holds(sub.span(), offset) | in_table(sub, offset, path);
+                if !found {
+                    path.0.pop();
+                }
+                found
+            }),
+            Item::Value(v) => in_value(v, offset, path),
+            Item::None => false,
+        };
+        if deeper || here {
+            return true;
+        }
+        path.0.pop();
+    }
+    false
+}
+
+fn in_value(v: &Value, offset: usize, path: &mut FieldPath) -> bool {
+    let children: Vec<(Seg, &Value)> = match v {
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Seg::Index(i), v))
+            .collect(),
+        Value::InlineTable(t) => t
+            .iter()
+            .map(|(k, v)| (Seg::Key(k.to_string()), v))
+            .collect(),
+        _ => return false,
+    };
+    for (seg, child) in children {
+        path.0.push(seg);
+        if in_value(child, offset, path) || holds(child.span(), offset) {
+            return true;
+        }
+        path.0.pop();
+    }
+    false
 }
 
 enum Cur<'d> {
@@ -134,4 +195,50 @@ fn first_key_span(t: &toml_edit::Table) -> Option<std::ops::Range<usize>> {
     t.iter()
         .filter_map(|(k, _)| t.key(k).and_then(|key| key.span()))
         .min_by_key(|s| s.start)
+}
+
+/// Removes the entry at `path` from an editable document (so the rest of the file can be
+/// checked past a value serde refused); whether it was there.
+pub(crate) fn remove_path(doc: &mut toml_edit::DocumentMut, path: &FieldPath) -> bool {
+    remove_at(doc.as_item_mut(), &path.0)
+}
+
+fn remove_at(item: &mut Item, path: &[Seg]) -> bool {
+    match (item, path) {
+        (Item::Table(t), _) => remove_in_table(t, path),
+        (Item::ArrayOfTables(a), [Seg::Index(i)]) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        (Item::ArrayOfTables(a), [Seg::Index(i), rest @ ..]) => {
+            a.get_mut(*i).is_some_and(|t| remove_in_table(t, rest))
+        }
+        (Item::Value(v), _) => remove_in_value(v, path),
+        _ => false,
+    }
+}
+
+fn remove_in_table(t: &mut toml_edit::Table, path: &[Seg]) -> bool {
+    match path {
+        [Seg::Key(k)] => t.remove(k).is_some(),
+        [Seg::Key(k), rest @ ..] => t.get_mut(k).is_some_and(|i| remove_at(i, rest)),
+        _ => false,
+    }
+}
+
+fn remove_in_value(v: &mut Value, path: &[Seg]) -> bool {
+    match (v, path) {
+        (Value::Array(a), [Seg::Index(i)]) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        (Value::InlineTable(t), [Seg::Key(k)]) => t.remove(k).is_some(),
+        (Value::Array(a), [Seg::Index(i), rest @ ..]) => {
+            a.get_mut(*i).is_some_and(|v| remove_in_value(v, rest))
+        }
+        (Value::InlineTable(t), [Seg::Key(k), rest @ ..]) => {
+            t.get_mut(k).is_some_and(|v| remove_in_value(v, rest))
+        }
+        _ => false,
+    }
 }

@@ -112,6 +112,70 @@ pub struct Config {
     pub health: HealthConfig,
 }
 
+/// How many refused values one run reports before it stops looking.
+const MAX_REFUSED: usize = 50;
+
+/// Parses `text` into a [`Config`], reporting every value serde refuses (a wrong type, an
+/// unknown key or variant, an overflow) with its field path, not only the first: each refused
+/// entry is taken out of a copy of the document and the copy parsed again, so one typo never
+/// hides the rest of the file. Returns the config parsed without them, and the refusals.
+fn parse_collecting(
+    text: &str,
+    doc: &locate::Located<'_>,
+) -> Result<(Config, Vec<Problem>), ConfigError> {
+    let at = |line: usize, column: usize, field: String, message: &str| Problem {
+        file: doc.file.clone(),
+        line,
+        column,
+        field,
+        message: message.trim().to_string(),
+    };
+    let syntax = |e: &toml::de::Error| {
+        let (line, column) = e.span().map(|s| doc.line_col(s.start)).unwrap_or((1, 1));
+        ConfigError::Invalid(vec![at(line, column, String::new(), e.message())])
+    };
+    let first = match toml::from_str::<Config>(text) {
+        Ok(c) => return Ok((c, Vec::new())),
+        Err(e) => e,
+    };
+    // Not even TOML: nothing past the syntax error can be read.
+    let Ok(mut copy) = text.parse::<toml_edit::DocumentMut>() else {
+        return Err(syntax(&first));
+    };
+    let mut refused: Vec<Problem> = Vec::new();
+    let mut err = first;
+    for _ in 0..MAX_REFUSED {
+        let current = copy.to_string();
+        let here = locate::Located::new(&current, &doc.file);
+        let path = err.span().and_then(|s| here.path_at(s.start));
+        let message = err.message();
+        let Some(path) = path else {
+            // No entry to point at (e.g. a missing field of the whole file): report it at
+            // its place in the original when this is the first error, and stop.
+            if refused.is_empty() {
+                return Err(syntax(&err));
+            }
+            break;
+        };
+        let field = path.to_string();
+        // A required field that was itself refused is then missing: already reported.
+        let derived = message.starts_with("missing field")
+            && refused.iter().any(|r| r.field.starts_with(&field));
+        if !derived {
+            let (line, column) = doc.find(&path);
+            refused.push(at(line, column, field, message));
+        }
+        if derived || !locate::remove_path(&mut copy, &path) {
+            break;
+        }
+        match toml::from_str::<Config>(&copy.to_string()) {
+            Ok(c) => return Ok((c, refused)),
+            Err(e) => err = e,
+        }
+    }
+    Err(ConfigError::Invalid(refused))
+}
+
 impl Config {
     /// Reads, parses and validates a config file; relative paths resolve against its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -141,16 +205,7 @@ impl Config {
     /// Parses config text; `file` names it in errors and `base` anchors relative paths.
     pub fn from_toml(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
         let doc = locate::Located::new(text, file);
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| doc.line_col(s.start)).unwrap_or((1, 1));
-            ConfigError::Invalid(vec![Problem {
-                file: file.to_path_buf(),
-                line,
-                column,
-                field: String::new(),
-                message: e.message().trim().to_string(),
-            }])
-        })?;
+        let (mut config, refused) = parse_collecting(text, &doc)?;
         // parse (above) → resolve (every file read, secrets merged, defaults filled) →
         // validate (pure); both report into one collector, so one run shows everything.
         config.resolve_paths(base);
@@ -160,6 +215,14 @@ impl Config {
         };
         let resolved = resolve::resolve(&mut config, &mut problems);
         validate::validate(&config, &resolved, &mut problems);
+        // What serde refused first, then what the checks found in the rest of the file (not
+        // at a refused field, whose default stood in for it).
+        problems
+            .out
+            .retain(|p| !refused.iter().any(|r| p.field.starts_with(&r.field)));
+        let mut all = refused;
+        all.append(&mut problems.out);
+        problems.out = all;
         if problems.out.is_empty() {
             Ok(config)
         } else {

@@ -103,7 +103,7 @@ fn wrong_type_and_syntax_errors_have_locations() {
         "name = \"dock-east\"",
         "name = \"dock-east\"\ndetect_fps = \"fast\"",
     );
-    expect_problem(&text, "detect_fps", "", "invalid type");
+    expect_problem(&text, "detect_fps", "camera[0].detect_fps", "invalid type");
     let text = base().replace("[[rule]]", "[[rule]\n");
     expect_problem(&text, "[[rule]", "", "");
 }
@@ -411,7 +411,7 @@ fn zone_shapes_broker_ports_and_non_files_are_refused_with_their_fields() {
     let (ok, out, _) = check(&zone("[[0.1, 0.1, 0.3], [0.9, 0.1], [0.9, 0.9]]"));
     assert!(!ok);
     assert!(
-        out.contains("polygon point 0 has 3 coordinates; a point is [x, y]"),
+        out.contains("zone[0].polygon: polygon point 0 has 3 coordinates; a point is [x, y]"),
         "{out}"
     );
     let (ok, out, _) = check(&zone("[[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]"));
@@ -450,4 +450,51 @@ fn zone_shapes_broker_ports_and_non_files_are_refused_with_their_fields() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn every_refused_value_is_reported_with_its_field_and_the_rest_is_still_checked() {
+    let text = base()
+        .replace(
+            "url = \"rtsp://user:pass@127.0.0.1:8554/stream1\"",
+            "url = \"rtsp://user:pass@127.0.0.1:8554/stream1\"\ndetect_fps = \"five\"\nrotate = 90",
+        )
+        .replace(
+            "min_confidence = 0.6",
+            "min_confidence = 1.5\nseverity = \"hgih\"\nmin_count = 99999999999",
+        );
+    let (ok, out, path) = check(&text);
+    assert!(!ok);
+    for (needle, field, words) in [
+        (
+            "detect_fps = \"five\"",
+            "camera[0].detect_fps",
+            "invalid type: string \"five\"",
+        ),
+        ("rotate = 90", "camera[0].rotate", "unknown field `rotate`"),
+        (
+            "severity = \"hgih\"",
+            "rule[0].severity",
+            "unknown variant `hgih`",
+        ),
+        (
+            "min_count = 99999999999",
+            "rule[0].min_count",
+            "99999999999",
+        ),
+        (
+            "min_confidence = 1.5",
+            "rule[0].min_confidence",
+            "between 0 and 1",
+        ),
+    ] {
+        let line = line_of(&text, needle);
+        let prefix = format!("{}:{line}:", path.display());
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(field) && l.contains(words)),
+            "want `{prefix}… {field} … {words}` in:\n{out}"
+        );
+    }
+    assert!(out.contains("5 problem(s)"), "{out}");
 }
