@@ -54,6 +54,8 @@
 //!
 //! The binaries: `main.rs` + `cli/` is the command line of the shipped `watchpost`; the
 //! benchmark commands are a separate binary, `watchpost-bench` (`--features bench`).
+//! `fuzzing` (features `fuzzing`, `test-helpers`) holds the fuzz targets' bodies, shared by
+//! `fuzz/` (cargo-fuzz) and the corpus regression test; the shipped binary has none of it.
 
 pub mod app;
 pub mod clock;
@@ -63,6 +65,8 @@ pub mod deliver;
 pub mod demo;
 pub mod detect;
 pub mod evidence;
+#[cfg(any(feature = "fuzzing", feature = "test-helpers"))]
+pub mod fuzzing;
 pub mod geometry;
 pub mod imaging;
 pub mod outbox;

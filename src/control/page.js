@@ -230,6 +230,14 @@ async function refresh() {
                           ["silent", h.anomalies.map((a) => a.name).join(", ") || "none"]]) {
       n.append(el("span", { textContent: `${k}: ${v}`, dataset: { k } }));
     }
+    // What stops alerts from being kept or sent, in words: the outbox and each sink's worker.
+    const problems = [];
+    if (h.outbox.commit_failing) problems.push(`outbox cannot commit: ${h.outbox.error || "unknown error"} (${h.alerts_uncommitted} alerts waiting)`);
+    if (h.outbox.fatal) problems.push(`outbox damaged: ${h.outbox.fatal}`);
+    if (h.alerts_dropped_uncommitted) problems.push(`${h.alerts_dropped_uncommitted} alerts dropped while the outbox could not commit`);
+    for (const note of h.outbox.notices) problems.push(note);
+    for (const s of h.sinks) if (s.state !== "running") problems.push(`sink ${s.sink} ${s.state}: ${s.error || ""}`);
+    for (const text of problems) n.append(el("span", { textContent: text, className: "error", dataset: { k: "problem" } }));
   }
   if (dead.status === 200) {
     $("dead").replaceChildren(...dead.body.map((d) => el("tr", { dataset: { alertId: d.alert_id } },

@@ -8,6 +8,7 @@ mod crash_cycles;
 mod delivery_faults;
 mod detect_oracle;
 mod end_to_end;
+mod fuzz_corpus;
 mod gateway;
 mod int8;
 mod model_switch;
