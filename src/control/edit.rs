@@ -24,6 +24,15 @@ pub enum EditError {
     Body(String),
     #[error("{0}")]
     Secret(String),
+    /// Creating an item whose name is taken.
+    #[error("a {0} named \"{1}\" exists; edit it instead")]
+    Exists(String, String),
+    /// The body names another item than the path, without asking for a rename.
+    #[error("the body's name \"{body}\" differs from the path's \"{path}\"; to rename, send ?rename=true")]
+    NameMismatch { path: String, body: String },
+    /// Deleting an item others refer to.
+    #[error("{0}")]
+    InUse(String),
 }
 
 fn parse(text: &str) -> Result<DocumentMut, EditError> {
@@ -74,12 +83,18 @@ pub fn put_item(
 ) -> Result<String, EditError> {
     let key = section(section_name)?;
     let mut doc = parse(text)?;
-    let old = doc.clone();
     let mut fresh = table_from_json(value)?;
     if name_of(&fresh).is_none() {
         fresh.insert("name", toml_edit::value(name));
     }
-    let list = array(&mut doc, key)?;
+    put_table(&mut doc, key, name, fresh)?;
+    Ok(doc.to_string())
+}
+
+/// Puts `fresh` in the place of item `name` (or at the end), secrets put back.
+fn put_table(doc: &mut DocumentMut, key: &str, name: &str, fresh: Table) -> Result<(), EditError> {
+    let old = doc.clone();
+    let list = array(doc, key)?;
     let found = list.iter().position(|t| name_of(t) == Some(name));
     match found {
         Some(i) => {
@@ -91,14 +106,134 @@ pub fn put_item(
         }
         None => list.push(fresh),
     }
+    restore_secrets(doc, &old)
+}
+
+/// `text` with a new item of `section` (named by the body's `name`); refused when that name
+/// is taken, so adding never replaces.
+pub fn create_item(
+    text: &str,
+    section_name: &str,
+    value: &serde_json::Value,
+) -> Result<(String, String), EditError> {
+    let key = section(section_name)?;
+    let mut doc = parse(text)?;
+    let fresh = table_from_json(value)?;
+    let name = name_of(&fresh)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| EditError::Body(format!("a new {key} needs a \"name\"")))?
+        .to_string();
+    let list = array(&mut doc, key)?;
+    if list.iter().any(|t| name_of(t) == Some(name.as_str())) {
+        return Err(EditError::Exists(key.into(), name));
+    }
+    let old = doc.clone();
+    array(&mut doc, key)?.push(fresh);
     restore_secrets(&mut doc, &old)?;
+    Ok((doc.to_string(), name))
+}
+
+/// `text` with the existing item `name` of `section` replaced by `value` (keeping its place
+/// and comments). The body's name must be the path's unless `rename` is asked for (and the
+/// new name is free); an item that does not exist is not created here.
+pub fn replace_item(
+    text: &str,
+    section_name: &str,
+    name: &str,
+    value: &serde_json::Value,
+    rename: bool,
+) -> Result<String, EditError> {
+    let key = section(section_name)?;
+    let mut doc = parse(text)?;
+    let mut fresh = table_from_json(value)?;
+    match name_of(&fresh).map(str::to_string) {
+        None => {
+            fresh.insert("name", toml_edit::value(name));
+        }
+        Some(body) if body != name => {
+            if !rename {
+                return Err(EditError::NameMismatch {
+                    path: name.into(),
+                    body,
+                });
+            }
+            let list = array(&mut doc, key)?;
+            if list.iter().any(|t| name_of(t) == Some(body.as_str())) {
+                return Err(EditError::Exists(key.into(), body));
+            }
+        }
+        Some(_) => {}
+    }
+    if !array(&mut doc, key)?
+        .iter()
+        .any(|t| name_of(t) == Some(name))
+    {
+        return Err(EditError::Missing(key.into(), name.into()));
+    }
+    put_table(&mut doc, key, name, fresh)?;
     Ok(doc.to_string())
 }
 
-/// `text` without the item `name` of `section`.
+/// Who refers to item `name` of `key`: rules naming a zone, cameras named by rules and zones,
+/// sinks named by rules.
+fn users(doc: &DocumentMut, key: &str, name: &str) -> Vec<String> {
+    let names = |t: &Table, field: &str| -> bool {
+        t.get(field)
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(name)))
+    };
+    let each = |section: &str| -> Vec<&Table> {
+        doc.get(section)
+            .and_then(Item::as_array_of_tables)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let label = |kind: &str, t: &Table| format!("{kind} \"{}\"", name_of(t).unwrap_or("?"));
+    match key {
+        "zone" => {
+            for r in each("rule") {
+                if r.get("zone").and_then(|v| v.as_str()) == Some(name) {
+                    out.push(label("rule", r));
+                }
+            }
+        }
+        "camera" => {
+            for r in each("rule") {
+                if names(r, "cameras") {
+                    out.push(label("rule", r));
+                }
+            }
+            for z in each("zone") {
+                if names(z, "cameras") {
+                    out.push(label("zone", z));
+                }
+            }
+        }
+        "sink" => {
+            for r in each("rule") {
+                if names(r, "sinks") {
+                    out.push(label("rule", r));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `text` without the item `name` of `section`; refused while other items refer to it.
 pub fn delete_item(text: &str, section_name: &str, name: &str) -> Result<String, EditError> {
     let key = section(section_name)?;
     let mut doc = parse(text)?;
+    let using = users(&doc, key, name);
+    if !using.is_empty() {
+        return Err(EditError::InUse(format!(
+            "{key} \"{name}\" is used by {}; change {} first",
+            using.join(", "),
+            if using.len() == 1 { "it" } else { "them" }
+        )));
+    }
     let list = array(&mut doc, key)?;
     let before = list.len();
     list.retain(|t| name_of(t) != Some(name));

@@ -46,6 +46,12 @@ pub enum Refused {
     /// The request itself is wrong (unknown section or item), not the config.
     #[error("{0}")]
     NotFound(String),
+    /// The name is taken, or the item is in use.
+    #[error("{0}")]
+    Conflict(String),
+    /// The edit started from an older version than the running one.
+    #[error("the config changed since it was read (now version {current}, the edit started from {started}); load it again and redo the change")]
+    Stale { current: u64, started: u64 },
     #[error("{0}")]
     Other(String),
 }
@@ -186,12 +192,33 @@ impl LiveConfig {
         &self,
         edit: impl FnOnce(&str) -> Result<String, super::edit::EditError>,
     ) -> Result<Applied, Refused> {
+        self.edit_from(None, edit)
+    }
+
+    /// As [`LiveConfig::edit`], refused (nothing changed) when `started` is given and is not
+    /// the running version: two people editing at once never silently undo each other.
+    pub fn edit_from(
+        &self,
+        started: Option<u64>,
+        edit: impl FnOnce(&str) -> Result<String, super::edit::EditError>,
+    ) -> Result<Applied, Refused> {
+        use super::edit::EditError;
         let _one = self.editing.lock();
-        let current = self.lock().text.clone();
+        let (current, version) = {
+            let s = self.lock();
+            (s.text.clone(), s.version)
+        };
+        if let Some(started) = started.filter(|v| *v != version) {
+            return Err(Refused::Stale {
+                current: version,
+                started,
+            });
+        }
         let text = edit(&current).map_err(|e| match e {
-            e @ (super::edit::EditError::Missing(..) | super::edit::EditError::Section(_)) => {
+            e @ (EditError::Missing(..) | EditError::Section(_)) => {
                 Refused::NotFound(e.to_string())
             }
+            e @ (EditError::Exists(..) | EditError::InUse(_)) => Refused::Conflict(e.to_string()),
             e => Refused::Other(e.to_string()),
         })?;
         self.apply(&text)

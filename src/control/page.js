@@ -1,6 +1,9 @@
 // The local page's script, served as /page.js so the page's CSP allows no inline script.
 "use strict";
 let csrf = null, events = null, zones = [], zoneCam = null, points = [];
+// The config version the items on screen were read at (ETag); every edit sends it back as
+// If-Match, so an edit made from an old view is refused instead of undoing someone else's.
+let configTag = null;
 const $ = (id) => document.getElementById(id);
 const show = (id, on) => $(id).classList.toggle("hidden", !on);
 const el = (tag, { dataset, ...props } = {}, ...kids) => {
@@ -13,18 +16,23 @@ async function api(path, opts = {}) {
   const r = await fetch(path, Object.assign({}, opts, { headers, credentials: "same-origin" }));
   const text = await r.text();
   let body = null; try { body = text ? JSON.parse(text) : null; } catch (_) { body = text; }
-  return { status: r.status, body };
+  return { status: r.status, body, etag: r.headers.get("ETag") };
 }
-const errorOf = (r) => (r.body && r.body.error) || ("error " + r.status);
+const WORDS = { 401: "you are signed out; sign in again", 403: "not allowed (sign in again)", 404: "not found", 409: "that name is taken",
+                412: "changed by someone else meanwhile", 413: "too large", 422: "not valid", 500: "the gateway failed; see its log" };
+const errorOf = (r) => (r.body && r.body.error) || WORDS[r.status] || ("the gateway answered " + r.status);
+const ifMatch = () => (configTag ? { "If-Match": configTag } : {});
 const describeApplied = (a) => `applied, version ${a.version}` + (a.restart_needed.length ? ` (restart needed for: ${a.restart_needed.join(", ")})` : "");
 
 // ---- the item editor (cameras, rules, sinks) ------------------------------------------
 const SPECS = {
-  camera: [["name", "text"], ["url", "text", "rtsp://user:password@192.168.1.20/stream1"], ["detect_fps", "number", "2"],
-           ["transport", "select", ["tcp", "udp", "auto"]], ["keyframes_only", "checkbox", false], ["enabled", "checkbox", true]],
-  rule: [["name", "text"], ["labels", "list", "person, forklift"], ["min_confidence", "number", "0.5"], ["zone", "zone"],
-         ["cameras", "list", "all cameras"], ["dwell_seconds", "number", "0"], ["cooldown_seconds", "number", "60"],
-         ["severity", "select", ["info", "low", "medium", "high", "critical"]], ["enabled", "checkbox", true]],
+  // Placeholders are the config's real defaults; a select's default is its 4th entry and
+  // stays unwritten unless the user picks a value.
+  camera: [["name", "text"], ["url", "text", "rtsp://user:password@192.168.1.20/stream1"], ["detect_fps", "number", "5 (default)"],
+           ["transport", "select", ["tcp", "udp", "auto"], "tcp"], ["keyframes_only", "checkbox", false], ["enabled", "checkbox", true]],
+  rule: [["name", "text"], ["labels", "list", "person, forklift"], ["min_confidence", "number", "0.5 (default)"], ["zone", "zone"],
+         ["cameras", "list", "all cameras"], ["dwell_seconds", "number", "0 (default)"], ["cooldown_seconds", "number", "60 (default)"],
+         ["severity", "select", ["info", "low", "medium", "high", "critical"], "medium"], ["enabled", "checkbox", true]],
   sink: [["name", "text"], ["kind", "select", ["webhook", "mqtt", "slack", "pagerduty", "email"]], ["url", "text", "https://receiver.example/hook"],
          ["secret", "secret", "whsec_… (Standard Webhooks)"], ["topic", "text", "mqtt: watchpost/{device}/alerts/{camera}"], ["enabled", "checkbox", true]],
 };
@@ -35,12 +43,13 @@ function openEditor(section, item) {
   $("edit-title").textContent = (item ? `Edit ${section} "${item.name}"` : `Add a ${section}`);
   const form = $("edit-form"); form.replaceChildren();
   const v = item || DEFAULTS[section];
-  for (const [key, type, extra] of SPECS[section]) {
+  for (const [key, type, extra, fallback] of SPECS[section]) {
     let input;
     if (type === "select" || type === "zone") {
-      const opts = type === "zone" ? ["", ...zones.map((z) => z.name)] : extra;
-      input = el("select", { name: key }, ...opts.map((o) => el("option", { value: o, textContent: o || "(whole frame)" })));
-      input.value = v[key] == null ? (type === "zone" ? "" : extra[0]) : (typeof v[key] === "string" ? v[key] : "");
+      const opts = type === "zone" ? ["", ...zones.map((z) => z.name)] : fallback ? ["", ...extra] : extra;
+      const blank = type === "zone" ? "(whole frame)" : `(default: ${fallback})`;
+      input = el("select", { name: key }, ...opts.map((o) => el("option", { value: o, textContent: o || blank })));
+      input.value = v[key] == null ? (type === "zone" || fallback ? "" : extra[0]) : (typeof v[key] === "string" ? v[key] : "");
     } else if (type === "checkbox") {
       // Unset fields show the config's default (the third SPECS entry).
       input = el("input", { type: "checkbox", name: key, checked: v[key] == null ? extra : v[key] === true });
@@ -78,19 +87,30 @@ function showProblems(r, resultEl) {
   document.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
   const unplaced = [];
   for (const p of (r.body && r.body.problems) || []) {
-    const key = p.field.split(".").pop();
+    const key = p.field.replace(/\[\d+\]/g, "").split(".").pop();
     const slot = $(`err-${key}`);
-    if (slot && !slot.closest(".hidden")) slot.textContent = p.message; else unplaced.push(`${p.field ? p.field + ": " : ""}${p.message} (line ${p.line})`);
+    // In words, beside the field; a problem elsewhere in the file names its item, never a line.
+    if (slot && !slot.closest(".hidden")) slot.textContent = p.message; else unplaced.push(`${p.field ? p.field + ": " : ""}${p.message}`);
   }
-  resultEl.replaceChildren(el("div", { className: "error", textContent: errorOf(r) }), ...unplaced.map((t) => el("div", { className: "error", textContent: t })));
+  const now = r.status === 412 && r.body && r.body.current
+    ? [el("div", { className: "muted", textContent: "now in the file: " + JSON.stringify(r.body.current) + " — your form is kept; Save applies it over this." })] : [];
+  resultEl.replaceChildren(el("div", { className: "error", textContent: errorOf(r) }), ...now, ...unplaced.map((t) => el("div", { className: "error", textContent: t })));
 }
 $("edit-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const body = formValue();
-  const path = `/api/config/${editing.section}/${encodeURIComponent(editing.name || body.name || "")}`;
-  const r = await api(path, { method: "PUT", body: JSON.stringify(body) });
+  if (!body.name) { $("err-name").textContent = "a name is needed"; return; }
+  // Adding creates (refused when the name is taken); editing replaces the item it opened.
+  const r = editing.name
+    ? await api(`/api/config/${editing.section}/${encodeURIComponent(editing.name)}${body.name !== editing.name ? "?rename=true" : ""}`,
+                { method: "PUT", body: JSON.stringify(body), headers: ifMatch() })
+    : await api(`/api/config/${editing.section}`, { method: "POST", body: JSON.stringify(body), headers: ifMatch() });
   if (r.status === 200) { show("edit", false); flash(describeApplied(r.body)); await reloadAll(); }
-  else showProblems(r, $("edit-result"));
+  else {
+    showProblems(r, $("edit-result"));
+    // A stale form may be saved again over the version it was just shown.
+    if (r.status === 412 && r.body && r.body.version != null) configTag = `"${r.body.version}"`;
+  }
 });
 $("edit-cancel").addEventListener("click", () => show("edit", false));
 document.querySelectorAll("[data-add]").forEach((b) => b.addEventListener("click", () => openEditor(b.dataset.add, null)));
@@ -100,10 +120,10 @@ async function itemAction(section, item, action, button) {
   let r;
   if (action === "delete") {
     if (button.dataset.armed !== "1") { button.dataset.armed = "1"; button.textContent = "Really delete?"; return; }
-    r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "DELETE" });
+    r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "DELETE", headers: ifMatch() });
   } else {
     const body = Object.assign({}, item, { enabled: item.enabled === false });
-    r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "PUT", body: JSON.stringify(body) });
+    r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "PUT", body: JSON.stringify(body), headers: ifMatch() });
   }
   if (r.status === 200) { flash(describeApplied(r.body)); await reloadAll(); } else { button.after(el("span", { className: "error", textContent: " " + errorOf(r) })); }
 }
@@ -120,6 +140,7 @@ function actions(section, item, extra = []) {
 async function loadItems() {
   const [z, rules, sinks, cams] = await Promise.all(["zone", "rule", "sink", "camera"].map((s) => api(`/api/config/${s}`)));
   zones = z.status === 200 ? z.body : [];
+  if (z.etag) configTag = z.etag;
   $("zones").replaceChildren(...zones.map((zn) => el("div", { className: "item", dataset: { zone: zn.name } },
     el("div", { className: "what" }, el("strong", { textContent: zn.name }), el("div", { className: "muted", textContent: `${(zn.cameras || ["all cameras"]).join(", ")} · ${zn.polygon.length} corners` })),
     actions("zone", zn))));
@@ -179,7 +200,9 @@ $("zone-cancel").addEventListener("click", () => show("zone-editor", false));
 $("zone-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const name = $("zone-name").value.trim();
-  const r = await api(`/api/config/zone/${encodeURIComponent(name)}`, { method: "PUT", body: JSON.stringify({ name, cameras: [zoneCam], polygon: points }) });
+  if (points.length < 3) { $("zone-result").replaceChildren(el("span", { className: "error", textContent: "a zone needs at least 3 corners" })); return; }
+  // A new zone: refused (409) when the name is taken, never moved from another camera.
+  const r = await api("/api/config/zone", { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], polygon: points }), headers: ifMatch() });
   if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `zone "${name}" saved · ` + describeApplied(r.body) })); await loadItems(); drawZone(); }
   else showProblems(r, $("zone-result"));
 });

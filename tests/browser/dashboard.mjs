@@ -129,6 +129,35 @@ await step("add a webhook sink", async () => {
   if (shown.includes(opsSecret)) throw new Error("the secret is shown on the page");
   if (!shown.includes("secret set")) throw new Error(`sink line: ${shown}`);
 });
+await step("adding a camera under a name that exists is refused and changes nothing", async () => {
+  await page.click('[data-add="camera"]');
+  await page.fill('#edit-form [name="name"]', "dock");
+  await page.fill('#edit-form [name="url"]', "rtsp://127.0.0.1:9/other");
+  await page.click("#edit-form button");
+  await page.waitForFunction(() => document.querySelector("#edit-result").textContent.includes('a camera named "dock" exists'),
+                             null, { timeout: 15000 });
+  await page.screenshot({ path: `${out}/5-duplicate-refused.png`, fullPage: true });
+  await page.click("#edit-cancel");
+});
+await step("an edit made in a stale tab is refused, the form kept", async () => {
+  const other = await context.newPage();
+  await other.goto(url);
+  const editDock = (p) => p.locator('.cam[data-camera="dock"] button', { hasText: "Edit" }).first();
+  await editDock(other).waitFor({ timeout: 15000 });
+  await editDock(page).click();
+  await editDock(other).click();
+  // This tab saves first (unchanged values: the config's version still moves on) ...
+  await page.click("#edit-form button");
+  await page.waitForSelector("#edit.hidden", { state: "attached", timeout: 20000 });
+  // ... so the other tab's save, started from the older version, is refused.
+  await other.fill('#edit-form [name="detect_fps"]', "2");
+  await other.click("#edit-form button");
+  await other.waitForFunction(() => document.querySelector("#edit-result").textContent.includes("changed since it was read"),
+                              null, { timeout: 15000 });
+  if ((await other.inputValue('#edit-form [name="detect_fps"]')) !== "2") throw new Error("the refused form lost what was typed");
+  await other.screenshot({ path: `${out}/6-stale-refused.png`, fullPage: true });
+  await other.close();
+});
 await step("send a test alert and see the receiver's answer", async () => {
   await page.locator('[data-sink="ops"] button.test').click();
   await page.waitForFunction(() => /delivered · HTTP 200/.test(document.querySelector('[data-sink="ops"] .answer').textContent), null, { timeout: 15000 });

@@ -8,9 +8,9 @@ use super::access::{Admin, Reader};
 use super::{json_body, problem, ApiError, ConfigBody, ConfigText, Section};
 use crate::control::live::{Applied, Refused};
 use crate::control::web::Web;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -19,7 +19,7 @@ pub(super) async fn api_config(State(w): State<Web>, _: Reader) -> Response {
     match &w.gw.live {
         Some(live) => {
             let (version, toml) = live.redacted();
-            Json(ConfigText { version, toml }).into_response()
+            ([etag(version)], Json(ConfigText { version, toml })).into_response()
         }
         None => problem(StatusCode::NOT_FOUND, "not started from a config file"),
     }
@@ -29,6 +29,8 @@ fn refused(r: Refused) -> Response {
     let (code, problems) = match &r {
         Refused::Invalid(p) => (StatusCode::UNPROCESSABLE_ENTITY, Some(p.clone())),
         Refused::NotFound(_) => (StatusCode::NOT_FOUND, None),
+        Refused::Conflict(_) => (StatusCode::CONFLICT, None),
+        Refused::Stale { .. } => (StatusCode::PRECONDITION_FAILED, None),
         Refused::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
     };
     let error = match &r {
@@ -36,9 +38,52 @@ fn refused(r: Refused) -> Response {
         other => other.to_string(),
     };
     ApiError {
-        status: code,
-        error,
         problems,
+        version: match r {
+            Refused::Stale { current, .. } => Some(current),
+            _ => None,
+        },
+        ..ApiError::new(code, error)
+    }
+    .into_response()
+}
+
+/// The version an edit started from: `If-Match: "7"` (the `ETag` of the GET it read).
+/// `Ok(None)` without the header; an unreadable one is refused rather than ignored.
+fn started_from(headers: &HeaderMap) -> Result<Option<u64>, Response> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("");
+    let bare = text.trim().trim_start_matches("W/").trim_matches('"');
+    bare.parse::<u64>().map(Some).map_err(|_| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "If-Match must be the ETag of the config that was read (e.g. \"7\"), got {text:?}"
+            ),
+        )
+    })
+}
+
+fn etag(version: u64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// A stale edit's answer: the refusal with the item as it is now.
+fn stale(w: &Web, section: &str, name: &str, r: Refused) -> Response {
+    let Refused::Stale { current, .. } = &r else {
+        return refused(r);
+    };
+    let now =
+        w.gw.live
+            .as_ref()
+            .and_then(|l| l.items(section).ok())
+            .and_then(|items| items.into_iter().find(|i| i["name"] == name));
+    ApiError {
+        version: Some(*current),
+        current: now,
+        ..ApiError::new(StatusCode::PRECONDITION_FAILED, r.to_string())
     }
     .into_response()
 }
@@ -97,31 +142,38 @@ pub(super) async fn api_items(
     let Some(live) = w.gw.live.clone() else {
         return problem(StatusCode::NOT_FOUND, "not started from a config file");
     };
+    let version = live.version();
     match live.items(&section) {
-        Ok(items) => Json(items).into_response(),
+        Ok(items) => ([etag(version)], Json(items)).into_response(),
         Err(r) => refused(r),
     }
 }
 
-/// Add or replace one camera, rule, zone or sink (the fields of its `[[section]]` table).
-#[utoipa::path(put, path = "/api/config/{section}/{name}", tag = "config",
-    params(("section" = Section, Path, description = "camera, rule, zone or sink"),
-           ("name" = String, Path, description = "the item's name")),
-    request_body(content = Object, description = "the item's fields, as in the TOML file"),
+/// Add one camera, rule, zone or sink; refused (409) when its name is taken.
+#[utoipa::path(post, path = "/api/config/{section}", tag = "config",
+    params(("section" = Section, Path, description = "camera, rule, zone or sink")),
+    request_body(content = Object, description = "the item's fields, as in the TOML file, with its name"),
     responses((status = 200, body = Applied), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 415, body = ApiError),
-              (status = 422, body = ApiError)),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 412, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError)),
     security(("session" = []), ("token" = [])))]
-pub(super) async fn api_item_put(
+pub(super) async fn api_item_create(
     State(w): State<Web>,
     _: Admin,
-    Path((section, name)): Path<(String, String)>,
+    Path(section): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
+    let started = match started_from(&headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     match json_body(body) {
         Ok(value) => {
             change(&w, move |live| {
-                live.edit(|text| crate::control::edit::put_item(text, &section, &name, &value))
+                live.edit_from(started, |text| {
+                    crate::control::edit::create_item(text, &section, &value).map(|(t, _)| t)
+                })
             })
             .await
         }
@@ -129,20 +181,84 @@ pub(super) async fn api_item_put(
     }
 }
 
+/// Query of an item edit.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct EditQuery {
+    /// Allow the body's `name` to differ from the path's: the item is renamed.
+    #[serde(default)]
+    rename: bool,
+}
+
+/// Replace one existing camera, rule, zone or sink (the fields of its `[[section]]` table).
+/// `If-Match` with the `ETag` it was read at refuses a stale edit (412, with the item as it
+/// is now); the body's `name` must be the path's unless `?rename=true`.
+#[utoipa::path(put, path = "/api/config/{section}/{name}", tag = "config",
+    params(("section" = Section, Path, description = "camera, rule, zone or sink"),
+           ("name" = String, Path, description = "the item's name"), EditQuery),
+    request_body(content = Object, description = "the item's fields, as in the TOML file"),
+    responses((status = 200, body = Applied), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 412, body = ApiError), (status = 415, body = ApiError), (status = 422, body = ApiError)),
+    security(("session" = []), ("token" = [])))]
+pub(super) async fn api_item_put(
+    State(w): State<Web>,
+    _: Admin,
+    Path((section, name)): Path<(String, String)>,
+    query: Result<Query<EditQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return problem(StatusCode::BAD_REQUEST, "rename must be true or false");
+    };
+    let started = match started_from(&headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let value = match json_body(body) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Some(live) = w.gw.live.clone() else {
+        return problem(StatusCode::NOT_FOUND, "not started from a config file");
+    };
+    let (s, n) = (section.clone(), name.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        live.edit_from(started, |text| {
+            crate::control::edit::replace_item(text, &s, &n, &value, q.rename)
+        })
+    })
+    .await;
+    match done {
+        Ok(Ok(applied)) => Json(applied).into_response(),
+        Ok(Err(r @ Refused::Stale { .. })) => stale(&w, &section, &name, r),
+        Ok(Err(r)) => refused(r),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
 /// Delete one camera, rule, zone or sink.
 #[utoipa::path(delete, path = "/api/config/{section}/{name}", tag = "config",
     params(("section" = Section, Path, description = "camera, rule, zone or sink"),
            ("name" = String, Path, description = "the item's name")),
-    responses((status = 200, body = Applied), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError), (status = 422, body = ApiError)),
+    responses((status = 200, body = Applied), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 412, body = ApiError),
+              (status = 422, body = ApiError)),
     security(("session" = []), ("token" = [])))]
 pub(super) async fn api_item_delete(
     State(w): State<Web>,
     _: Admin,
     Path((section, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
+    let started = match started_from(&headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     change(&w, move |live| {
-        live.edit(|text| crate::control::edit::delete_item(text, &section, &name))
+        live.edit_from(started, |text| {
+            crate::control::edit::delete_item(text, &section, &name)
+        })
     })
     .await
 }

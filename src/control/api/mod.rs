@@ -33,6 +33,13 @@ pub struct ApiError {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Vec<crate::config::Problem>>,
+    /// With 412 (a stale edit): the running version, and the item as it is now (absent when
+    /// it was deleted meanwhile), so the client can show what changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub current: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,6 +95,8 @@ impl ApiError {
             status,
             error: message.to_string(),
             problems: None,
+            version: None,
+            current: None,
         }
     }
 }
@@ -154,7 +163,7 @@ impl utoipa::Modify for Security {
         account::api_tokens, devices::api_cameras, devices::api_health, config::api_config,
         alerts::api_replay, alerts::api_alerts, alerts::api_events, alerts::api_snapshot,
         devices::api_camera_snapshot,
-        config::api_config_put, config::api_rollback, config::api_items, config::api_item_put,
+        config::api_config_put, config::api_rollback, config::api_items, config::api_item_create, config::api_item_put,
         config::api_item_delete, devices::api_sink_test, alerts::api_dead_letters,
     ),
     // Path parameters' schemas are not collected from `params(...)` by themselves.
@@ -184,7 +193,10 @@ pub(super) fn routes() -> Router<Web> {
             get(config::api_config).put(config::api_config_put),
         )
         .route("/api/config/rollback", post(config::api_rollback))
-        .route("/api/config/{section}", get(config::api_items))
+        .route(
+            "/api/config/{section}",
+            get(config::api_items).post(config::api_item_create),
+        )
         .route(
             "/api/config/{section}/{name}",
             put(config::api_item_put).delete(config::api_item_delete),

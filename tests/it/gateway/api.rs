@@ -257,10 +257,11 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
     let dock = RtspClipServer::start(&clip(), 0).expect("RTSP server");
     let add = serde_json::json!({"name": "dock", "url": dock.url(), "detect_fps": 4});
     let (status, applied) = admin
-        .json(Method::PUT, "/api/config/camera/dock", Some(add))
+        .json(Method::POST, "/api/config/camera", Some(add.clone()))
         .await;
     assert_eq!(status, 200, "{applied}");
     assert_eq!(applied["live"], serde_json::json!(["camera"]), "{applied}");
+    edits_lose_nothing(&admin, &add).await;
     let streaming =
         |c: &Option<serde_json::Value>| c.as_ref().is_some_and(|c| c["state"] == "streaming");
     let mut both = false;
@@ -610,4 +611,117 @@ async fn connections_past_the_cap_are_closed_and_the_page_answers_once_they_go()
         back,
         "the page did not answer after the idle connections closed"
     );
+}
+
+/// Adding never replaces, a stale edit is refused with what is there now, the path and the
+/// body name the same item, and a zone in use is not deleted (each refusal changes nothing).
+async fn edits_lose_nothing(admin: &Admin, dock: &serde_json::Value) {
+    use reqwest::Method;
+    let file = || async {
+        admin.json(Method::GET, "/api/config", None).await.1["toml"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (status, _, etag) = admin
+        .json_with(Method::GET, "/api/config/camera", None, &[])
+        .await;
+    assert_eq!(status, 200);
+    let etag = etag.expect("an ETag on the items");
+    let before = file().await;
+
+    // "Add camera" with a name that exists: 409, nothing changed.
+    let other =
+        serde_json::json!({"name": "dock", "url": "rtsp://127.0.0.1:9/other", "detect_fps": 1});
+    let (status, body, _) = admin
+        .json_with(Method::POST, "/api/config/camera", Some(other.clone()), &[])
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"],
+        "a camera named \"dock\" exists; edit it instead"
+    );
+    assert_eq!(file().await, before);
+
+    // Replacing a camera that does not exist does not create it; the body names the path's.
+    let (status, body, _) = admin
+        .json_with(
+            Method::PUT,
+            "/api/config/camera/nope",
+            Some(other.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the path's \"nope\""),
+        "{body}"
+    );
+    let nameless = serde_json::json!({"url": "rtsp://127.0.0.1:9/x"});
+    let (status, body, _) = admin
+        .json_with(Method::PUT, "/api/config/camera/nope", Some(nameless), &[])
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(file().await, before);
+
+    // Two editors from the same version: the first applies, the second is refused (412)
+    // with the item as it is now.
+    let mut first = dock.clone();
+    first["detect_fps"] = serde_json::json!(3);
+    let (status, body, _) = admin
+        .json_with(
+            Method::PUT,
+            "/api/config/camera/dock",
+            Some(first),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after_first = file().await;
+    let mut second = dock.clone();
+    second["detect_fps"] = serde_json::json!(1);
+    let (status, body, _) = admin
+        .json_with(
+            Method::PUT,
+            "/api/config/camera/dock",
+            Some(second),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(status, 412, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed since it was read"),
+        "{body}"
+    );
+    assert_eq!(body["current"]["detect_fps"], 3, "{body}");
+    assert_eq!(file().await, after_first, "the stale edit changed nothing");
+    let (status, _, _) = admin
+        .json_with(
+            Method::DELETE,
+            "/api/config/camera/dock",
+            None,
+            &[("If-Match", "soon")],
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "an unreadable If-Match is refused, not ignored"
+    );
+
+    // The zone the rule uses cannot be deleted from under it.
+    let (status, body, _) = admin
+        .json_with(Method::DELETE, "/api/config/zone/lane", None, &[])
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"],
+        "zone \"lane\" is used by rule \"person-seen\"; change it first"
+    );
+    assert_eq!(file().await, after_first);
 }

@@ -466,6 +466,41 @@ impl Admin {
         (status, serde_json::from_str(&text).unwrap_or_default())
     }
 
+    /// As [`Admin::json`] with extra request headers; also returns the answer's `ETag`.
+    async fn json_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value, Option<String>) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let r = req.send().await.expect("HTTPS request");
+        let status = r.status().as_u16();
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = r.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_default(),
+            etag,
+        )
+    }
+
     async fn camera(&self, name: &str) -> Option<serde_json::Value> {
         let (_, cams) = self.json(reqwest::Method::GET, "/api/cameras", None).await;
         cams.as_array()?.iter().find(|c| c["name"] == name).cloned()

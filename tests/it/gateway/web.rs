@@ -103,4 +103,13 @@ async fn the_web_page_works_in_a_real_browser() {
         !file.contains("keyframes_only") && !file.contains("enabled"),
         "{file}"
     );
+    // Selects left at "(default: …)" are not written either (the rule form once wrote
+    // severity "info", the first option, where the file set none and the default is medium),
+    // and the refused duplicate and stale edits wrote nothing.
+    assert!(
+        !file.contains("severity") && !file.contains("transport"),
+        "{file}"
+    );
+    assert!(!file.contains("rtsp://127.0.0.1:9/other"), "{file}");
+    assert!(file.contains("detect_fps = 4"), "{file}");
 }
