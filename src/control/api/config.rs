@@ -50,19 +50,14 @@ fn refused(r: Refused) -> Response {
 
 /// The version an edit started from: `If-Match: "7"` (the `ETag` of the GET it read).
 /// `Ok(None)` without the header; an unreadable one is refused rather than ignored.
-fn started_from(headers: &HeaderMap) -> Result<Option<u64>, Response> {
+fn started_from(headers: &HeaderMap) -> Result<Option<u64>, String> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
     let text = v.to_str().unwrap_or("");
     let bare = text.trim().trim_start_matches("W/").trim_matches('"');
     bare.parse::<u64>().map(Some).map_err(|_| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "If-Match must be the ETag of the config that was read (e.g. \"7\"), got {text:?}"
-            ),
-        )
+        format!("If-Match must be the ETag of the config that was read (e.g. \"7\"), got {text:?}")
     })
 }
 
@@ -166,7 +161,7 @@ pub(super) async fn api_item_create(
 ) -> Response {
     let started = match started_from(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, m),
     };
     match json_body(body) {
         Ok(value) => {
@@ -213,7 +208,7 @@ pub(super) async fn api_item_put(
     };
     let started = match started_from(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, m),
     };
     let value = match json_body(body) {
         Ok(v) => v,
@@ -253,7 +248,7 @@ pub(super) async fn api_item_delete(
 ) -> Response {
     let started = match started_from(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, m),
     };
     change(&w, move |live| {
         live.edit_from(started, |text| {
