@@ -4,6 +4,8 @@ let csrf = null, events = null, zones = [], zoneCam = null, points = [];
 // The config version the items on screen were read at (ETag); every edit sends it back as
 // If-Match, so an edit made from an old view is refused instead of undoing someone else's.
 let configTag = null;
+// Delete buttons clicked once, by "section/name", until when the second click counts.
+const armed = {};
 const $ = (id) => document.getElementById(id);
 const show = (id, on) => $(id).classList.toggle("hidden", !on);
 const el = (tag, { dataset, ...props } = {}, ...kids) => {
@@ -98,6 +100,14 @@ function showProblems(r, resultEl) {
 }
 $("edit-form").addEventListener("submit", async (e) => {
   e.preventDefault();
+  // Types checked here, in words beside the field, before anything is sent.
+  document.querySelectorAll("#edit-form .field-error").forEach((e) => { e.textContent = ""; });
+  let bad = false;
+  for (const [key, type] of SPECS[editing.section]) {
+    const v = $("edit-form").elements[key].value.trim();
+    if (type === "number" && v !== "" && !Number.isFinite(Number(v))) { $(`err-${key}`).textContent = "must be a number"; bad = true; }
+  }
+  if (bad) return;
   const body = formValue();
   if (!body.name) { $("err-name").textContent = "a name is needed"; return; }
   // Adding creates (refused when the name is taken); editing replaces the item it opened.
@@ -114,12 +124,22 @@ $("edit-form").addEventListener("submit", async (e) => {
 });
 $("edit-cancel").addEventListener("click", () => show("edit", false));
 document.querySelectorAll("[data-add]").forEach((b) => b.addEventListener("click", () => openEditor(b.dataset.add, null)));
-function flash(text) { const f = $("config-result"); f.replaceChildren(el("span", { className: "ok", textContent: text })); }
+// What a change did, where the eye is (not at the bottom of the page), for a few seconds; the
+// config section keeps the last one too.
+let toastTimer = null;
+function flash(text) {
+  $("config-result").replaceChildren(el("span", { className: "ok", textContent: text }));
+  const t = $("toast"); t.textContent = text; show("toast", true);
+  clearTimeout(toastTimer); toastTimer = setTimeout(() => show("toast", false), 6000);
+}
 
 async function itemAction(section, item, action, button) {
   let r;
   if (action === "delete") {
-    if (button.dataset.armed !== "1") { button.dataset.armed = "1"; button.textContent = "Really delete?"; return; }
+    const key = `${section}/${item.name}`;
+    // Armed for 10 s, kept across the cards' redraws (every 3 s).
+    if (!(armed[key] > Date.now())) { armed[key] = Date.now() + 10000; button.textContent = "Really delete?"; return; }
+    delete armed[key];
     r = await api(`/api/config/${section}/${encodeURIComponent(item.name)}`, { method: "DELETE", headers: ifMatch() });
   } else {
     const body = Object.assign({}, item, { enabled: item.enabled === false });
@@ -132,7 +152,7 @@ function actions(section, item, extra = []) {
   const edit = el("button", { type: "button", textContent: "Edit", onclick: () => openEditor(section, item) });
   const toggle = el("button", { type: "button", textContent: item.enabled === false ? "Enable" : "Disable", className: "toggle" });
   toggle.onclick = () => itemAction(section, item, "toggle", toggle);
-  const del = el("button", { type: "button", textContent: "Delete", className: "delete" });
+  const del = el("button", { type: "button", textContent: armed[`${section}/${item.name}`] > Date.now() ? "Really delete?" : "Delete", className: "delete" });
   del.onclick = () => itemAction(section, item, "delete", del);
   box.append(...(section === "zone" ? [del] : [edit, toggle, del]));
   return box;

@@ -158,6 +158,20 @@ await step("an edit made in a stale tab is refused, the form kept", async () => 
   await other.screenshot({ path: `${out}/6-stale-refused.png`, fullPage: true });
   await other.close();
 });
+await step("text in a number field is refused in words before anything is sent", async () => {
+  await page.locator('.cam[data-camera="dock"] button', { hasText: "Edit" }).first().click();
+  await page.fill('#edit-form [name="detect_fps"]', "fast");
+  await page.click("#edit-form button");
+  await page.waitForFunction(() => document.querySelector("#err-detect_fps").textContent === "must be a number", null, { timeout: 5000 });
+  await page.click("#edit-cancel");
+});
+await step("a delete confirmation outlives the cards' redraw", async () => {
+  const del = () => page.locator('.cam[data-camera="gate"] button.delete').first();
+  await del().click();
+  await page.waitForTimeout(4500);
+  const label = await del().innerText();
+  if (label !== "Really delete?") throw new Error(`after a redraw the button says ${JSON.stringify(label)}`);
+});
 await step("send a test alert and see the receiver's answer", async () => {
   await page.locator('[data-sink="ops"] button.test').click();
   await page.waitForFunction(() => /delivered · HTTP 200/.test(document.querySelector('[data-sink="ops"] .answer').textContent), null, { timeout: 15000 });
