@@ -36,9 +36,31 @@ const SPECS = {
          ["cameras", "list", "all cameras"], ["dwell_seconds", "number", "0 (default)"], ["cooldown_seconds", "number", "60 (default)"],
          ["severity", "select", ["info", "low", "medium", "high", "critical"], "medium"], ["enabled", "checkbox", true]],
   sink: [["name", "text"], ["kind", "select", ["webhook", "mqtt", "slack", "pagerduty", "email"]], ["url", "text", "https://receiver.example/hook"],
-         ["secret", "secret", "whsec_… (Standard Webhooks)"], ["topic", "text", "mqtt: watchpost/{device}/alerts/{camera}"], ["enabled", "checkbox", true]],
+         ["secret", "secret", "whsec_… (Standard Webhooks)"], ["topic", "text", "watchpost/{device}/alerts/{camera} (default)"],
+         ["routing_key", "secret", "the service's integration key"], ["from", "text", "watchpost@site.example"],
+         ["to", "list", "ops@site.example, oncall@site.example"], ["username", "text", ""], ["password", "secret", ""],
+         ["enabled", "checkbox", true]],
 };
 const DEFAULTS = { camera: {}, rule: { labels: ["person"] }, sink: { kind: "webhook" } };
+// A sink form shows only its kind's fields, with that kind's example URL.
+const SINK_FIELDS = {
+  webhook: ["url", "secret"], mqtt: ["url", "topic", "username", "password"], slack: ["url"],
+  pagerduty: ["routing_key", "url"], email: ["url", "from", "to", "username", "password"],
+};
+const SINK_URL = { webhook: "https://receiver.example/hook", mqtt: "mqtts://broker.example:8883", slack: "https://hooks.slack.com/services/…",
+                   pagerduty: "https://events.pagerduty.com/v2/enqueue (default)", email: "smtp://mail.example:587" };
+const sinkKind = () => ($("edit-form").elements.kind || {}).value;
+function showKindFields() {
+  if (!editing || editing.section !== "sink") return;
+  const kind = sinkKind(), want = SINK_FIELDS[kind] || [];
+  for (const [key] of SPECS.sink) {
+    if (["name", "kind", "enabled"].includes(key)) continue;
+    const on = want.includes(key);
+    $("edit-form").querySelector(`[data-field="${key}"]`).classList.toggle("hidden", !on);
+    $(`err-${key}`).classList.toggle("hidden", !on);
+  }
+  $("edit-form").elements.url.placeholder = SINK_URL[kind] || "";
+}
 let editing = null;
 function openEditor(section, item) {
   editing = { section, original: item, name: item ? item.name : null };
@@ -62,10 +84,12 @@ function openEditor(section, item) {
       else if (type === "secret") input.placeholder = v[key] === "(set)" ? "(set) — leave empty to keep" : (extra || "");
       else if (v[key] != null) input.value = v[key];
     }
-    const label = type === "checkbox" ? el("label", { className: "check" }, input, key) : el("label", {}, key, input);
+    const label = type === "checkbox" ? el("label", { className: "check", dataset: { field: key } }, input, key)
+                                      : el("label", { dataset: { field: key } }, key, input);
     form.append(label, el("span", { className: "field-error", id: `err-${key}` }));
   }
   form.append(el("div", { className: "row-actions" }, el("button", { textContent: item ? "Save" : "Add" })), el("div", { id: "edit-result" }));
+  if (section === "sink") { form.elements.kind.addEventListener("change", showKindFields); showKindFields(); }
   show("edit", true); show("zone-editor", false);
   $("edit").scrollIntoView({ behavior: "instant", block: "start" });
 }
@@ -74,6 +98,8 @@ function formValue() {
   const out = Object.assign({}, original || {});
   for (const [key, type, extra] of SPECS[section]) {
     const input = $("edit-form").elements[key];
+    // Another kind's field: not this sink's, left out (kept only if the kind did not change).
+    if (input.closest(".hidden")) { if (!(original && original.kind === out.kind && key in original)) delete out[key]; continue; }
     const raw = type === "checkbox" ? input.checked : input.value.trim();
     // A checkbox left at its default is not written into the operator's file.
     if (type === "checkbox") { if (raw === extra && !(original && key in original)) delete out[key]; else out[key] = raw; }

@@ -120,7 +120,14 @@ await step("add a rule on the zone", async () => {
 await step("add a webhook sink", async () => {
   await page.click('[data-add="sink"]');
   await page.fill('#edit-form [name="name"]', "ops");
+  // Each kind shows its own fields only.
+  await page.selectOption('#edit-form [name="kind"]', "pagerduty");
+  if (!(await page.isVisible('#edit-form [name="routing_key"]')) || (await page.isVisible('#edit-form [name="topic"]')))
+    throw new Error("a PagerDuty sink's form must show its routing key and no MQTT topic");
+  await page.selectOption('#edit-form [name="kind"]', "email");
+  if (!(await page.isVisible('#edit-form [name="to"]'))) throw new Error("an email sink's form must show its addresses");
   await page.selectOption('#edit-form [name="kind"]', "webhook");
+  if (await page.isVisible('#edit-form [name="to"]')) throw new Error("a webhook's form must not show email addresses");
   await page.fill('#edit-form [name="url"]', opsUrl);
   await page.fill('#edit-form [name="secret"]', opsSecret);
   await page.click("#edit-form button");
