@@ -258,8 +258,12 @@ function alertRow(a) {
   const d = (a.body && a.body.data) || a.data || {};
   const tr = el("tr"); tr.dataset.alertId = d.alert_id || a.alert_id; tr.dataset.rule = d.rule || a.rule || "";
   const when = new Date(a.created_at || Date.parse(a.timestamp || (a.body && a.body.timestamp)));
-  const cells = [when.toLocaleTimeString(), d.camera, d.rule, d.label, d.confidence != null ? d.confidence.toFixed(2) : ""];
-  cells.forEach((v, i) => tr.append(el("td", { textContent: v || "", className: i === 3 || i === 4 ? "wide" : "" })));
+  const stamp = `${when.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${when.toLocaleTimeString()}`;
+  // Label and confidence under the rule, so a phone shows them too.
+  const what = `${d.label || ""}${d.confidence != null ? " " + d.confidence.toFixed(2) : ""}`;
+  tr.append(el("td", { textContent: stamp }), el("td", { textContent: d.severity || a.severity || "", className: "sev" }),
+            el("td", { textContent: d.camera || a.camera || "" }),
+            el("td", {}, el("div", { textContent: d.rule || a.rule || "" }), el("div", { className: "muted", textContent: what })));
   const pic = el("td", { className: "thumb" });
   if (d.snapshot) { const src = `/api/snapshots/${encodeURIComponent(d.snapshot)}`; pic.append(el("a", { href: src, target: "_blank" }, el("img", { src, alt: "snapshot", loading: "lazy" }))); }
   tr.append(pic);
@@ -309,8 +313,11 @@ async function refresh() {
     for (const text of problems) n.append(el("span", { textContent: text, className: "error", dataset: { k: "problem" } }));
   }
   if (dead.status === 200) {
-    $("dead").replaceChildren(...dead.body.map((d) => el("tr", { dataset: { alertId: d.alert_id } },
-      ...[d.sink, d.camera, d.rule].map((t) => el("td", { textContent: t })), el("td", { className: "wide", textContent: d.attempts }), el("td", { textContent: d.last_error || "" }))));
+    $("dead").replaceChildren(...dead.body.map((d) => el("tr", { dataset: { alertId: d.alert_id, row: d.id } },
+      el("td", { textContent: new Date(d.created_at).toLocaleString() }),
+      ...[d.sink, d.camera, d.rule].map((t) => el("td", { textContent: t })), el("td", { className: "wide", textContent: d.attempts }),
+      el("td", { textContent: d.last_error || "" }),
+      el("td", {}, el("button", { type: "button", textContent: "Replay", className: "replay-one", onclick: () => replayOne(d.id) })))));
   }
 }
 async function loadConfig() {
@@ -356,10 +363,14 @@ $("login-form").addEventListener("submit", async (e) => {
   if (r.status === 200) { csrf = r.body.csrf; $("login-error").textContent = ""; dashboard(); } else { $("login-error").textContent = errorOf(r); }
 });
 $("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }); csrf = null; if (events) { events.close(); events = null; } start(); });
-$("replay").addEventListener("click", async () => {
-  const r = await api("/api/dead-letters/replay", { method: "POST" });
-  $("replay-result").textContent = r.status === 200 ? `replayed ${r.body.replayed}` : errorOf(r);
-  refresh();
-});
+// A replay into a sink that still fails says so: the rows would only die again.
+function replayed(r) {
+  const box = $("replay-result");
+  if (r.status !== 200) { box.replaceChildren(el("span", { className: "error", textContent: errorOf(r) })); return; }
+  box.replaceChildren(el("span", { className: "ok", textContent: `replayed ${r.body.replayed}` }),
+                      ...r.body.warnings.map((w) => el("div", { className: "error", textContent: w })));
+}
+$("replay").addEventListener("click", async () => { replayed(await api("/api/dead-letters/replay", { method: "POST" })); refresh(); });
+async function replayOne(id) { replayed(await api(`/api/dead-letters/${id}/replay`, { method: "POST" })); refresh(); }
 setInterval(() => { if (csrf && document.visibilityState === "visible") refresh(); }, 3000);
 start();

@@ -189,6 +189,8 @@ pub struct SinkStats {
 /// An alert as the web page lists it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecentAlert {
+    /// Its place in the outbox: the page asks for older ones with `before=seq`.
+    pub seq: i64,
     pub alert_id: String,
     /// Unix milliseconds.
     pub created_at: i64,
@@ -198,6 +200,21 @@ pub struct RecentAlert {
     /// The payload as committed (`alert.fired` / `alert.ended`).
     #[schema(value_type = Object)]
     pub body: serde_json::Value,
+}
+
+/// Which alerts a listing wants; `None` = any.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub camera: Option<String>,
+    pub rule: Option<String>,
+    pub label: Option<String>,
+    pub severity: Option<String>,
+    /// Unix ms, inclusive / exclusive.
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only alerts older than this `seq` (the next page).
+    pub before: Option<i64>,
+    pub limit: usize,
 }
 
 /// How often a rule or a camera fired since some time.

@@ -88,6 +88,37 @@ impl Outbox {
         Ok(())
     }
 
+    /// Each sink's newest attempt that failed, when it is that sink's newest attempt at all:
+    /// replaying its dead letters now would most likely make them dead again.
+    pub fn sinks_still_failing(&self) -> Result<Vec<(String, Option<u16>, String)>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.sink, a.status, a.error FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+                 WHERE a.id IN (SELECT MAX(a2.id) FROM attempts a2 JOIN deliveries d2 ON d2.id = a2.delivery_id
+                                GROUP BY d2.sink)
+                   AND a.error IS NOT NULL
+                 ORDER BY d.sink",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.err(e))
+    }
+
+    /// The sink of a delivery row.
+    pub fn sink_of(&self, id: i64) -> Result<Option<String>, OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT sink FROM deliveries WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     pub fn replay_all_dead(&mut self, now_ms: i64) -> Result<usize, OutboxError> {
         self.conn
             .execute(

@@ -2,8 +2,8 @@
 //! row listings and attempt histories.
 
 use super::{
-    ms_to_rfc3339, wal_path, Activity, AttemptRow, ListedRow, Outbox, OutboxError, RecentAlert,
-    RowState, SinkStats, Stats,
+    ms_to_rfc3339, wal_path, Activity, AlertFilter, AttemptRow, ListedRow, Outbox, OutboxError,
+    RecentAlert, RowState, SinkStats, Stats,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -103,25 +103,52 @@ impl Outbox {
 
     /// The newest `limit` alerts, newest first, each with its body as committed.
     pub fn recent_alerts(&self, limit: usize) -> Result<Vec<RecentAlert>, OutboxError> {
+        self.alerts(&AlertFilter {
+            limit,
+            ..AlertFilter::default()
+        })
+    }
+
+    /// Alerts matching `f`, newest first (the page's list and `GET /api/alerts`).
+    pub fn alerts(&self, f: &AlertFilter) -> Result<Vec<RecentAlert>, OutboxError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT alert_id, created_at, camera, rule, severity, CAST(body AS BLOB) FROM alerts
-                 ORDER BY seq DESC LIMIT ?1",
+                "SELECT seq, alert_id, created_at, camera, rule, severity, CAST(body AS BLOB) FROM alerts
+                 WHERE (?1 IS NULL OR camera = ?1) AND (?2 IS NULL OR rule = ?2)
+                   AND (?3 IS NULL OR severity = ?3)
+                   AND (?4 IS NULL OR (json_valid(CAST(body AS TEXT))
+                        AND json_extract(CAST(body AS TEXT), '$.data.label') = ?4))
+                   AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
+                   AND (?7 IS NULL OR seq < ?7)
+                 ORDER BY seq DESC LIMIT ?8",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![limit as i64], |r| {
-                let body: Vec<u8> = r.get(5)?;
-                Ok(RecentAlert {
-                    alert_id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    camera: r.get(2)?,
-                    rule: r.get(3)?,
-                    severity: r.get(4)?,
-                    body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-                })
-            })
+            .query_map(
+                params![
+                    f.camera,
+                    f.rule,
+                    f.severity,
+                    f.label,
+                    f.since_ms,
+                    f.until_ms,
+                    f.before,
+                    f.limit as i64
+                ],
+                |r| {
+                    let body: Vec<u8> = r.get(6)?;
+                    Ok(RecentAlert {
+                        seq: r.get(0)?,
+                        alert_id: r.get(1)?,
+                        created_at: r.get(2)?,
+                        camera: r.get(3)?,
+                        rule: r.get(4)?,
+                        severity: r.get(5)?,
+                        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                    })
+                },
+            )
             .and_then(|it| it.collect::<Result<Vec<_>, _>>());
         rows.map_err(|e| self.err(e))
     }

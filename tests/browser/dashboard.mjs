@@ -186,12 +186,21 @@ await step("send a test alert and see the receiver's answer", async () => {
 });
 await step("a real alert of the new rule appears live", async () => {
   await page.waitForSelector('#alerts tr[data-rule="dock-person"]', { timeout: 45000 });
+  // Its severity (the rule's default, medium), and the label under the rule, at phone width.
+  const row = await text('#alerts tr[data-rule="dock-person"]');
+  if (!row.includes("medium") || !row.includes("person")) throw new Error(`alert row lacks severity or label: ${row}`);
   await noSideways("alerts");
   await page.locator("#alerts-section").scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${out}/6-live-alert.png`, fullPage: true });
 });
 await step("replay dead letters", async () => {
   await page.waitForSelector("#dead tr", { timeout: 60000 });
+  // One row, with the warning that its sink still refuses (the receiver answers 400).
+  await page.locator("#dead button.replay-one").first().click();
+  await page.waitForFunction(() => {
+    const t = document.querySelector("#replay-result").textContent;
+    return t.includes("replayed 1") && t.includes("still failed on its last attempt (HTTP 400)");
+  }, null, { timeout: 10000 });
   await page.click("#replay");
   await page.waitForFunction(() => /replayed [1-9]\d*/.test(document.querySelector("#replay-result").textContent), null, { timeout: 10000 });
 });

@@ -7,13 +7,71 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::collections::HashMap;
+
+/// Warnings for replaying into `sinks` (all when `None`) whose last attempt failed.
+async fn still_failing(w: &Web, only: Option<String>) -> Vec<String> {
+    let found =
+        w.gw.telemetry
+            .outbox
+            .call(|o| o.sinks_still_failing())
+            .await
+            .unwrap_or_default();
+    found
+        .into_iter()
+        .filter(|(sink, _, _)| only.as_ref().is_none_or(|o| o == sink))
+        .map(|(sink, status, error)| {
+            format!(
+                "sink \"{sink}\" still failed on its last attempt ({}); the replayed rows may be dead letters again until it is fixed",
+                status.map(|s| format!("HTTP {s}")).unwrap_or(error)
+            )
+        })
+        .collect()
+}
 
 #[utoipa::path(post, path = "/api/dead-letters/replay", tag = "alerts", responses((status = 200, body = Replayed), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_replay(State(w): State<Web>, _: Admin) -> Response {
     match w.gw.replay_dead_letters().await {
-        Ok(n) => Json(Replayed { replayed: n }).into_response(),
+        Ok(n) => Json(Replayed {
+            replayed: n,
+            warnings: still_failing(&w, None).await,
+        })
+        .into_response(),
         Err(e) => action_failed(e),
+    }
+}
+
+/// Put one dead letter (a delivery row, by the id `GET /api/dead-letters` lists) back in the
+/// queue.
+#[utoipa::path(post, path = "/api/dead-letters/{id}/replay", tag = "alerts", params(("id" = i64, Path, description = "the delivery row's id")), responses((status = 200, body = Replayed), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_replay_one(
+    State(w): State<Web>,
+    _: Admin,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let Ok(Path(id)) = id else {
+        return problem(StatusCode::BAD_REQUEST, "the id is a delivery row's number");
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let done =
+        w.gw.telemetry
+            .outbox
+            .call(move |o| {
+                let sink = o.sink_of(id)?;
+                o.replay(id, now)?;
+                Ok(sink)
+            })
+            .await;
+    match done {
+        Ok(sink) => Json(Replayed {
+            replayed: 1,
+            warnings: still_failing(&w, sink).await,
+        })
+        .into_response(),
+        Err(crate::outbox::OutboxError::NoSuchRow(_)) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no dead letter with id {id}"),
+        ),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
@@ -21,25 +79,72 @@ pub(super) fn jpeg(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()
 }
 
-/// The newest alerts (`?limit=`, default 50, at most 500).
-#[utoipa::path(get, path = "/api/alerts", tag = "alerts", params(("limit" = Option<u32>, Query, description = "how many, newest first (default 50, at most 500)")), responses((status = 200, body = Vec<crate::outbox::RecentAlert>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+/// `GET /api/alerts` filters. Each is checked: a bad value is a 400 naming it, not ignored.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AlertQuery {
+    /// How many, newest first (1–500, default 50).
+    limit: Option<u32>,
+    /// Only alerts older than this `seq` (from the last alert of the previous page).
+    before: Option<i64>,
+    camera: Option<String>,
+    rule: Option<String>,
+    /// The detected label (`person`, `car`, …).
+    label: Option<String>,
+    severity: Option<crate::config::Severity>,
+    /// RFC 3339 time, inclusive.
+    since: Option<String>,
+    /// RFC 3339 time, exclusive.
+    until: Option<String>,
+}
+
+fn rfc3339_ms(field: &str, v: &Option<String>) -> Result<Option<i64>, String> {
+    v.as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_millis())
+                .map_err(|e| {
+                    format!("{field}: not an RFC 3339 time ({e}), e.g. 2026-12-04T08:00:00Z")
+                })
+        })
+        .transpose()
+}
+
+/// Alerts, newest first, filtered and paged (`?camera=&rule=&label=&severity=&since=&until=&before=&limit=`).
+#[utoipa::path(get, path = "/api/alerts", tag = "alerts", params(AlertQuery), responses((status = 200, body = Vec<crate::outbox::RecentAlert>), (status = 400, body = ApiError), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_alerts(
     State(w): State<Web>,
     _: Reader,
-    Query(q): Query<HashMap<String, String>>,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let limit = q
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(50)
-        .min(500);
-    match w
-        .gw
-        .telemetry
-        .outbox
-        .call(move |o| o.recent_alerts(limit))
-        .await
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("limit: must be 1 to 500, got {limit}"),
+        );
+    }
+    let (since_ms, until_ms) = match (rfc3339_ms("since", &q.since), rfc3339_ms("until", &q.until))
     {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let filter = crate::outbox::AlertFilter {
+        camera: q.camera,
+        rule: q.rule,
+        label: q.label,
+        severity: q.severity.map(|s| s.as_str().to_string()),
+        since_ms,
+        until_ms,
+        before: q.before,
+        limit: limit as usize,
+    };
+    match w.gw.telemetry.outbox.call(move |o| o.alerts(&filter)).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

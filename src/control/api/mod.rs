@@ -77,6 +77,8 @@ pub struct ConfigBody {
 #[derive(Serialize, ToSchema)]
 pub struct Replayed {
     pub replayed: usize,
+    /// Sinks whose last attempt still failed: the replayed rows may die again.
+    pub warnings: Vec<String>,
 }
 
 /// The sections edited item by item.
@@ -161,7 +163,7 @@ impl utoipa::Modify for Security {
         super::web::healthz, super::web::readyz, super::web::metrics,
         account::api_session, account::api_setup, account::api_login, account::api_logout,
         account::api_tokens, devices::api_cameras, devices::api_health, config::api_config,
-        alerts::api_replay, alerts::api_alerts, alerts::api_events, alerts::api_snapshot,
+        alerts::api_replay, alerts::api_replay_one, alerts::api_alerts, alerts::api_events, alerts::api_snapshot,
         devices::api_camera_snapshot,
         config::api_config_put, config::api_rollback, config::api_items, config::api_item_create, config::api_item_put,
         config::api_item_delete, devices::api_sink_test, alerts::api_dead_letters,
@@ -205,6 +207,10 @@ pub(super) fn routes() -> Router<Web> {
         .route("/api/dead-letters", get(alerts::api_dead_letters))
         .route("/api/openapi.json", get(api_openapi))
         .route("/api/dead-letters/replay", post(alerts::api_replay))
+        .route(
+            "/api/dead-letters/{id}/replay",
+            post(alerts::api_replay_one),
+        )
         .route("/api/alerts", get(alerts::api_alerts))
         .route("/api/events", get(alerts::api_events))
         .route("/api/snapshots/{id}", get(alerts::api_snapshot))

@@ -320,6 +320,7 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
         fired_on(&alerts, "dock") > 0,
         "no dock alert after {dock_seen} dock frames: {alerts}"
     );
+    alert_queries(&admin).await;
     // Let the yard camera pass its people once more: the zone is not on it.
     admin.until_detected("yard", LOOP_FRAMES).await;
     let alerts = admin.json(Method::GET, "/api/alerts", None).await.1;
@@ -724,4 +725,67 @@ async fn edits_lose_nothing(admin: &Admin, dock: &serde_json::Value) {
         "zone \"lane\" is used by rule \"person-seen\"; change it first"
     );
     assert_eq!(file().await, after_first);
+}
+
+/// `GET /api/alerts`: filters select, paging walks back, and every bad parameter is a 400
+/// that names it.
+async fn alert_queries(admin: &Admin) {
+    use reqwest::Method;
+    let (status, dock) = admin
+        .json(
+            Method::GET,
+            "/api/alerts?camera=dock&severity=medium&label=person",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{dock}");
+    let dock = dock.as_array().unwrap().clone();
+    assert!(!dock.is_empty());
+    assert!(
+        dock.iter()
+            .all(|a| a["camera"] == "dock" && a["severity"] == "medium"),
+        "{dock:?}"
+    );
+    let (_, none) = admin
+        .json(Method::GET, "/api/alerts?camera=dock&label=giraffe", None)
+        .await;
+    assert_eq!(none, serde_json::json!([]));
+    // Paging: `before` a seq gives what is older, newest first.
+    let (_, all) = admin.json(Method::GET, "/api/alerts?limit=500", None).await;
+    let all = all.as_array().unwrap().clone();
+    let seqs: Vec<i64> = all.iter().map(|a| a["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+    for (i, seq) in seqs.iter().enumerate() {
+        let (_, page) = admin
+            .json(
+                Method::GET,
+                &format!("/api/alerts?limit=1&before={seq}"),
+                None,
+            )
+            .await;
+        let want: Vec<i64> = seqs.get(i + 1).copied().into_iter().collect();
+        let got: Vec<i64> = page
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, want, "the page before {seq}");
+    }
+    for (query, names) in [
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+        ("severity=urgent", "severity"),
+        ("since=yesterday", "since"),
+        ("colour=red", "colour"),
+    ] {
+        let (status, body) = admin
+            .json(Method::GET, &format!("/api/alerts?{query}"), None)
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or("").contains(names),
+            "{query}: {body}"
+        );
+    }
 }
