@@ -108,17 +108,15 @@ pub fn camera_url(data: &[u8]) {
     };
     let shown = crate::config::redact_url(raw);
     if let Ok(u) = url::Url::parse(raw) {
-        if let Some(pw) = u.password().filter(|p| !p.is_empty() && *p != "***") {
+        // What a reader of the shown URL would take for its password is gone. (The same
+        // characters may well appear elsewhere in it, in the path or the host.)
+        if u.password().is_some_and(|p| !p.is_empty() && p != "***") {
             let again = url::Url::parse(&shown).ok();
             assert!(
                 again
                     .as_ref()
                     .and_then(|a| a.password())
                     .is_none_or(|p| p == "***"),
-                "password left in {shown:?}"
-            );
-            assert!(
-                !shown.contains(&format!(":{pw}@")),
                 "password left in {shown:?}"
             );
         }
