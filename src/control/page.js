@@ -303,6 +303,13 @@ async function refresh() {
                           ["silent", h.anomalies.map((a) => a.name).join(", ") || "none"]]) {
       n.append(el("span", { textContent: `${k}: ${v}`, dataset: { k } }));
     }
+    // Each sink on its own line: which one is failing, and why.
+    for (const k of h.delivery) {
+      const rate = k.delivery_success_rate == null ? "no attempts in 24 h" : (100 * k.delivery_success_rate).toFixed(1) + " % delivered";
+      const last = k.last_error ? ` · last error: ${k.last_error}` : k.last_success_at ? ` · last success ${new Date(k.last_success_at).toLocaleString()}` : "";
+      n.append(el("span", { textContent: `sink ${k.sink}: ${k.pending} pending · ${k.dead} dead · ${rate}${last}`,
+                            className: k.last_error ? "error" : "", dataset: { k: "sink", sink: k.sink } }));
+    }
     // What stops alerts from being kept or sent, in words: the outbox and each sink's worker.
     const problems = [];
     if (h.outbox.commit_failing) problems.push(`outbox cannot commit: ${h.outbox.error || "unknown error"} (${h.alerts_uncommitted} alerts waiting)`);

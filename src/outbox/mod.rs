@@ -170,7 +170,7 @@ pub struct AttemptRow {
 }
 
 /// Per-sink delivery figures (last 24 h where named so).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SinkStats {
     pub sink: String,
     pub pending: i64,
@@ -184,6 +184,10 @@ pub struct SinkStats {
     pub latency_avg_ms: Option<f64>,
     pub latency_p50_ms: Option<i64>,
     pub latency_p95_ms: Option<i64>,
+    /// The newest acknowledged attempt (RFC 3339).
+    pub last_success_at: Option<String>,
+    /// Why the newest attempt failed, when no success came after it.
+    pub last_error: Option<String>,
 }
 
 /// An alert as the web page lists it.

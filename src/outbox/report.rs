@@ -82,7 +82,32 @@ impl Outbox {
                     .copied()
             };
             let (p50, p95) = (quantile(0.5), quantile(0.95));
+            // The newest success, and the newest failure when it came after it.
+            let last_success: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT MAX(a.at) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+                     WHERE d.sink = ?1 AND a.error IS NULL",
+                    params![sink],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            let last_error: Option<(i64, String)> = self
+                .conn
+                .query_row(
+                    "SELECT a.at, a.error FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+                     WHERE d.sink = ?1 AND a.error IS NOT NULL ORDER BY a.id DESC LIMIT 1",
+                    params![sink],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let last_error = last_error
+                .filter(|(at, _)| last_success.is_none_or(|ok| *at > ok))
+                .map(|(_, e)| e);
             out.push(SinkStats {
+                last_success_at: last_success.map(ms_to_rfc3339),
+                last_error,
                 events_24h: one(
                     "SELECT COUNT(*) FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq
                      WHERE d.sink = ?1 AND a.created_at >= ?2",

@@ -272,6 +272,8 @@ pub struct Health {
     pub outbox: crate::outbox::ConditionReport,
     /// Each running sink's worker: running, stalled on the outbox, or restarting.
     pub sinks: Vec<crate::deliver::WorkerStatus>,
+    /// Each sink's delivery figures: pending, dead, success rate, last success and error.
+    pub delivery: Vec<crate::outbox::SinkStats>,
 }
 
 /// `GET /readyz`: ready to detect and to keep alerts.
@@ -367,6 +369,7 @@ impl Telemetry {
             alerts_dropped_uncommitted: c.dropped_uncommitted.load(Ordering::Relaxed),
             outbox: self.outbox.condition().report(),
             sinks: self.sinks.statuses(),
+            delivery: sinks,
         })
     }
 

@@ -201,6 +201,9 @@ await step("replay dead letters", async () => {
     const t = document.querySelector("#replay-result").textContent;
     return t.includes("replayed 1") && t.includes("still failed on its last attempt (HTTP 400)");
   }, null, { timeout: 10000 });
+  // Health names the failing sink and its error.
+  const sinkLine = await text('#numbers [data-sink="receiver"]');
+  if (!sinkLine.includes("last error: HTTP 400")) throw new Error(`health does not say which sink fails: ${sinkLine}`);
   await page.click("#replay");
   await page.waitForFunction(() => /replayed [1-9]\d*/.test(document.querySelector("#replay-result").textContent), null, { timeout: 10000 });
 });
