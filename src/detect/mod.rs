@@ -115,14 +115,38 @@ pub struct Detector {
 
 impl Detector {
     pub fn load(spec: &DetectorSpec) -> Result<Self, DetectError> {
-        Self::load_with(spec, true)
+        Self::load_guarded(spec, true)
     }
 
     /// As [`Detector::load`] with tract's own operators only (`watchpost-bench detect --stock-ops`, and
     /// the tests that hold the fast operators to tract's results).
     #[cfg(any(test, feature = "test-helpers", feature = "bench"))]
     pub fn load_stock(spec: &DetectorSpec) -> Result<Self, DetectError> {
-        Self::load_with(spec, false)
+        Self::load_guarded(spec, false)
+    }
+
+    /// tract's ONNX reader panics on some malformed files instead of returning an error
+    /// (found by the model_file fuzz target: `no entry found for key` in tract-onnx's graph
+    /// builder); a bad model file must be refused, not take the daemon down at start or on a
+    /// live switch. Loading builds only local state, so unwinding out of it leaves nothing
+    /// half-made.
+    fn load_guarded(spec: &DetectorSpec, fast_ops: bool) -> Result<Self, DetectError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::load_with(spec, fast_ops)
+        }))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(DetectError::Model {
+                path: spec.model.clone(),
+                message: format!(
+                    "the ONNX reader failed on this file ({why}): not a model watchpost can load"
+                ),
+            })
+        })
     }
 
     fn load_with(spec: &DetectorSpec, fast_ops: bool) -> Result<Self, DetectError> {
@@ -138,6 +162,15 @@ impl Detector {
             .with_ignore_output_shapes(true)
             .model_for_path(&spec.model)
             .map_err(model_err)?;
+        // tract indexes input 0 without a check (found by the model_file fuzz target: an ONNX
+        // file with an empty graph panicked here instead of being refused).
+        if model.inputs.len() != 1 || model.outputs.is_empty() {
+            return Err(bad(format!(
+                "a detector has one image input and at least one output; this model has {} inputs and {} outputs",
+                model.inputs.len(),
+                model.outputs.len()
+            )));
+        }
         let declared: Option<Vec<usize>> = model
             .input_fact(0)
             .ok()
