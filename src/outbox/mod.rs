@@ -53,16 +53,18 @@ pub enum OutboxError {
     },
     #[error("no outbox row with id {0}")]
     NoSuchRow(i64),
-    #[error("outbox {path}: {waiting} alerts still to deliver were sealed with a key, but {key} is missing. Restore the outbox.key backed up with this outbox (docs/operations.md, \"Backup and restore\"), or move {path} aside to start with an empty outbox. No key was made and no row was changed")]
+    #[error("outbox {path}: holds {held} alerts ({waiting} still to deliver) sealed with a key, but {key} is missing. Restore the outbox.key backed up with this outbox (docs/operations.md, \"Backup and restore\"), or move {path} aside to start with an empty outbox. No key was made and no row was changed")]
     KeyMissing {
         path: PathBuf,
         key: PathBuf,
+        held: i64,
         waiting: i64,
     },
-    #[error("outbox {path}: {waiting} alerts still to deliver were sealed with another key than the one in {key} (key id {found}). Restore the outbox.key backed up with this outbox (docs/operations.md, \"Backup and restore\"), or move {path} aside to start with an empty outbox. No row was changed")]
+    #[error("outbox {path}: holds {held} alerts ({waiting} still to deliver) sealed with another key than the one in {key} (key id {found}). Restore the outbox.key backed up with this outbox (docs/operations.md, \"Backup and restore\"), or move {path} aside to start with an empty outbox. No row was changed")]
     KeyMismatch {
         path: PathBuf,
         key: PathBuf,
+        held: i64,
         waiting: i64,
         found: String,
     },

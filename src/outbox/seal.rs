@@ -2,9 +2,9 @@
 //! before it is sent, so a body changed on disk is never delivered as genuine.
 //!
 //! The key is part of the data: rows record the id of the key that sealed them, and a key is
-//! only ever made for an outbox with nothing left to deliver. A lost or replaced key with
-//! rows still waiting is refused at open (naming the file and what to do), never papered over
-//! with a new key that would dead-letter every genuine alert.
+//! only ever made for an outbox that holds no sealed alert. A lost or replaced key is refused
+//! at open (naming the file and what to do), never papered over with a new key that would
+//! dead-letter every genuine alert.
 
 use super::{HmacSha256, OutboxError};
 use hmac::Mac;
@@ -54,18 +54,23 @@ pub(super) fn settle_key(
         path: db.to_path_buf(),
         message,
     };
-    // Rows still to deliver (pending or dead: a dead letter may be replayed).
-    let waiting: Vec<(Option<String>, i64)> = conn
+    // Every alert held, by the key that sealed it, and how many still have something to
+    // deliver (pending or dead: a dead letter may be replayed).
+    let held: Vec<(Option<String>, i64, i64)> = conn
         .prepare(
-            "SELECT a.key_id, COUNT(DISTINCT a.seq) FROM alerts a JOIN deliveries d ON d.alert_seq = a.seq
-             WHERE d.state != 'delivered' GROUP BY a.key_id",
+            "SELECT a.key_id, COUNT(*),
+                    SUM(EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_seq = a.seq AND d.state != 'delivered'))
+             FROM alerts a GROUP BY a.key_id",
         )
         .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(sql)?;
-    let waiting_total: i64 = waiting.iter().map(|w| w.1).sum();
+    let total: i64 = held.iter().map(|h| h.1).sum();
+    let waiting = |rows: &mut dyn Iterator<Item = &(Option<String>, i64, i64)>| {
+        rows.fold((0, 0), |(n, w), h| (n + h.1, w + h.2))
+    };
     let key = match std::fs::read(key_path) {
         Ok(k) if k.len() == 32 => Key::new(k),
         Ok(k) => {
@@ -76,44 +81,44 @@ pub(super) fn settle_key(
             )))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if waiting_total > 0 {
+            // A key is made only for an outbox that holds nothing sealed.
+            if total > 0 {
+                let (held, waiting) = waiting(&mut held.iter());
                 return Err(OutboxError::KeyMissing {
                     path: db.to_path_buf(),
                     key: key_path.to_path_buf(),
-                    waiting: waiting_total,
+                    held,
+                    waiting,
                 });
             }
             create_key(key_path).map_err(io)?
         }
         Err(e) => return Err(io(format!("cannot read {}: {e}", key_path.display()))),
     };
-    let foreign: i64 = waiting
-        .iter()
-        .filter(|(id, _)| id.as_ref().is_some_and(|id| *id != key.id))
-        .map(|w| w.1)
-        .sum();
-    let legacy = waiting.iter().any(|(id, _)| id.is_none());
-    // Rows from before key ids: the newest waiting one's seal says whose they are.
-    let legacy_foreign = legacy
-        && {
-            let sample: Option<(String, Vec<u8>, Vec<u8>)> = conn
+    let legacy = held.iter().any(|(id, _, _)| id.is_none());
+    // Rows from before key ids: the newest one's seal says whose they are.
+    let legacy_foreign = legacy && {
+        let sample: Option<(String, Vec<u8>, Vec<u8>)> = conn
             .query_row(
-                "SELECT a.alert_id, a.body, a.seal FROM alerts a JOIN deliveries d ON d.alert_seq = a.seq
-                 WHERE d.state != 'delivered' AND a.key_id IS NULL AND typeof(a.body) = 'blob'
-                 ORDER BY a.seq DESC LIMIT 1",
+                "SELECT alert_id, body, seal FROM alerts
+                 WHERE key_id IS NULL AND typeof(body) = 'blob' ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(sql)?;
-            sample.is_some_and(|(id, body, seal)| key.seal(&id, &body) != seal)
-        };
-    if foreign > 0 || legacy_foreign {
-        let legacy_n: i64 = waiting.iter().filter(|w| w.0.is_none()).map(|w| w.1).sum();
+        sample.is_some_and(|(id, body, seal)| key.seal(&id, &body) != seal)
+    };
+    let (foreign, foreign_waiting) = waiting(&mut held.iter().filter(|(id, _, _)| match id {
+        Some(id) => *id != key.id,
+        None => legacy_foreign,
+    }));
+    if foreign > 0 {
         return Err(OutboxError::KeyMismatch {
             path: db.to_path_buf(),
             key: key_path.to_path_buf(),
-            waiting: foreign + if legacy_foreign { legacy_n } else { 0 },
+            held: foreign,
+            waiting: foreign_waiting,
             found: key.id.clone(),
         });
     }

@@ -158,7 +158,10 @@ async fn a_lost_or_replaced_key_with_pending_rows_refuses_to_start_and_changes_n
     // Lost: refused, no key made, nothing changed. The daemon says so too, and exits.
     std::fs::remove_file(&key).unwrap();
     let err = Outbox::open(&path).err().expect("refused").to_string();
-    assert!(err.contains("18 alerts still to deliver"), "{err}");
+    assert!(
+        err.contains("holds 18 alerts (18 still to deliver)"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("{} is missing", key.display())),
         "{err}"
@@ -186,9 +189,24 @@ async fn a_lost_or_replaced_key_with_pending_rows_refuses_to_start_and_changes_n
 
     // The backed-up key restores everything: all 18 still pending, none dead.
     std::fs::write(&key, &genuine).unwrap();
-    let o = Outbox::open(&path).unwrap();
+    let mut o = Outbox::open(&path).unwrap();
     let s = o.stats().unwrap();
     assert_eq!((s.pending, s.dead), (18, 0));
+
+    // Even with everything delivered, a lost key is not replaced while sealed alerts remain.
+    let conn = raw(&path);
+    conn.execute("UPDATE deliveries SET state = 'delivered'", [])
+        .unwrap();
+    drop(conn);
+    o.stats().unwrap();
+    drop(o);
+    std::fs::remove_file(&key).unwrap();
+    let err = Outbox::open(&path).err().expect("refused").to_string();
+    assert!(
+        err.contains("holds 18 alerts (0 still to deliver)"),
+        "{err}"
+    );
+    assert!(!key.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,7 +169,7 @@ impl utoipa::Modify for Security {
         config::api_item_delete, devices::api_sink_test, alerts::api_dead_letters,
     ),
     // Path parameters' schemas are not collected from `params(...)` by themselves.
-    components(schemas(Section)),
+    components(schemas(Section, crate::config::Severity)),
     modifiers(&Security)
 )]
 pub struct ApiDoc;
