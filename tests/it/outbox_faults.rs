@@ -189,7 +189,7 @@ async fn a_lost_or_replaced_key_with_pending_rows_refuses_to_start_and_changes_n
 
     // The backed-up key restores everything: all 18 still pending, none dead.
     std::fs::write(&key, &genuine).unwrap();
-    let mut o = Outbox::open(&path).unwrap();
+    let o = Outbox::open(&path).unwrap();
     let s = o.stats().unwrap();
     assert_eq!((s.pending, s.dead), (18, 0));
 
