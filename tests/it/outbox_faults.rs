@@ -452,30 +452,75 @@ impl Daemon {
     }
 }
 
-/// The tmpfs a test mounts (as root) and unmounts when dropped.
-struct Tmpfs(PathBuf);
+/// The tmpfs a test mounts and unmounts when dropped: as root, or through `sudo -n` (owned
+/// by the test's user then). Without either the test fails and says why: a full disk is only
+/// real on a real filesystem.
+struct Tmpfs {
+    at: PathBuf,
+    sudo: bool,
+}
 
 impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Self {
         std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("mount(8)");
-        assert!(
-            out.status.success(),
-            "this test mounts a {size} tmpfs to fill a real filesystem and must run as root \
-             (CI does): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(at.to_path_buf())
+        let uid = own_uid();
+        let opts = format!("size={size},uid={uid},mode=0700");
+        let attempt = |sudo: bool| {
+            let mut cmd = if sudo {
+                let mut c = Command::new("sudo");
+                c.args(["-n", "mount"]);
+                c
+            } else {
+                Command::new("mount")
+            };
+            cmd.args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+                .arg(at)
+                .output()
+        };
+        let direct = attempt(false).expect("mount(8)");
+        if direct.status.success() {
+            println!("disk full: a {size} tmpfs mounted at {}", at.display());
+            return Tmpfs {
+                at: at.to_path_buf(),
+                sudo: false,
+            };
+        }
+        match attempt(true) {
+            Ok(o) if o.status.success() => {
+                println!("disk full: a {size} tmpfs mounted with sudo at {}", at.display());
+                Tmpfs { at: at.to_path_buf(), sudo: true }
+            }
+            other => panic!(
+                "this test fills a real {size} tmpfs and needs root or passwordless sudo to mount it \
+                 (mount: {}; sudo: {:?})",
+                String::from_utf8_lossy(&direct.stderr).trim(),
+                other.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+            ),
+        }
     }
+}
+
+/// The test's own user id (`id -u`), for the tmpfs's owner.
+fn own_uid() -> String {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "0".into())
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let mut cmd = if self.sudo {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "umount", "-l"]);
+            c
+        } else {
+            let mut c = Command::new("umount");
+            c.arg("-l");
+            c
+        };
+        let _ = cmd.arg(&self.at).status();
     }
 }
 
