@@ -127,12 +127,12 @@ pub fn camera_url(data: &[u8]) {
 }
 
 /// Model loading (the file named in `[model]`, a switched model, SIGHUP): any bytes are
-/// refused with an error, never a panic.
-pub fn model_file(data: &[u8], scratch: &Path) {
+/// refused with an error, never a panic. Returns the refusal, if any.
+pub fn model_file(data: &[u8], scratch: &Path) -> Option<String> {
     let model = scratch.join("model.onnx");
     let labels = scratch.join("labels.txt");
     if std::fs::write(&model, data).is_err() || std::fs::write(&labels, "person\n").is_err() {
-        return;
+        return None;
     }
     let spec = crate::detect::DetectorSpec {
         model,
@@ -142,7 +142,9 @@ pub fn model_file(data: &[u8], scratch: &Path) {
         threads: 1,
         score_threshold: None,
     };
-    let _ = crate::detect::Detector::load(&spec);
+    crate::detect::Detector::load(&spec)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The outbox row decoder: one delivery row whose columns hold whatever types and values the

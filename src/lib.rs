@@ -50,7 +50,8 @@
 //! [`geometry`] (IoU, polygons, anchor points), [`imaging`] (the one resize filter),
 //! [`reconcile`] ("apply this list by name": added / restarted / unchanged / removed),
 //! [`signing`] (Standard Webhooks and hex HMAC), [`template`] (people's alert titles),
-//! [`tls`] (rustls client settings from PEM files).
+//! [`tls`] (rustls client settings from PEM files), [`throttle`] (a log line at most once
+//! per period).
 //!
 //! The binaries: `main.rs` + `cli/` is the command line of the shipped `watchpost`; the
 //! benchmark commands are a separate binary, `watchpost-bench` (`--features bench`).
@@ -77,6 +78,7 @@ pub mod signing;
 pub mod switch;
 pub mod telemetry;
 pub mod template;
+pub mod throttle;
 pub mod tls;
 pub mod video;
 

@@ -84,7 +84,7 @@ pub(super) fn commit_loop(
     bodies: &BodyMaker,
     limits: &Limits,
 ) {
-    let mut last_drop_log: Option<Instant> = None;
+    let drop_log = crate::throttle::Every::new(Duration::from_secs(60));
     let mut last_history_pass: Option<Instant> = None;
     while let Some(batch) = hits.take(256) {
         let alerts: Vec<NewAlert> = batch.iter().map(|h| bodies.alert(h)).collect();
@@ -162,8 +162,7 @@ pub(super) fn commit_loop(
                     .dropped_undelivered
                     .fetch_add(d.undelivered, Ordering::Relaxed);
                 // Once per burst: a full outbox drops on every commit.
-                if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                    last_drop_log = Some(Instant::now());
+                if drop_log.due() {
                     tracing::warn!(
                         delivered = d.delivered,
                         dead = d.dead,

@@ -19,6 +19,7 @@ pub(super) struct HitQueue {
     ready: Condvar,
     counters: Arc<Counters>,
     cap: usize,
+    drop_log: crate::throttle::Every,
 }
 
 #[derive(Default)]
@@ -27,7 +28,6 @@ struct Inner {
     /// Taken by the committer and not yet committed.
     held: usize,
     closed_at: Option<Instant>,
-    last_drop_log: Option<Instant>,
 }
 
 impl HitQueue {
@@ -37,6 +37,7 @@ impl HitQueue {
             ready: Condvar::new(),
             counters,
             cap: cap.max(1),
+            drop_log: crate::throttle::Every::new(Duration::from_secs(10)),
         }
     }
 
@@ -57,11 +58,7 @@ impl HitQueue {
                     .fetch_add(1, Ordering::Relaxed)
                     + 1;
                 // Every one is counted; the log says so at most every 10 s.
-                if inner
-                    .last_drop_log
-                    .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
-                {
-                    inner.last_drop_log = Some(Instant::now());
+                if self.drop_log.due() {
                     tracing::error!(alert_id = %old.alert_id, camera = %old.camera, rule = %old.rule,
                         waiting = self.cap, dropped_total = total,
                         "outbox not committing and {} alerts already waiting: dropped the oldest uncommitted alert", self.cap);

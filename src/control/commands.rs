@@ -110,8 +110,11 @@ pub async fn run(name: &str, args: &Value, gw: &Gateway) -> Result<Value, String
     };
     match name {
         "replay-dead-letters" => {
-            let n = gw.replay_dead_letters().await.map_err(|e| e.to_string())?;
-            Ok(json!({ "replayed": n }))
+            let r = gw
+                .replay_dead_letters(None)
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(r).map_err(|e| e.to_string())
         }
         "restart-camera" => {
             let name = camera()?;

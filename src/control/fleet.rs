@@ -307,10 +307,18 @@ fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, Control
 /// Commands beyond the queue ([`COMMAND_QUEUE`] waiting): each is answered "busy" on its
 /// result topic (so the sender knows to try again), counted, and logged at most every 10 s;
 /// never dropped without a trace.
-#[derive(Default)]
 struct Busy {
     refused: u64,
-    last_log: Option<Instant>,
+    log: crate::throttle::Every,
+}
+
+impl Default for Busy {
+    fn default() -> Self {
+        Self {
+            refused: 0,
+            log: crate::throttle::Every::new(Duration::from_secs(10)),
+        }
+    }
 }
 
 /// Commands that may wait for the control loop.
@@ -337,11 +345,7 @@ impl Busy {
         {
             tracing::debug!("busy answer not queued (client queue full)");
         }
-        if self
-            .last_log
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
-        {
-            self.last_log = Some(Instant::now());
+        if self.log.due() {
             tracing::warn!(
                 refused_total = self.refused,
                 queue = COMMAND_QUEUE,

@@ -26,6 +26,14 @@ pub enum ActionError {
     Failed(String),
 }
 
+/// What a replay of dead letters did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    pub replayed: usize,
+    /// Sinks whose last attempt still failed: the replayed rows may die again.
+    pub warnings: Vec<String>,
+}
+
 /// A camera's newest frame as JPEG, at the camera's own size.
 pub struct CameraPicture {
     pub jpeg: Vec<u8>,
@@ -34,14 +42,42 @@ pub struct CameraPicture {
 }
 
 impl Gateway {
-    /// Puts every dead letter back in the queue; how many.
-    pub async fn replay_dead_letters(&self) -> Result<usize, ActionError> {
+    /// Puts one dead letter (by delivery row id) or every one back in the queue, warning for
+    /// each sink that still failed on its last attempt (its rows would only die again).
+    pub async fn replay_dead_letters(&self, row: Option<i64>) -> Result<Replayed, ActionError> {
         let now = chrono::Utc::now().timestamp_millis();
-        self.telemetry
+        let (replayed, only, failing) = self
+            .telemetry
             .outbox
-            .call(move |o| o.replay_all_dead(now))
+            .call(move |o| {
+                let (n, sink) = match row {
+                    Some(id) => {
+                        let sink = o.sink_of(id)?;
+                        o.replay(id, now)?;
+                        (1, sink)
+                    }
+                    None => (o.replay_all_dead(now)?, None),
+                };
+                Ok((n, sink, o.sinks_still_failing()?))
+            })
             .await
-            .map_err(|e| ActionError::Failed(e.to_string()))
+            .map_err(|e| match e {
+                crate::outbox::OutboxError::NoSuchRow(id) => {
+                    ActionError::NotFound(format!("no dead letter with id {id}"))
+                }
+                e => ActionError::Failed(e.to_string()),
+            })?;
+        let warnings = failing
+            .into_iter()
+            .filter(|(sink, _, _)| only.as_ref().is_none_or(|o| o == sink))
+            .map(|(sink, status, error)| {
+                format!(
+                    "sink \"{sink}\" still failed on its last attempt ({}); the replayed rows may be dead letters again until it is fixed",
+                    status.map(|s| format!("HTTP {s}")).unwrap_or(error)
+                )
+            })
+            .collect();
+        Ok(Replayed { replayed, warnings })
     }
 
     /// Reconnects one camera with its current settings (a technician's "reconnect now").

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -22,8 +22,8 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub struct LimitAcceptor {
     permits: Arc<Semaphore>,
     refused: Arc<AtomicU64>,
-    /// When the last refusal was logged (at most one line every 10 s).
-    logged: Arc<parking_lot::Mutex<Option<Instant>>>,
+    /// At most one line every 10 s about refusals.
+    logged: Arc<crate::throttle::Every>,
 }
 
 impl LimitAcceptor {
@@ -31,7 +31,7 @@ impl LimitAcceptor {
         Self {
             permits: Arc::new(Semaphore::new(max)),
             refused: Arc::default(),
-            logged: Arc::default(),
+            logged: Arc::new(crate::throttle::Every::new(Duration::from_secs(10))),
         }
     }
 }
@@ -58,9 +58,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for LimitAcceptor {
             )),
             Err(_) => {
                 let total = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-                let mut logged = self.logged.lock();
-                if logged.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                    *logged = Some(Instant::now());
+                if self.logged.due() {
                     tracing::warn!(
                         max = MAX_CONNECTIONS,
                         refused_total = total,

@@ -94,6 +94,13 @@ pub struct ConditionReport {
     pub reserve_released: bool,
 }
 
+impl ConditionReport {
+    /// New alerts can be committed: no failing commit, no damage.
+    pub fn writable(&self) -> bool {
+        !self.commit_failing && self.fatal.is_none()
+    }
+}
+
 impl Condition {
     /// Keeps a reserve file at `path` (made now if missing or short).
     pub fn keep_reserve(&self, path: PathBuf) {

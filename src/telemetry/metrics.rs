@@ -199,8 +199,7 @@ impl Derived {
             v.reset();
         }
         let condition = self.shared.condition().report();
-        self.writable
-            .set((!condition.commit_failing && condition.fatal.is_none()) as i64);
+        self.writable.set(condition.writable() as i64);
         for (c, n) in [
             (&self.commit_failures, condition.commit_failures),
             (&self.record_failures, condition.record_failures),

@@ -405,8 +405,7 @@ impl Telemetry {
                 )),
             }
         }
-        let outbox_writable =
-            probe.is_ok() && !condition.commit_failing && condition.fatal.is_none();
+        let outbox_writable = probe.is_ok() && condition.writable();
         let snaps = self.cameras.snapshots();
         let streaming = snaps
             .iter()

@@ -418,12 +418,7 @@ impl Daemon {
             self.log()
         );
         let pem = std::fs::read(&cert).unwrap();
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .tls_built_in_root_certs(false)
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap()
+        common::pinned_client(&pem, Duration::from_secs(5))
     }
 
     /// GET a probe from a blocking poll (the bounded waits take plain closures).

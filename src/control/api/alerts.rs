@@ -8,34 +8,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-/// Warnings for replaying into `sinks` (all when `None`) whose last attempt failed.
-async fn still_failing(w: &Web, only: Option<String>) -> Vec<String> {
-    let found =
-        w.gw.telemetry
-            .outbox
-            .call(|o| o.sinks_still_failing())
-            .await
-            .unwrap_or_default();
-    found
-        .into_iter()
-        .filter(|(sink, _, _)| only.as_ref().is_none_or(|o| o == sink))
-        .map(|(sink, status, error)| {
-            format!(
-                "sink \"{sink}\" still failed on its last attempt ({}); the replayed rows may be dead letters again until it is fixed",
-                status.map(|s| format!("HTTP {s}")).unwrap_or(error)
-            )
-        })
-        .collect()
-}
-
 #[utoipa::path(post, path = "/api/dead-letters/replay", tag = "alerts", responses((status = 200, body = Replayed), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_replay(State(w): State<Web>, _: Admin) -> Response {
-    match w.gw.replay_dead_letters().await {
-        Ok(n) => Json(Replayed {
-            replayed: n,
-            warnings: still_failing(&w, None).await,
-        })
-        .into_response(),
+    match w.gw.replay_dead_letters(None).await {
+        Ok(r) => Json(r).into_response(),
         Err(e) => action_failed(e),
     }
 }
@@ -51,27 +27,9 @@ pub(super) async fn api_replay_one(
     let Ok(Path(id)) = id else {
         return problem(StatusCode::BAD_REQUEST, "the id is a delivery row's number");
     };
-    let now = chrono::Utc::now().timestamp_millis();
-    let done =
-        w.gw.telemetry
-            .outbox
-            .call(move |o| {
-                let sink = o.sink_of(id)?;
-                o.replay(id, now)?;
-                Ok(sink)
-            })
-            .await;
-    match done {
-        Ok(sink) => Json(Replayed {
-            replayed: 1,
-            warnings: still_failing(&w, sink).await,
-        })
-        .into_response(),
-        Err(crate::outbox::OutboxError::NoSuchRow(_)) => problem(
-            StatusCode::NOT_FOUND,
-            format!("no dead letter with id {id}"),
-        ),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    match w.gw.replay_dead_letters(Some(id)).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => action_failed(e),
     }
 }
 

@@ -83,9 +83,12 @@ fn stale(w: &Web, section: &str, name: &str, r: Refused) -> Response {
     .into_response()
 }
 
-/// Runs a blocking config change (cameras stop and start) off the async workers.
+/// Runs a blocking config change (cameras stop and start) off the async workers. `item` is
+/// the (section, name) an item edit is about: a stale one is answered with that item as it
+/// is now.
 async fn change(
     w: &Web,
+    item: Option<(String, String)>,
     f: impl FnOnce(&crate::control::live::LiveConfig) -> Result<Applied, Refused> + Send + 'static,
 ) -> Response {
     let Some(live) = w.gw.live.clone() else {
@@ -93,6 +96,10 @@ async fn change(
     };
     match tokio::task::spawn_blocking(move || f(&live)).await {
         Ok(Ok(applied)) => Json(applied).into_response(),
+        Ok(Err(r @ Refused::Stale { .. })) => match &item {
+            Some((section, name)) => stale(w, section, name, r),
+            None => refused(r),
+        },
         Ok(Err(r)) => refused(r),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -110,7 +117,7 @@ pub(super) async fn api_config_put(
     body: Result<Json<ConfigBody>, JsonRejection>,
 ) -> Response {
     match json_body(body) {
-        Ok(b) => change(&w, move |live| live.replace(&b.toml)).await,
+        Ok(b) => change(&w, None, move |live| live.replace(&b.toml)).await,
         Err(r) => r.into_response(),
     }
 }
@@ -121,7 +128,7 @@ pub(super) async fn api_config_put(
               (status = 404, body = ApiError), (status = 422, body = ApiError)),
     security(("session" = []), ("token" = [])))]
 pub(super) async fn api_rollback(State(w): State<Web>, _: Admin) -> Response {
-    change(&w, |live| live.rollback()).await
+    change(&w, None, |live| live.rollback()).await
 }
 
 /// The items of one section as JSON objects (secrets as "(set)").
@@ -165,7 +172,7 @@ pub(super) async fn api_item_create(
     };
     match json_body(body) {
         Ok(value) => {
-            change(&w, move |live| {
+            change(&w, None, move |live| {
                 live.edit_from(started, |text| {
                     crate::control::edit::create_item(text, &section, &value).map(|(t, _)| t)
                 })
@@ -214,22 +221,13 @@ pub(super) async fn api_item_put(
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let Some(live) = w.gw.live.clone() else {
-        return problem(StatusCode::NOT_FOUND, "not started from a config file");
-    };
-    let (s, n) = (section.clone(), name.clone());
-    let done = tokio::task::spawn_blocking(move || {
+    let item = Some((section.clone(), name.clone()));
+    change(&w, item, move |live| {
         live.edit_from(started, |text| {
-            crate::control::edit::replace_item(text, &s, &n, &value, q.rename)
+            crate::control::edit::replace_item(text, &section, &name, &value, q.rename)
         })
     })
-    .await;
-    match done {
-        Ok(Ok(applied)) => Json(applied).into_response(),
-        Ok(Err(r @ Refused::Stale { .. })) => stale(&w, &section, &name, r),
-        Ok(Err(r)) => refused(r),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
-    }
+    .await
 }
 
 /// Delete one camera, rule, zone or sink.
@@ -250,7 +248,8 @@ pub(super) async fn api_item_delete(
         Ok(v) => v,
         Err(m) => return problem(StatusCode::BAD_REQUEST, m),
     };
-    change(&w, move |live| {
+    let item = Some((section.clone(), name.clone()));
+    change(&w, item, move |live| {
         live.edit_from(started, |text| {
             crate::control::edit::delete_item(text, &section, &name)
         })

@@ -74,12 +74,7 @@ pub struct ConfigBody {
     pub toml: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Replayed {
-    pub replayed: usize,
-    /// Sinks whose last attempt still failed: the replayed rows may die again.
-    pub warnings: Vec<String>,
-}
+pub use crate::control::gateway::Replayed;
 
 /// The sections edited item by item.
 #[derive(Deserialize, ToSchema)]

@@ -42,6 +42,17 @@ pub fn secret_key() -> Vec<u8> {
         .expect("test secret is base64")
 }
 
+/// An HTTPS client that trusts only `cert_pem` (the daemon's own certificate), as a
+/// technician pinning the fingerprint would.
+pub fn pinned_client(cert_pem: &[u8], timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).expect("PEM certificate"))
+        .tls_built_in_root_certs(false)
+        .timeout(timeout)
+        .build()
+        .expect("HTTPS client")
+}
+
 /// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;

@@ -18,12 +18,7 @@ async fn the_api_needs_setup_login_csrf_or_a_token_and_limits_guessing() {
     );
     let code = code_re(&log()).unwrap();
     let cert_pem = std::fs::read(gw.dir.path().join("data/web/cert.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let client = common::pinned_client(&cert_pem, Duration::from_secs(10));
     // Every operation the OpenAPI document marks as needing auth, checked below without
     // auth, with a bad CSRF token and after logout.
     let (status, _, doc) = call(&client, &base, Call::new(Method::GET, "/api/openapi.json")).await;
@@ -458,20 +453,8 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_request_heads_are_cut_off_and_answers_carry_hsts_no_store_and_a_strict_csp() {
     let gw = gateway("", "").await;
-    let cert = gw.dir.path().join("data/web/cert.pem");
-    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
-    assert!(
-        wait_until(Duration::from_secs(60), || log().contains("web: listening")).await,
-        "{}",
-        log()
-    );
-    let cert_pem = std::fs::read(&cert).unwrap();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let cert_pem = serving(&gw).await;
+    let client = common::pinned_client(&cert_pem, Duration::from_secs(10));
     let base = format!("https://127.0.0.1:{}", gw.web_port);
     let api = client
         .get(format!("{base}/api/session"))
@@ -556,20 +539,8 @@ async fn connections_past_the_cap_are_closed_and_the_page_answers_once_they_go()
     use watchpost::control::limit::MAX_CONNECTIONS;
     let gw = gateway("", "").await;
     let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
-    assert!(
-        wait_until(Duration::from_secs(60), || log().contains("web: listening")).await,
-        "{}",
-        log()
-    );
-    let cert_pem = std::fs::read(gw.dir.path().join("data/web/cert.pem")).unwrap();
-    let client = || {
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
-            .tls_built_in_root_certs(false)
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap()
-    };
+    let cert_pem = serving(&gw).await;
+    let client = || common::pinned_client(&cert_pem, Duration::from_secs(5));
     let base = format!("https://127.0.0.1:{}", gw.web_port);
     // Idle TCP connections that never start TLS: the cap's worth and 40 more. The server
     // accepts them in turn; the 40 past the cap are closed at once, the rest stay open.
@@ -670,28 +641,25 @@ async fn edits_lose_nothing(admin: &Admin, dock: &serde_json::Value) {
 
     // Two editors from the same version: the first applies, the second is refused (412)
     // with the item as it is now.
-    let mut first = dock.clone();
-    first["detect_fps"] = serde_json::json!(3);
-    let (status, body, _) = admin
-        .json_with(
-            Method::PUT,
-            "/api/config/camera/dock",
-            Some(first),
-            &[("If-Match", &etag)],
-        )
-        .await;
+    let put_dock = |fps: u32| {
+        let mut body = dock.clone();
+        body["detect_fps"] = serde_json::json!(fps);
+        let etag = etag.clone();
+        async move {
+            admin
+                .json_with(
+                    Method::PUT,
+                    "/api/config/camera/dock",
+                    Some(body),
+                    &[("If-Match", &etag)],
+                )
+                .await
+        }
+    };
+    let (status, body, _) = put_dock(3).await;
     assert_eq!(status, 200, "{body}");
     let after_first = file().await;
-    let mut second = dock.clone();
-    second["detect_fps"] = serde_json::json!(1);
-    let (status, body, _) = admin
-        .json_with(
-            Method::PUT,
-            "/api/config/camera/dock",
-            Some(second),
-            &[("If-Match", &etag)],
-        )
-        .await;
+    let (status, body, _) = put_dock(1).await;
     assert_eq!(status, 412, "{body}");
     assert!(
         body["error"]

@@ -427,12 +427,7 @@ async fn admin(gw: &Gateway, cert_pem: &[u8]) -> Admin {
         "{}",
         log()
     );
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let client = common::pinned_client(cert_pem, Duration::from_secs(20));
     let base = format!("https://127.0.0.1:{}", gw.web_port);
     const PW: &str = "correct horse battery staple";
     let setup = Call::new(Method::POST, "/api/setup")
@@ -529,6 +524,18 @@ impl Admin {
 }
 
 /// The file's bytes once the daemon has written it (bounded wait).
+/// Waits until the daemon's HTTPS server listens (its log says so; the certificate is made
+/// just before the bind) and returns the certificate to pin.
+async fn serving(gw: &Gateway) -> Vec<u8> {
+    let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(60), || log().contains("web: listening")).await,
+        "{}",
+        log()
+    );
+    std::fs::read(gw.dir.path().join("data/web/cert.pem")).unwrap()
+}
+
 async fn wait_for_file(path: &std::path::Path) -> Vec<u8> {
     assert!(
         wait_until(Duration::from_secs(60), || path.is_file()).await,

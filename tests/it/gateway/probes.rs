@@ -78,12 +78,7 @@ async fn probes_metrics_and_fleet_status_of_a_running_gateway() {
     // HTTPS with the certificate the daemon made, pinned as the only root.
     let cert_pem =
         std::fs::read(dir.path().join("data/web/cert.pem")).expect("self-signed certificate");
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let client = common::pinned_client(&cert_pem, Duration::from_secs(10));
     let base = format!("https://127.0.0.1:{web_port}");
     assert_eq!(
         get(&client, &format!("{base}/healthz")).await,
