@@ -193,7 +193,7 @@ pub async fn run(
         &snapshots,
     )?;
 
-    let telemetry = crate::telemetry::Telemetry::new(
+    let mut telemetry = crate::telemetry::Telemetry::new(
         config.device.id.clone(),
         cameras.clone(),
         counters.clone(),
@@ -202,6 +202,10 @@ pub async fn run(
         config.model.path.display().to_string(),
         config.health.clone(),
     )?;
+    telemetry.site = config.device.site.clone();
+    if let Some(m) = config.control.as_ref().and_then(|c| c.mqtt.as_ref()) {
+        telemetry.health_interval_s = m.health_interval_seconds;
+    }
     // The server and the fleet link stop after the pipeline, so `offline` is the last word.
     let control = start_control(&config, &opts, telemetry, &cameras, &sinks, &snapshots).await?;
 

@@ -143,7 +143,7 @@ fn load_tls_files(sink: &SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
     if !tls {
         return;
     }
-    if let Err(e) = crate::tls::tls_config_for(
+    if let Err(e) = watchpost_contracts::tls::tls_config_for(
         &sink.url,
         sink.ca_file.as_deref(),
         sink.client_cert_file.as_deref(),

@@ -414,7 +414,7 @@ fn validate_mqtt_sink(sink: &SinkConfig, at: &FieldPath, p: &mut Problems<'_>) {
         );
     }
     if let Some(secret) = &sink.secret {
-        if crate::signing::Signer::standard_webhooks(secret.expose()).is_err() {
+        if watchpost_contracts::signing::Signer::standard_webhooks(secret.expose()).is_err() {
             let field = if sink.secret_file.is_some() {
                 "secret_file"
             } else {

@@ -10,13 +10,77 @@ use super::gateway::Gateway;
 use super::live::LiveConfig;
 use super::ControlError;
 use crate::config::ControlMqttConfig;
-use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use watchpost_contracts::control::SIGNATURE_PROPERTY;
+use watchpost_contracts::topics;
+
+/// A command or config push as it arrived, with where and how to answer it.
+struct Incoming {
+    topic: String,
+    payload: Vec<u8>,
+    signature: Option<String>,
+    reply: Reply,
+}
+
+/// MQTT 5 request/response: the sender's response topic (else the contract's result topic)
+/// and its correlation data, echoed on the answer so it can match answers to requests.
+#[derive(Default)]
+struct Reply {
+    topic: Option<String>,
+    correlation: Option<bytes::Bytes>,
+}
+
+impl Reply {
+    fn topic_or(&self, default: String) -> String {
+        self.topic.clone().unwrap_or(default)
+    }
+
+    fn properties(&self) -> PublishProperties {
+        PublishProperties {
+            correlation_data: self.correlation.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Incoming {
+    fn new(p: &Publish, device: &str) -> Self {
+        let props = p.properties.as_ref();
+        let signature = props.and_then(|pr| {
+            pr.user_properties
+                .iter()
+                .find(|(k, _)| k == SIGNATURE_PROPERTY)
+                .map(|(_, v)| v.clone())
+        });
+        // A response topic must stay inside this device's own topics: a signed command
+        // still cannot make the gateway publish elsewhere (e.g. onto another's `status`).
+        let reply = Reply {
+            topic: props
+                .and_then(|pr| pr.response_topic.clone())
+                .filter(|t| is_result_topic(t, device)),
+            correlation: props.and_then(|pr| pr.correlation_data.clone()),
+        };
+        Self {
+            topic: String::from_utf8_lossy(&p.topic).to_string(),
+            payload: p.payload.to_vec(),
+            signature,
+            reply,
+        }
+    }
+}
+
+fn is_result_topic(t: &str, device: &str) -> bool {
+    matches!(
+        topics::Topic::parse(t),
+        Some(topics::Topic::ConfigResult { device: d } | topics::Topic::CommandResult { device: d, .. }) if d == device
+    )
+}
 
 fn mqtt_err(message: impl Into<String>) -> ControlError {
     ControlError::Mqtt(message.into())
@@ -31,32 +95,29 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), ControlError> {
     let opts = options(&cfg, &device)?;
-    let status_topic = format!("watchpost/{device}/status");
-    let health_topic = format!("watchpost/{device}/health");
+    let status_topic = topics::status(&device);
+    let health_topic = topics::health(&device);
     // Room for a busy answer to each command of a flood (see `Busy`).
     let (client, mut eventloop) = AsyncClient::new(opts, 1024);
     let interval = Duration::from_secs_f64(cfg.health_interval_seconds);
 
-    let cmd_topic = format!("watchpost/{device}/cmd/");
-    let set_topic = format!("watchpost/{device}/config/set");
-    let state_topic = format!("watchpost/{device}/config/state");
+    let cmd_topic = topics::command(&device, "");
+    let set_topic = topics::config_set(&device);
+    let state_topic = topics::config_state(&device);
     let mut gate = super::commands::Gate::new(
         cfg.control_key
             .as_ref()
             .map(|k| k.expose().as_bytes().to_vec()),
     );
-    let (cmd_tx, mut cmd_rx) =
-        tokio::sync::mpsc::channel::<(String, Vec<u8>, Option<String>)>(COMMAND_QUEUE);
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel::<Incoming>(COMMAND_QUEUE);
     let (connected_tx, mut connected_rx) = tokio::sync::watch::channel(0u64);
     let poll_cancel = CancellationToken::new();
     let poller = {
         let (client, topic, stop) = (client.clone(), status_topic.clone(), poll_cancel.clone());
         let subscribe_to = [format!("{cmd_topic}+"), set_topic.clone()];
-        let (set_topic, result_for_set) = (
-            set_topic.clone(),
-            format!("watchpost/{device}/config/result"),
-        );
+        let (set_topic, result_for_set) = (set_topic.clone(), topics::config_result(&device));
         let mut busy = Busy::default();
+        let device_name = device.clone();
         tokio::spawn(async move {
             let mut failures = 0u32;
             loop {
@@ -69,7 +130,7 @@ pub async fn run(
                         failures = 0;
                         tracing::info!(topic = %topic, "fleet link connected");
                         let _ = client
-                            .publish(topic.clone(), QoS::AtLeastOnce, true, "online")
+                            .publish(topic.clone(), QoS::AtLeastOnce, true, topics::ONLINE)
                             .await;
                         for t in &subscribe_to {
                             let _ = client.subscribe(t.clone(), QoS::AtLeastOnce).await;
@@ -77,17 +138,11 @@ pub async fn run(
                         connected_tx.send_modify(|n| *n += 1);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let signature = p.properties.as_ref().and_then(|pr| {
-                            pr.user_properties
-                                .iter()
-                                .find(|(k, _)| k == "signature")
-                                .map(|(_, v)| v.clone())
-                        });
-                        let topic = String::from_utf8_lossy(&p.topic).to_string();
-                        if let Err(tokio::sync::mpsc::error::TrySendError::Full((topic, _, _))) =
-                            cmd_tx.try_send((topic, p.payload.to_vec(), signature))
+                        let incoming = Incoming::new(&p, &device_name);
+                        if let Err(tokio::sync::mpsc::error::TrySendError::Full(i)) =
+                            cmd_tx.try_send(incoming)
                         {
-                            busy.refuse(&client, &topic, &set_topic, &result_for_set);
+                            busy.refuse(&client, &i, &set_topic, &result_for_set);
                         }
                     }
                     Ok(_) => {}
@@ -119,7 +174,8 @@ pub async fn run(
                 last_sent = None;
                 publish_state(&client, &state_topic, gw.live.as_deref()).await;
             }
-            Some((topic, payload, signature)) = cmd_rx.recv() => {
+            Some(incoming) = cmd_rx.recv() => {
+                let Incoming { topic, payload, signature, reply } = incoming;
                 if topic == set_topic {
                     let now = chrono::Utc::now().timestamp();
                     let answer = match gate.admit(&topic, &payload, signature.as_deref(), now) {
@@ -129,8 +185,10 @@ pub async fn run(
                         }
                         Ok((nonce, args)) => config_set(gw.live.clone(), &nonce, args).await,
                     };
-                    let result_topic = format!("watchpost/{device}/config/result");
-                    let _ = client.publish(result_topic, QoS::AtLeastOnce, false, answer.to_string()).await;
+                    let result_topic = reply.topic_or(topics::config_result(&device));
+                    let _ = client
+                        .publish_with_properties(result_topic, QoS::AtLeastOnce, false, answer.to_string(), reply.properties())
+                        .await;
                     publish_state(&client, &state_topic, gw.live.as_deref()).await;
                     continue;
                 }
@@ -143,12 +201,14 @@ pub async fn run(
                 }
                 let now = chrono::Utc::now().timestamp();
                 let (client, t, result_topic) =
-                    (client.clone(), gw.clone(), format!("{topic}/result"));
+                    (client.clone(), gw.clone(), reply.topic_or(format!("{topic}/result")));
                 match gate.admit(&topic, &payload, signature.as_deref(), now) {
                     Err(refusal) => {
                         tracing::warn!(command = %name, reason = %refusal, "fleet command refused");
                         let body = serde_json::json!({"ok": false, "command": name, "error": refusal.to_string()});
-                        let _ = client.publish(result_topic, QoS::AtLeastOnce, false, body.to_string()).await;
+                        let _ = client
+                            .publish_with_properties(result_topic, QoS::AtLeastOnce, false, body.to_string(), reply.properties())
+                            .await;
                     }
                     Ok((nonce, args)) => {
                         tracing::info!(command = %name, "fleet command");
@@ -157,7 +217,9 @@ pub async fn run(
                                 Ok(result) => serde_json::json!({"ok": true, "command": name, "nonce": nonce, "result": result}),
                                 Err(error) => serde_json::json!({"ok": false, "command": name, "nonce": nonce, "error": error}),
                             };
-                            let _ = client.publish(result_topic, QoS::AtLeastOnce, false, body.to_string()).await;
+                            let _ = client
+                                .publish_with_properties(result_topic, QoS::AtLeastOnce, false, body.to_string(), reply.properties())
+                                .await;
                         });
                     }
                 }
@@ -197,7 +259,7 @@ pub async fn run(
     }
     // A clean stop says so itself (the will is only for deaths).
     let _ = client
-        .publish(status_topic, QoS::AtLeastOnce, true, "offline")
+        .publish(status_topic, QoS::AtLeastOnce, true, topics::OFFLINE)
         .await;
     let _ = client.disconnect().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -281,13 +343,13 @@ fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, Control
     // Snapshots travel as results: allow a camera-size JPEG (base64) each way.
     opts.set_max_packet_size(Some(4 * 1024 * 1024));
     opts.set_last_will(LastWill::new(
-        format!("watchpost/{device}/status"),
-        "offline",
+        topics::status(device),
+        topics::OFFLINE,
         QoS::AtLeastOnce,
         true,
         None,
     ));
-    if let Some(tls) = crate::tls::tls_config_for(
+    if let Some(tls) = watchpost_contracts::tls::tls_config_for(
         &cfg.url,
         cfg.ca_file.as_deref(),
         cfg.client_cert_file.as_deref(),
@@ -325,13 +387,17 @@ impl Default for Busy {
 const COMMAND_QUEUE: usize = 16;
 
 impl Busy {
-    fn refuse(&mut self, client: &AsyncClient, topic: &str, set_topic: &str, set_result: &str) {
+    fn refuse(&mut self, client: &AsyncClient, i: &Incoming, set_topic: &str, set_result: &str) {
         self.refused += 1;
+        let topic = i.topic.as_str();
         let (result_topic, name) = if topic == set_topic {
-            (set_result.to_string(), "config/set".to_string())
+            (
+                i.reply.topic_or(set_result.to_string()),
+                "config/set".to_string(),
+            )
         } else {
             let name = topic.rsplit('/').next().unwrap_or("").to_string();
-            (format!("{topic}/result"), name)
+            (i.reply.topic_or(format!("{topic}/result")), name)
         };
         let body = serde_json::json!({
             "ok": false,
@@ -340,7 +406,13 @@ impl Busy {
         });
         // Not awaited: this runs in the MQTT event loop's own task, which must keep polling.
         if client
-            .try_publish(result_topic, QoS::AtLeastOnce, false, body.to_string())
+            .try_publish_with_properties(
+                result_topic,
+                QoS::AtLeastOnce,
+                false,
+                body.to_string(),
+                i.reply.properties(),
+            )
             .is_err()
         {
             tracing::debug!("busy answer not queued (client queue full)");

@@ -19,12 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+pub use watchpost_contracts::health::{WorkerState, WorkerStatus};
 
-pub use crate::signing::{hex_signature, standard_signature, verify_standard, SignError, Signer};
 pub use email::EmailSink;
 pub use mqtt::MqttSink;
 pub use people::{PagerDutySink, SlackSink};
 pub use set::{SinkSet, SinkSetParts, TestAnswer};
+pub use watchpost_contracts::signing::{
+    hex_signature, standard_signature, verify_standard, SignError, Signer,
+};
 
 pub use webhook::WebhookSink;
 
@@ -461,28 +464,6 @@ impl SinkWorker {
 /// First wait after an outbox error, and the longest.
 const OUTBOX_RETRY: Duration = Duration::from_millis(250);
 const OUTBOX_RETRY_MAX: Duration = Duration::from_secs(10);
-
-/// What a sink's worker is doing, as `/readyz`, health, metrics and the page show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkerState {
-    /// Delivering (the receiver itself may still be failing: see the attempts).
-    Running,
-    /// The outbox refuses reads or writes (e.g. disk full); retrying.
-    Stalled,
-    /// The worker stopped and its supervisor restarts it after a pause.
-    Restarting,
-}
-
-/// A sink worker's state and why, for the reports.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct WorkerStatus {
-    pub sink: String,
-    pub state: WorkerState,
-    pub error: Option<String>,
-    /// Times the supervisor restarted this sink's worker since start.
-    pub restarts: u64,
-}
 
 /// A test-only failpoint: `WATCHPOST_FAILPOINT_SINK_PANICS=<sink>=<n>` makes that sink's
 /// worker panic as it starts, the first `n` times (to prove the supervisor restarts it).

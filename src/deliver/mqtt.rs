@@ -20,7 +20,6 @@
 use super::{DeliverError, Outcome, Signer};
 use crate::config::SinkConfig;
 use crate::outbox::OutboxRow;
-pub use crate::tls::TlsProblem;
 use parking_lot::Mutex;
 use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, PubRecReason, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
@@ -31,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+pub use watchpost_contracts::tls::TlsProblem;
 
 type Reply = oneshot::Sender<Outcome>;
 
@@ -76,7 +76,7 @@ impl Slots {
 /// The rustls client configuration of an `mqtts://` sink (`None` for `mqtt://`): the CAs of
 /// `ca_file` or else the system's, and the client certificate when one is configured.
 pub fn tls_config(cfg: &SinkConfig) -> Result<Option<Arc<rustls::ClientConfig>>, TlsProblem> {
-    crate::tls::tls_config_for(
+    watchpost_contracts::tls::tls_config_for(
         &cfg.url,
         cfg.ca_file.as_deref(),
         cfg.client_cert_file.as_deref(),

@@ -6,10 +6,10 @@
 use super::OutboxError;
 use parking_lot::Mutex;
 use rusqlite::ErrorCode;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+pub use watchpost_contracts::health::ConditionReport;
 
 /// How a caller should treat an outbox error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,32 +74,6 @@ struct Reserve {
 }
 
 pub const RESERVE_BYTES: usize = 1 << 20;
-
-/// A reading of [`Condition`].
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct ConditionReport {
-    /// Commits that failed since start (each retry counts).
-    pub commit_failures: u64,
-    /// Delivery attempts whose record could not be written (the row stays pending).
-    pub record_failures: u64,
-    /// New alerts cannot be committed right now.
-    pub commit_failing: bool,
-    /// The last outbox error, while commits are failing or the database is damaged.
-    pub error: Option<String>,
-    /// The database is damaged; the daemon is unready until restarted.
-    pub fatal: Option<String>,
-    /// Found at start: a damaged database moved aside, alerts missing from the database.
-    pub notices: Vec<String>,
-    /// The disk reserve was used up by a full disk and not yet made again.
-    pub reserve_released: bool,
-}
-
-impl ConditionReport {
-    /// New alerts can be committed: no failing commit, no damage.
-    pub fn writable(&self) -> bool {
-        !self.commit_failing && self.fatal.is_none()
-    }
-}
 
 impl Condition {
     /// Keeps a reserve file at `path` (made now if missing or short).

@@ -29,6 +29,7 @@ use seal::{settle_key, Key};
 use serde::Serialize;
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
+pub use watchpost_contracts::health::SinkStats;
 
 pub use condition::{Condition, ConditionReport, Fault};
 pub use payload::{alert_body, test_body, SnapshotField, TEST_CAMERA};
@@ -169,27 +170,6 @@ pub struct AttemptRow {
     pub status: Option<u16>,
     pub latency_ms: i64,
     pub error: Option<String>,
-}
-
-/// Per-sink delivery figures (last 24 h where named so).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SinkStats {
-    pub sink: String,
-    pub pending: i64,
-    pub delivered: i64,
-    pub dead: i64,
-    /// Alerts committed for this sink in the last 24 h.
-    pub events_24h: i64,
-    /// Share of the last 24 h's attempts the receiver acknowledged.
-    pub delivery_success_rate: Option<f64>,
-    /// Commit → acknowledged, for rows delivered in the last 24 h.
-    pub latency_avg_ms: Option<f64>,
-    pub latency_p50_ms: Option<i64>,
-    pub latency_p95_ms: Option<i64>,
-    /// The newest acknowledged attempt (RFC 3339).
-    pub last_success_at: Option<String>,
-    /// Why the newest attempt failed, when no success came after it.
-    pub last_error: Option<String>,
 }
 
 /// An alert as the web page lists it.

@@ -2,51 +2,8 @@
 //! on a sink sends the same bytes.
 
 use crate::clock::rfc3339_ms;
-use crate::rules::{HitKind, HitObject, RuleHit};
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct Body<D> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    timestamp: String,
-    data: D,
-}
-
-#[derive(Serialize)]
-struct Fired<'a> {
-    alert_id: String,
-    device_id: &'a str,
-    site: &'a str,
-    camera: &'a str,
-    rule: &'a str,
-    label: &'a str,
-    confidence: f32,
-    count: u32,
-    severity: &'static str,
-    frame_ts: String,
-    objects: &'a [HitObject],
-    metadata: &'a serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    snapshot: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    snapshot_jpeg: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Ended<'a> {
-    alert_id: String,
-    fired_alert_id: String,
-    device_id: &'a str,
-    site: &'a str,
-    camera: &'a str,
-    rule: &'a str,
-    severity: &'static str,
-    started_at: String,
-    ended_at: String,
-    duration_seconds: f64,
-    metadata: &'a serde_json::Map<String, serde_json::Value>,
-}
+use crate::rules::{HitKind, RuleHit};
+use watchpost_contracts::event::{self, Ended, Event, Fired};
 
 /// What of the snapshot goes into this body.
 #[derive(Debug, Clone, Copy)]
@@ -69,45 +26,45 @@ pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str, snapshot: Snapshot
                     (hit.snapshot.as_deref(), hit.snapshot.as_ref().map(|_| b64))
                 }
             };
-            serde_json::to_vec(&Body {
-                kind: "alert.fired",
+            serde_json::to_vec(&Event {
+                kind: event::FIRED.into(),
                 timestamp,
                 data: Fired {
                     alert_id: hit.alert_id.to_string(),
-                    device_id,
-                    site,
-                    camera: &hit.camera,
-                    rule: &hit.rule,
-                    label: &hit.label,
+                    device_id: device_id.into(),
+                    site: site.into(),
+                    camera: hit.camera.to_string(),
+                    rule: hit.rule.to_string(),
+                    label: hit.label.to_string(),
                     confidence: hit.confidence,
                     count: hit.count,
-                    severity: hit.severity.as_str(),
+                    severity: hit.severity.as_str().into(),
                     frame_ts: rfc3339_ms(hit.frame_ts),
-                    objects: &hit.objects,
-                    metadata: &hit.metadata,
-                    snapshot: reference,
-                    snapshot_jpeg: inline,
+                    objects: hit.objects.clone(),
+                    metadata: hit.metadata.clone(),
+                    snapshot: reference.map(str::to_string),
+                    snapshot_jpeg: inline.map(str::to_string),
                 },
             })
         }
         HitKind::Ended {
             fired_alert_id,
             started_at,
-        } => serde_json::to_vec(&Body {
-            kind: "alert.ended",
+        } => serde_json::to_vec(&Event {
+            kind: event::ENDED.into(),
             timestamp,
             data: Ended {
                 alert_id: hit.alert_id.to_string(),
                 fired_alert_id: fired_alert_id.to_string(),
-                device_id,
-                site,
-                camera: &hit.camera,
-                rule: &hit.rule,
-                severity: hit.severity.as_str(),
+                device_id: device_id.into(),
+                site: site.into(),
+                camera: hit.camera.to_string(),
+                rule: hit.rule.to_string(),
+                severity: hit.severity.as_str().into(),
                 started_at: rfc3339_ms(*started_at),
                 ended_at: rfc3339_ms(hit.fired_at),
                 duration_seconds: (hit.fired_at - *started_at).num_milliseconds() as f64 / 1000.0,
-                metadata: &hit.metadata,
+                metadata: hit.metadata.clone(),
             },
         }),
     }
@@ -122,23 +79,22 @@ pub fn test_body(
     site: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Vec<u8> {
-    let no_metadata = serde_json::Map::new();
-    serde_json::to_vec(&Body {
-        kind: "alert.test",
+    serde_json::to_vec(&Event {
+        kind: event::TEST.into(),
         timestamp: rfc3339_ms(at),
         data: Fired {
             alert_id: alert_id.to_string(),
-            device_id,
-            site,
-            camera: TEST_CAMERA,
-            rule: "test",
-            label: "test",
+            device_id: device_id.into(),
+            site: site.into(),
+            camera: TEST_CAMERA.into(),
+            rule: "test".into(),
+            label: "test".into(),
             confidence: 1.0,
             count: 0,
-            severity: "info",
+            severity: "info".into(),
             frame_ts: rfc3339_ms(at),
-            objects: &[],
-            metadata: &no_metadata,
+            objects: Vec::new(),
+            metadata: serde_json::Map::new(),
             snapshot: None,
             snapshot_jpeg: None,
         },

@@ -18,7 +18,6 @@ use crate::config::{Anchor, Config, RuleConfig, Severity, ZoneRef};
 use crate::detect::Detection;
 use crate::geometry::{self, in_polygon};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use ulid::Ulid;
@@ -60,14 +59,8 @@ pub struct RuleHit {
     pub snapshot: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct HitObject {
-    pub label: String,
-    pub confidence: f32,
-    #[serde(rename = "box")]
-    pub bbox: [f32; 4],
-    pub track_id: u64,
-}
+/// One tracked object of a hit, as the payload carries it.
+pub use watchpost_contracts::event::Object as HitObject;
 
 #[derive(Debug, Clone)]
 struct Zone {

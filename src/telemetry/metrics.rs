@@ -232,7 +232,7 @@ impl Derived {
         if let Some(view) = self.outbox.lock().as_ref() {
             for a in &view.silent {
                 self.silent
-                    .with_label_values(&[a.kind, a.name.as_str()])
+                    .with_label_values(&[a.kind.as_str(), a.name.as_str()])
                     .set(1);
             }
             for (sink, pending) in &view.pending {

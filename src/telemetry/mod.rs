@@ -9,13 +9,14 @@
 mod metrics;
 
 use crate::outbox::{OutboxError, SharedOutbox};
-use crate::video::{CameraSnapshot, CameraState, Cameras};
+use crate::video::{CameraState, Cameras};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
+pub use watchpost_contracts::health::{Anomaly, CameraHealth, Health};
 
 impl Default for Counters {
     fn default() -> Self {
@@ -161,6 +162,10 @@ pub enum TelemetryError {
 #[derive(Clone)]
 pub struct Telemetry {
     pub device: String,
+    /// `device.site`, for the health document.
+    pub site: String,
+    /// How often the fleet link publishes health (`[control.mqtt] health_interval_seconds`).
+    pub health_interval_s: f64,
     pub started: Instant,
     pub cameras: Arc<Cameras>,
     pub counters: Arc<Counters>,
@@ -189,6 +194,8 @@ impl Telemetry {
         )?);
         Ok(Self {
             device,
+            site: String::new(),
+            health_interval_s: 30.0,
             started: Instant::now(),
             cameras,
             counters,
@@ -199,19 +206,6 @@ impl Telemetry {
             metrics,
         })
     }
-}
-
-/// A rule or camera that normally fires and has been silent for `[health] silence_minutes`:
-/// a camera knocked out of aim, a zone drawn wrong, a model that stopped seeing.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Anomaly {
-    /// `rule` or `camera`.
-    #[schema(value_type = String)]
-    pub kind: &'static str,
-    pub name: String,
-    /// Alerts in the baseline window.
-    pub events_baseline: i64,
-    pub silent_minutes: f64,
 }
 
 /// The silent ones among `activity` (counted over the baseline window ending `now_ms`).
@@ -226,54 +220,13 @@ pub fn silent(
         .filter_map(|a| {
             let silent_minutes = (now_ms - a.last_ms) as f64 / 60_000.0;
             (silent_minutes >= cfg.silence_minutes).then(|| Anomaly {
-                kind: a.kind,
+                kind: a.kind.to_string(),
                 name: a.name.clone(),
                 events_baseline: a.events,
                 silent_minutes: (silent_minutes * 10.0).round() / 10.0,
             })
         })
         .collect()
-}
-
-/// One camera in the health document.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CameraHealth {
-    #[serde(flatten)]
-    pub status: CameraSnapshot,
-    pub frames_gated: u64,
-}
-
-/// `watchpost/{device}/health` (retained) and `GET /api/health` later: one JSON object.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Health {
-    pub device: String,
-    pub uptime_s: u64,
-    pub model: String,
-    pub cameras: Vec<CameraHealth>,
-    pub cameras_streaming: usize,
-    pub frames_detected: u64,
-    pub inference_ms_mean: Option<f64>,
-    pub alerts_committed: u64,
-    pub outbox_pending: i64,
-    pub dead_letters: i64,
-    pub events_24h: i64,
-    /// Over every sink's attempts in the last 24 h; `None` before the first attempt.
-    pub delivery_success_rate: Option<f64>,
-    /// Commit → acknowledged, the slowest sink's figure.
-    pub delivery_latency_p50_ms: Option<i64>,
-    pub delivery_latency_p95_ms: Option<i64>,
-    /// Rules and cameras that normally fire but have gone silent (`[health]`).
-    pub anomalies: Vec<Anomaly>,
-    /// Alerts produced by the rules and not yet committed (waiting while the outbox cannot).
-    pub alerts_uncommitted: u64,
-    /// Alerts dropped (oldest first) because the outbox could not commit for too long.
-    pub alerts_dropped_uncommitted: u64,
-    /// Commit failures, a full disk, damage found at start.
-    pub outbox: crate::outbox::ConditionReport,
-    /// Each running sink's worker: running, stalled on the outbox, or restarting.
-    pub sinks: Vec<crate::deliver::WorkerStatus>,
-    /// Each sink's delivery figures: pending, dead, success rate, last success and error.
-    pub delivery: Vec<crate::outbox::SinkStats>,
 }
 
 /// `GET /readyz`: ready to detect and to keep alerts.
@@ -346,6 +299,10 @@ impl Telemetry {
         let weight: f64 = weighted.iter().map(|w| w.1).sum();
         Ok(Health {
             device: self.device.clone(),
+            site: self.site.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            at: crate::clock::rfc3339_ms(chrono::Utc::now()),
+            health_interval_s: self.health_interval_s,
             uptime_s: self.started.elapsed().as_secs(),
             model: self.model.clone(),
             cameras_streaming: cameras

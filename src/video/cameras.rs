@@ -188,14 +188,17 @@ impl Cameras {
 
     pub fn snapshot(&self, name: &str) -> Option<CameraSnapshot> {
         let status = self.lock().get(name).map(|r| r.status.clone())?;
-        Some(status.snapshot().with_hand_off(self.frames.stats(name)))
+        Some(super::status::with_hand_off(
+            status.snapshot(),
+            self.frames.stats(name),
+        ))
     }
 
     /// Every camera's status, by name.
     pub fn snapshots(&self) -> Vec<CameraSnapshot> {
         self.statuses()
             .iter()
-            .map(|s| s.snapshot().with_hand_off(self.frames.stats(&s.name)))
+            .map(|s| super::status::with_hand_off(s.snapshot(), self.frames.stats(&s.name)))
             .collect()
     }
 

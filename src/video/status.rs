@@ -2,22 +2,10 @@
 
 use super::{Frame, HandOff};
 use parking_lot::Mutex;
-use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CameraState {
-    Connecting,
-    Streaming,
-    /// Frames stopped without an error (a frozen camera); torn down, reconnecting soon.
-    Stalled,
-    /// Failed (the last error says why); reconnecting after a backoff.
-    Backoff,
-    Stopped,
-}
+pub use watchpost_contracts::health::{CameraSnapshot, CameraState};
 
 /// What the rest of the program may know about a camera; never holds its credentials.
 pub struct CameraStatus {
@@ -31,29 +19,6 @@ pub struct CameraStatus {
     /// The newest sampled frame, for snapshots on demand (web page, `cmd/snapshot`).
     pub(super) latest: Mutex<Option<Frame>>,
     pub(super) fps: Mutex<FpsMeter>,
-}
-
-/// A camera as status shows it. `frames_detected`, `frames_skipped` and `frame_age_ms` come
-/// from the hand-off to the detector ([`LatestFrames`]) and are filled in by [`Cameras`].
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CameraSnapshot {
-    pub name: String,
-    pub state: CameraState,
-    pub last_error: Option<String>,
-    /// Frames that arrived from the camera (after `keyframes_only`).
-    pub frames_received: u64,
-    /// Frames kept by the `detect_fps` sampler and converted for the detector.
-    pub frames_sampled: u64,
-    /// Frames the detector took.
-    pub frames_detected: u64,
-    /// Sampled frames replaced by a newer one before the detector was free.
-    pub frames_skipped: u64,
-    pub delta_frames_dropped: u64,
-    pub sessions: u64,
-    /// Frames per second arriving from the camera over the last few seconds.
-    pub fps: f64,
-    /// How long the last frame the detector took had waited since it arrived.
-    pub frame_age_ms: Option<f64>,
 }
 
 /// Arrival rate over a sliding window of once-a-second counter readings.
@@ -137,12 +102,10 @@ impl CameraStatus {
     }
 }
 
-impl CameraSnapshot {
-    /// Adds the detector's side of the camera.
-    pub fn with_hand_off(mut self, h: HandOff) -> Self {
-        self.frames_detected = h.taken;
-        self.frames_skipped = h.skipped;
-        self.frame_age_ms = h.last_age.map(|d| d.as_secs_f64() * 1000.0);
-        self
-    }
+/// Adds the detector's side of the camera to its snapshot.
+pub(super) fn with_hand_off(mut s: CameraSnapshot, h: HandOff) -> CameraSnapshot {
+    s.frames_detected = h.taken;
+    s.frames_skipped = h.skipped;
+    s.frame_age_ms = h.last_age.map(|d| d.as_secs_f64() * 1000.0);
+    s
 }
