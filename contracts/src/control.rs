@@ -180,7 +180,7 @@ mod tests {
     fn what_the_console_signs_the_gateway_admits() {
         let key = b"a-control-key-of-16".to_vec();
         let topic = "watchpost/gw/config/set";
-        let m = signed(&key, topic, 5000, "n-1", json!({"merge": "[device]"}));
+        let m = super::signed(&key, topic, 5000, "n-1", json!({"merge": "[device]"}));
         let mut gate = Gate::new(Some(key));
         let (nonce, args) = gate
             .admit(topic, &m.payload, Some(&m.signature), 5001)
