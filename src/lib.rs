@@ -49,12 +49,14 @@
 //! Leaves, used by several rooms and using none: [`clock`] (wall time behind a trait),
 //! [`geometry`] (IoU, polygons, anchor points), [`imaging`] (the one resize filter),
 //! [`reconcile`] ("apply this list by name": added / restarted / unchanged / removed),
-//! [`template`] (people's alert titles), [`throttle`] (a log line at most once per period).
+//! [`template`] (people's alert titles).
 //!
 //! What the gateway and the fleet console (`console/`) must agree on lives in the
 //! `watchpost-contracts` crate (`contracts/`), used by both: MQTT topic names, the alert
 //! payload types, the health document (re-exported here by the rooms that fill it in),
-//! signed control messages, webhook signing and the rustls client set-up.
+//! signed control messages, webhook signing, the rustls client set-up and `throttle` (a log
+//! line at most once per period). The HTTPS front door it shares with the console (certificate,
+//! sign-in, connection cap, security headers) is the `watchpost-web` crate (`web/`).
 //!
 //! The binaries: `main.rs` + `cli/` is the command line of the shipped `watchpost`; the
 //! benchmark commands are a separate binary, `watchpost-bench` (`--features bench`).
@@ -80,7 +82,6 @@ pub mod service;
 pub mod switch;
 pub mod telemetry;
 pub mod template;
-pub mod throttle;
 pub mod video;
 
 /// The one-time GStreamer initialisation, shared by the camera and the demo server. GLib's own

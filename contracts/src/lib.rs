@@ -12,6 +12,7 @@
 //!   the gate a gateway admits them through.
 //! - [`signing`]: Standard Webhooks and hex webhook signatures (gateway sinks, console alarms).
 //! - [`tls`]: the rustls client set-up of every `mqtts://` connection.
+//! - [`throttle`]: a log line at most once per period (floods are counted, not logged).
 //!
 //! Nothing here links GStreamer, tract or a database: the console runs on an ordinary server.
 
@@ -19,5 +20,6 @@ pub mod control;
 pub mod event;
 pub mod health;
 pub mod signing;
+pub mod throttle;
 pub mod tls;
 pub mod topics;

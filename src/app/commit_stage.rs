@@ -84,7 +84,7 @@ pub(super) fn commit_loop(
     bodies: &BodyMaker,
     limits: &Limits,
 ) {
-    let drop_log = crate::throttle::Every::new(Duration::from_secs(60));
+    let drop_log = watchpost_contracts::throttle::Every::new(Duration::from_secs(60));
     let mut last_history_pass: Option<Instant> = None;
     while let Some(batch) = hits.take(256) {
         let alerts: Vec<NewAlert> = batch.iter().map(|h| bodies.alert(h)).collect();

@@ -19,7 +19,7 @@ pub(super) struct HitQueue {
     ready: Condvar,
     counters: Arc<Counters>,
     cap: usize,
-    drop_log: crate::throttle::Every,
+    drop_log: watchpost_contracts::throttle::Every,
 }
 
 #[derive(Default)]
@@ -37,7 +37,7 @@ impl HitQueue {
             ready: Condvar::new(),
             counters,
             cap: cap.max(1),
-            drop_log: crate::throttle::Every::new(Duration::from_secs(10)),
+            drop_log: watchpost_contracts::throttle::Every::new(Duration::from_secs(10)),
         }
     }
 

@@ -371,14 +371,14 @@ fn options(cfg: &ControlMqttConfig, device: &str) -> Result<MqttOptions, Control
 /// never dropped without a trace.
 struct Busy {
     refused: u64,
-    log: crate::throttle::Every,
+    log: watchpost_contracts::throttle::Every,
 }
 
 impl Default for Busy {
     fn default() -> Self {
         Self {
             refused: 0,
-            log: crate::throttle::Every::new(Duration::from_secs(10)),
+            log: watchpost_contracts::throttle::Every::new(Duration::from_secs(10)),
         }
     }
 }

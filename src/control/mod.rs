@@ -16,12 +16,10 @@
 //!   `config/set`; [`commands`]: signed fleet commands (`cmd/{name}`) with their results.
 
 pub mod api;
-pub mod auth;
 pub mod commands;
 pub mod edit;
 pub mod fleet;
 pub mod gateway;
-pub mod limit;
 pub mod live;
 pub mod web;
 

@@ -6,9 +6,7 @@
 //! in `data_dir/web/` and kept, so its fingerprint, printed in the log, stays valid to pin.
 
 use super::api;
-use super::auth::Auth;
 use super::gateway::Gateway;
-use super::limit::{LimitAcceptor, MAX_CONNECTIONS};
 use super::ControlError;
 use crate::config::WebConfig;
 use axum::extract::State;
@@ -16,11 +14,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::Digest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use watchpost_web::auth::Auth;
 
 /// A running server.
 pub struct WebServer {
@@ -31,84 +29,17 @@ pub struct WebServer {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-fn cert_err(path: &Path, message: impl ToString) -> ControlError {
-    ControlError::Certificate {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
-
-/// The configured pair, or the self-signed one in `data_dir/web/` (made when missing).
-fn certificate(
-    cfg: &WebConfig,
-    data_dir: &Path,
-    device: &str,
-) -> Result<(PathBuf, PathBuf), ControlError> {
-    if let (Some(c), Some(k)) = (&cfg.cert_file, &cfg.key_file) {
-        return Ok((c.clone(), k.clone()));
-    }
-    let dir = data_dir.join("web");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    if cert.is_file() && key.is_file() {
-        return Ok((cert, key));
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| cert_err(&dir, e))?;
-    let names = vec![
-        "watchpost".to_string(),
-        "localhost".to_string(),
-        device.to_string(),
-        "127.0.0.1".to_string(),
-    ];
-    let made = rcgen::generate_simple_self_signed(names).map_err(|e| cert_err(&cert, e))?;
-    // The key first, private from birth; then the certificate that names it.
-    write_private(&key, made.key_pair.serialize_pem().as_bytes()).map_err(|e| cert_err(&key, e))?;
-    std::fs::write(&cert, made.cert.pem()).map_err(|e| cert_err(&cert, e))?;
-    tracing::info!(cert = %cert.display(), "web: made a self-signed certificate");
-    Ok((cert, key))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-fn tls(cert: &Path, key: &Path) -> Result<(Arc<rustls::ServerConfig>, String), ControlError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect())
-        .map_err(|e| cert_err(cert, format!("not a PEM certificate ({e})")))?;
-    let first = chain
-        .first()
-        .ok_or_else(|| cert_err(cert, "holds no certificate"))?;
-    let fingerprint = sha2::Sha256::digest(first.as_ref())
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| cert_err(key, format!("not a PEM private key ({e})")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| cert_err(cert, e))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| cert_err(cert, format!("the key does not fit the certificate: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((Arc::new(config), fingerprint))
-}
-
 /// The longest a client may take to send a request's head.
-pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub use watchpost_web::serve::HEADER_READ_TIMEOUT;
+
+fn web_err(e: watchpost_web::WebError) -> ControlError {
+    match e {
+        watchpost_web::WebError::Certificate { path, message } => {
+            ControlError::Certificate { path, message }
+        }
+        watchpost_web::WebError::Listen { addr, message } => ControlError::Listen { addr, message },
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -131,20 +62,15 @@ pub async fn start(
             path: data_dir.join("web/auth.json"),
             message: e.to_string(),
         })?;
-    let (cert_path, key_path) = certificate(cfg, data_dir, device)?;
-    let (tls, fingerprint) = tls(&cert_path, &key_path)?;
-    let listen_err = |message: String| ControlError::Listen {
-        addr: cfg.listen.clone(),
-        message,
-    };
-    let listener =
-        std::net::TcpListener::bind(&cfg.listen).map_err(|e| listen_err(e.to_string()))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| listen_err(e.to_string()))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| listen_err(e.to_string()))?;
+    let configured = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
+    let (cert_path, key_path) = watchpost_web::tls::certificate(
+        configured,
+        &data_dir.join("web"),
+        &["watchpost", "localhost", device, "127.0.0.1"],
+    )
+    .map_err(web_err)?;
+    let (tls, fingerprint) =
+        watchpost_web::tls::server_config(&cert_path, &key_path).map_err(web_err)?;
     let state = Web {
         gw,
         auth: Arc::new(auth),
@@ -156,36 +82,9 @@ pub async fn start(
         .route("/", get(page))
         .route("/page.js", get(page_js))
         .merge(api::routes())
-        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state);
-    let handle = axum_server::Handle::new();
-    let mut server = axum_server::from_tcp_rustls(
-        listener,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls),
-    )
-    .map_err(|e| listen_err(e.to_string()))?
-    .map(|tls| tls.acceptor(LimitAcceptor::new(MAX_CONNECTIONS)))
-    .handle(handle.clone());
-    // A client that sends its request head slower than this is cut off, so a few hundred
-    // slow connections cannot sit on the descriptors cameras and sinks need.
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let task = tokio::spawn(async move {
-        let stop = handle.clone();
-        tokio::spawn(async move {
-            cancel.cancelled().await;
-            stop.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
-        });
-        if let Err(e) = server
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-        {
-            tracing::error!(error = %e, "web server stopped");
-        }
-    });
+    let watchpost_web::serve::Listening { addr, task } =
+        watchpost_web::serve::serve(&cfg.listen, tls, app, cancel).map_err(web_err)?;
     tracing::info!(url = %format!("https://{addr}/"), certificate_sha256 = %fingerprint, "web: listening");
     if let Some(code) = code {
         // The one secret that must reach the log: it is single-use and only sets the first
@@ -248,28 +147,6 @@ async fn page_js() -> Response {
         PAGE_JS,
     )
         .into_response()
-}
-
-/// On every answer: HTTPS only from now on (HSTS), and nothing from the API kept in a cache
-/// (answers carry alerts, configuration and tokens).
-async fn security_headers(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let api = request.uri().path().starts_with("/api/");
-    let mut response = next.run(request).await;
-    let h = response.headers_mut();
-    h.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        header::HeaderValue::from_static("max-age=31536000"),
-    );
-    if api {
-        h.insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-store"),
-        );
-    }
-    response
 }
 
 async fn page() -> Response {

@@ -3,9 +3,9 @@
 //! session's CSRF token. No handler checks by hand.
 
 use super::ApiError;
-use crate::control::auth::{Principal, SESSION_COOKIE};
 use crate::control::web::Web;
 use axum::http::{header, HeaderMap, StatusCode};
+use watchpost_web::auth::{Principal, SESSION_COOKIE};
 
 /// The session cookie's value. By hand: one cookie, `name=value` pairs split on `;`.
 pub(super) fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -70,7 +70,7 @@ fn who(w: &Web, headers: &HeaderMap, changes: bool) -> Result<Principal, ApiErro
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let ok = crate::control::auth::same(sent.as_bytes(), csrf.as_bytes());
+        let ok = watchpost_web::auth::same(sent.as_bytes(), csrf.as_bytes());
         if !ok {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

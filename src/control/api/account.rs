@@ -3,13 +3,13 @@
 use super::access::session_cookie;
 use super::access::Admin;
 use super::{json_body, problem, ApiError, Csrf, NewToken, SetUpState};
-use crate::control::auth::{AuthError, Principal, SESSION_COOKIE};
 use crate::control::web::Web;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::net::SocketAddr;
+use watchpost_web::auth::{AuthError, Principal, SESSION_COOKIE};
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub(super) struct SetupBody {

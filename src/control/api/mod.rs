@@ -135,7 +135,7 @@ impl utoipa::Modify for Security {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                super::auth::SESSION_COOKIE,
+                watchpost_web::auth::SESSION_COOKIE,
                 "from POST /api/login; changes also need the X-CSRF-Token header",
             ))),
         );

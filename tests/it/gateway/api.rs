@@ -536,7 +536,7 @@ async fn slow_request_heads_are_cut_off_and_answers_carry_hsts_no_store_and_a_st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_are_closed_and_the_page_answers_once_they_go() {
-    use watchpost::control::limit::MAX_CONNECTIONS;
+    use watchpost_web::limit::MAX_CONNECTIONS;
     let gw = gateway("", "").await;
     let log = || std::fs::read_to_string(&gw.log).unwrap_or_default();
     let cert_pem = serving(&gw).await;

@@ -23,7 +23,7 @@ pub struct LimitAcceptor {
     permits: Arc<Semaphore>,
     refused: Arc<AtomicU64>,
     /// At most one line every 10 s about refusals.
-    logged: Arc<crate::throttle::Every>,
+    logged: Arc<watchpost_contracts::throttle::Every>,
 }
 
 impl LimitAcceptor {
@@ -31,7 +31,9 @@ impl LimitAcceptor {
         Self {
             permits: Arc::new(Semaphore::new(max)),
             refused: Arc::default(),
-            logged: Arc::new(crate::throttle::Every::new(Duration::from_secs(10))),
+            logged: Arc::new(watchpost_contracts::throttle::Every::new(
+                Duration::from_secs(10),
+            )),
         }
     }
 }

@@ -97,7 +97,7 @@ fn sha(s: &str) -> [u8; 32] {
 }
 
 /// Constant-time equality for secrets (the length is not secret).
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
 }
