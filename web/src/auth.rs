@@ -37,6 +37,10 @@ pub enum AuthError {
     WeakPassword,
     #[error("wrong password")]
     BadPassword,
+    #[error("an account named \"{0}\" exists already")]
+    UserExists(String),
+    #[error("account names are 1 to 64 letters, digits, '-', '_' or '.'")]
+    BadUserName,
     #[error("too many failed logins from this address; wait {0} s")]
     RateLimited(u64),
     #[error("not set up yet: use the setup code from the log at /setup")]
@@ -53,26 +57,74 @@ struct Stored {
     password_hash: Option<String>,
     #[serde(default)]
     tokens: Vec<StoredToken>,
+    /// Named accounts beside `admin` (the console's viewers and further admins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    users: Vec<StoredUser>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredToken {
     name: String,
     sha256: String,
+    /// Tokens made before roles existed are admin tokens.
+    #[serde(default)]
+    role: Role,
 }
+
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredUser {
+    name: String,
+    role: Role,
+    password_hash: String,
+}
+
+/// What a signed-in principal may do: `admin` changes state (config, commands, keys,
+/// accounts), `viewer` only reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Admin,
+    Viewer,
+}
+
+/// The account the setup code creates (`login` without a name signs in as it).
+pub const ADMIN_USER: &str = "admin";
 
 struct Session {
     csrf: String,
     expires: Instant,
+    user: String,
+    role: Role,
 }
 
 /// Who a request is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
     /// A browser session; its CSRF token must accompany state changes.
-    Session { csrf: String },
+    Session {
+        csrf: String,
+        user: String,
+        role: Role,
+    },
     /// An API token (by its name).
-    Token(String),
+    Token { name: String, role: Role },
+}
+
+impl Principal {
+    pub fn role(&self) -> Role {
+        match self {
+            Principal::Session { role, .. } | Principal::Token { role, .. } => *role,
+        }
+    }
+
+    /// The account or token name, for audit logs.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Session { user, .. } => user,
+            Principal::Token { name, .. } => name,
+        }
+    }
 }
 
 pub struct Auth {
@@ -196,6 +248,17 @@ impl Auth {
     /// Checks the password (rate-limited per address); returns the new session id and its
     /// CSRF token.
     pub fn login(&self, from: IpAddr, password: &str) -> Result<(String, String), AuthError> {
+        self.login_as(from, ADMIN_USER, password)
+    }
+
+    /// [`Auth::login`] for a named account (`admin` or one made by [`Auth::add_user`]). A
+    /// wrong name and a wrong password fail alike, and count alike against the limit.
+    pub fn login_as(
+        &self,
+        from: IpAddr,
+        user: &str,
+        password: &str,
+    ) -> Result<(String, String), AuthError> {
         self.refuse_if_damaged()?;
         // The attempt counts as a failure from before the check until it proves good, in the
         // same lock as the limit: parallel guesses cannot all pass the limit first.
@@ -217,10 +280,24 @@ impl Auth {
                 }
             }
         };
-        let Some(hash) = lock(&self.stored).password_hash.clone() else {
-            forgive();
-            return Err(AuthError::NotSetUp);
+        let (hash, role) = {
+            let stored = lock(&self.stored);
+            let Some(admin) = stored.password_hash.clone() else {
+                forgive();
+                return Err(AuthError::NotSetUp);
+            };
+            if user == ADMIN_USER {
+                (admin, Role::Admin)
+            } else {
+                match stored.users.iter().find(|u| u.name == user) {
+                    Some(u) => (u.password_hash.clone(), u.role),
+                    // Still hashed below (against the admin's hash, never matching this
+                    // name), so a wrong name takes as long as a wrong password.
+                    None => (admin, Role::Viewer),
+                }
+            }
         };
+        let known = user == ADMIN_USER || lock(&self.stored).users.iter().any(|u| u.name == user);
         let ok = PasswordHash::new(&hash)
             .map(|h| {
                 Argon2::default()
@@ -228,7 +305,7 @@ impl Auth {
                     .is_ok()
             })
             .unwrap_or(false);
-        if !ok {
+        if !ok || !known {
             return Err(AuthError::BadPassword);
         }
         forgive();
@@ -238,6 +315,8 @@ impl Auth {
             Session {
                 csrf: csrf.clone(),
                 expires: Instant::now() + SESSION_TTL,
+                user: user.to_string(),
+                role,
             },
         );
         Ok((id, csrf))
@@ -252,19 +331,61 @@ impl Auth {
         s.retain(|_, v| v.expires > Instant::now());
         s.get(id).map(|v| Principal::Session {
             csrf: v.csrf.clone(),
+            user: v.user.clone(),
+            role: v.role,
         })
     }
 
-    /// Makes an API token; the token is returned once and only its hash is kept.
+    /// Makes an admin API token; the token is returned once and only its hash is kept.
     pub fn create_token(&self, name: &str) -> Result<String, AuthError> {
+        self.create_token_for(name, Role::Admin)
+    }
+
+    /// [`Auth::create_token`] with a role.
+    pub fn create_token_for(&self, name: &str, role: Role) -> Result<String, AuthError> {
         let token = format!("wpt_{}", random_token(24));
         let mut stored = lock(&self.stored);
         stored.tokens.push(StoredToken {
             name: name.to_string(),
             sha256: hex::encode(sha(&token)),
+            role,
         });
         self.save(&stored)?;
         Ok(token)
+    }
+
+    /// Adds a named account (an admin signs others up; there is no self sign-up).
+    pub fn add_user(&self, name: &str, role: Role, password: &str) -> Result<(), AuthError> {
+        self.refuse_if_damaged()?;
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(AuthError::BadUserName);
+        }
+        if password.chars().count() < MIN_PASSWORD {
+            return Err(AuthError::WeakPassword);
+        }
+        let hash = hash_password(password)?;
+        let mut stored = lock(&self.stored);
+        if name == ADMIN_USER || stored.users.iter().any(|u| u.name == name) {
+            return Err(AuthError::UserExists(name.to_string()));
+        }
+        stored.users.push(StoredUser {
+            name: name.to_string(),
+            role,
+            password_hash: hash,
+        });
+        self.save(&stored)
+    }
+
+    /// The accounts (name and role; never a hash), `admin` first.
+    pub fn users(&self) -> Vec<(String, Role)> {
+        let stored = lock(&self.stored);
+        std::iter::once((ADMIN_USER.to_string(), Role::Admin))
+            .chain(stored.users.iter().map(|u| (u.name.clone(), u.role)))
+            .collect()
     }
 
     pub fn token(&self, token: &str) -> Option<Principal> {
@@ -273,7 +394,10 @@ impl Auth {
             .tokens
             .iter()
             .find(|t| same(t.sha256.as_bytes(), want.as_bytes()))
-            .map(|t| Principal::Token(t.name.clone()))
+            .map(|t| Principal::Token {
+                name: t.name.clone(),
+                role: t.role,
+            })
     }
 }
 
@@ -316,7 +440,14 @@ mod tests {
         );
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let (sid, csrf) = auth.login(ip, "a long enough password").unwrap();
-        assert_eq!(auth.session(&sid), Some(Principal::Session { csrf }));
+        assert_eq!(
+            auth.session(&sid),
+            Some(Principal::Session {
+                csrf,
+                user: ADMIN_USER.into(),
+                role: Role::Admin
+            })
+        );
         for _ in 0..MAX_FAILURES {
             assert_eq!(auth.login(ip, "guess"), Err(AuthError::BadPassword));
         }
@@ -331,7 +462,13 @@ mod tests {
         auth.logout(&sid);
         assert_eq!(auth.session(&sid), None);
         let token = auth.create_token("fleet").unwrap();
-        assert_eq!(auth.token(&token), Some(Principal::Token("fleet".into())));
+        assert_eq!(
+            auth.token(&token),
+            Some(Principal::Token {
+                name: "fleet".into(),
+                role: Role::Admin
+            })
+        );
         assert_eq!(auth.token("wpt_nope"), None);
         // Reopened: set up, no code, token still valid, and the file holds no token.
         let (again, code) = Auth::open(dir.path()).unwrap();
@@ -410,5 +547,57 @@ mod fault_tests {
             bytes,
             "the file is left as it was"
         );
+    }
+
+    #[test]
+    fn named_accounts_sign_in_with_their_role_and_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let (auth, code) = Auth::open(dir.path()).unwrap();
+        auth.setup(&code.unwrap(), "correct horse battery").unwrap();
+        auth.add_user("ops", Role::Viewer, "viewer password 1")
+            .unwrap();
+        assert_eq!(
+            auth.add_user("ops", Role::Admin, "another password"),
+            Err(AuthError::UserExists("ops".into()))
+        );
+        assert_eq!(
+            auth.add_user(ADMIN_USER, Role::Viewer, "another password"),
+            Err(AuthError::UserExists(ADMIN_USER.into()))
+        );
+        assert_eq!(
+            auth.add_user("a b", Role::Viewer, "another password"),
+            Err(AuthError::BadUserName)
+        );
+        assert_eq!(
+            auth.add_user("short", Role::Viewer, "short"),
+            Err(AuthError::WeakPassword)
+        );
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let (sid, _) = auth.login_as(ip, "ops", "viewer password 1").unwrap();
+        let p = auth.session(&sid).unwrap();
+        assert_eq!((p.role(), p.name()), (Role::Viewer, "ops"));
+        // The admin's password does not open the viewer's account, nor an unknown one.
+        assert_eq!(
+            auth.login_as(ip, "ops", "correct horse battery"),
+            Err(AuthError::BadPassword)
+        );
+        assert_eq!(
+            auth.login_as(ip, "nobody", "correct horse battery"),
+            Err(AuthError::BadPassword)
+        );
+        let t = auth.create_token_for("dash", Role::Viewer).unwrap();
+        assert_eq!(auth.token(&t).unwrap().role(), Role::Viewer);
+        // Accounts and roles survive a restart; hashes are never listed.
+        drop(auth);
+        let (again, code) = Auth::open(dir.path()).unwrap();
+        assert!(code.is_none());
+        assert_eq!(
+            again.users(),
+            vec![
+                (ADMIN_USER.to_string(), Role::Admin),
+                ("ops".to_string(), Role::Viewer)
+            ]
+        );
+        assert_eq!(again.token(&t).unwrap().role(), Role::Viewer);
     }
 }

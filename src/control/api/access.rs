@@ -65,7 +65,13 @@ fn who(w: &Web, headers: &HeaderMap, changes: bool) -> Result<Principal, ApiErro
         StatusCode::UNAUTHORIZED,
         "log in, or send an API token",
     ))?;
-    if let (true, Principal::Session { csrf }) = (changes, &principal) {
+    if changes && principal.role() == watchpost_web::auth::Role::Viewer {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this account may only read",
+        ));
+    }
+    if let (true, Principal::Session { csrf, .. }) = (changes, &principal) {
         let sent = headers
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())

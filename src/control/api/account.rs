@@ -95,7 +95,7 @@ pub(super) async fn api_tokens(
     };
     match principal {
         // Tokens do not mint tokens: only a person logged in does.
-        Principal::Token(_) => problem(StatusCode::FORBIDDEN, "log in to create API tokens"),
+        Principal::Token { .. } => problem(StatusCode::FORBIDDEN, "log in to create API tokens"),
         Principal::Session { .. } => match w.auth.create_token(&b.name) {
             Ok(token) => Json(NewToken {
                 name: b.name,
@@ -112,7 +112,7 @@ pub(super) async fn api_tokens(
 #[utoipa::path(get, path = "/api/session", tag = "auth", responses((status = 200, body = Csrf, description = "logged in"), (status = 401, body = SetUpState, description = "not logged in")))]
 pub(super) async fn api_session(State(w): State<Web>, headers: HeaderMap) -> Response {
     match session_cookie(&headers).and_then(|s| w.auth.session(&s)) {
-        Some(Principal::Session { csrf }) => Json(Csrf { csrf }).into_response(),
+        Some(Principal::Session { csrf, .. }) => Json(Csrf { csrf }).into_response(),
         _ => (
             StatusCode::UNAUTHORIZED,
             Json(SetUpState {
