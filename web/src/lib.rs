@@ -4,12 +4,15 @@
 //! # Layout
 //! - [`auth`]: who may use the page and the API: a one-time setup code, Argon2id passwords,
 //!   sessions with CSRF tokens, API tokens, rate-limited sign-in, and roles.
+//! - [`access`]: who a request is (bearer token or session cookie + CSRF), and whether it may
+//!   change state.
 //! - [`tls`]: the server certificate (the configured pair, or a self-signed one made on first
 //!   start) and its rustls set-up.
 //! - [`limit`]: a cap on open connections, under the TLS acceptor.
 //! - [`serve`]: binds and serves a router over HTTPS with the cap, a header-read timeout, the
 //!   security headers and a graceful stop.
 
+pub mod access;
 pub mod auth;
 pub mod limit;
 pub mod serve;
