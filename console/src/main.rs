@@ -1,1 +1,158 @@
-fn main() {}
+//! The `watchpost-console` command line (a contract: `run --config PATH`, `check-config PATH`).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use watchpost_console::config::{Config, ConfigError};
+
+#[derive(Parser)]
+#[command(
+    name = "watchpost-console",
+    version,
+    about = "The watchpost fleet console"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the console until SIGINT or SIGTERM.
+    Run {
+        /// The config file; without it, the defaults (SQLite in --data-dir, the broker on
+        /// 127.0.0.1:1883, the page on 0.0.0.0:9443).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides `[console] data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Overrides `[database] url` (postgres://…).
+        #[arg(long)]
+        database: Option<String>,
+        /// Overrides `[broker] url`.
+        #[arg(long)]
+        broker: Option<String>,
+        /// Overrides `[web] listen`.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Overrides `[console] replica`.
+        #[arg(long)]
+        replica: Option<String>,
+    },
+    /// Checks a config file; prints every problem with its line, exits 1 if there is one.
+    CheckConfig { path: PathBuf },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into the journal or a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match Cli::parse().command {
+        Command::CheckConfig { path } => match Config::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run {
+            config,
+            data_dir,
+            database,
+            broker,
+            listen,
+            replica,
+        } => {
+            let loaded = match &config {
+                Some(p) => Config::load(p),
+                None => Config::parse("", "(defaults)"),
+            };
+            let mut cfg = match loaded {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(d) = data_dir {
+                cfg.console.data_dir = d;
+            }
+            if let Some(b) = broker {
+                cfg.broker.url = b;
+            }
+            if let Some(l) = listen {
+                cfg.web.listen = l;
+            }
+            if let Some(r) = replica {
+                cfg.console.replica = r;
+            }
+            if let Some(u) = database {
+                match toml::from_str::<watchpost_console::config::DatabaseSection>(&format!(
+                    "url = {}",
+                    toml::Value::String(u)
+                )) {
+                    Ok(d) => cfg.database = d,
+                    Err(e) => {
+                        eprintln!("--database: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            // Flags are checked like the file.
+            let problems = cfg.problems("", "(command line)");
+            if !problems.is_empty() {
+                eprintln!("{}", ConfigError::Invalid(problems));
+                return ExitCode::FAILURE;
+            }
+            run(cfg)
+        }
+    }
+}
+
+fn run(cfg: Config) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let running = match watchpost_console::start(&cfg, cancel.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                eprintln!("watchpost-console: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cannot watch SIGTERM: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping");
+        cancel.cancel();
+        for t in running.tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+        }
+        ExitCode::SUCCESS
+    })
+}

@@ -129,13 +129,13 @@ mod tests {
             flagged,
             vec![
                 Anomaly {
-                    kind: "rule",
+                    kind: "rule".into(),
                     name: "forklift".into(),
                     events_baseline: 5,
                     silent_minutes: 180.0
                 },
                 Anomaly {
-                    kind: "camera",
+                    kind: "camera".into(),
                     name: "dock".into(),
                     events_baseline: 5,
                     silent_minutes: 180.0

@@ -4,6 +4,7 @@
 
 mod common;
 mod config_errors;
+mod console;
 mod crash_cycles;
 mod delivery_faults;
 mod detect_oracle;

@@ -458,7 +458,7 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Self {
         std::fs::create_dir_all(at).unwrap();
-        let uid = own_uid();
+        let uid = crate::common::own_uid();
         let opts = format!("size={size},uid={uid},mode=0700");
         let attempt = |sudo: bool| {
             let mut cmd = if sudo {
@@ -493,15 +493,6 @@ impl Tmpfs {
             ),
         }
     }
-}
-
-/// The test's own user id (`id -u`), for the tmpfs's owner.
-fn own_uid() -> String {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|_| "0".into())
 }
 
 impl Drop for Tmpfs {

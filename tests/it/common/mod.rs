@@ -395,3 +395,16 @@ pub fn pki(dir: &Path) -> Pki {
         other_ca: write("other-ca.pem", other.pem()),
     }
 }
+
+/// The test's own user id (`id -u`).
+pub fn own_uid() -> String {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "0".into())
+}
+
+pub fn is_root() -> bool {
+    own_uid() == "0"
+}

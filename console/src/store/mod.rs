@@ -1,0 +1,543 @@
+//! The console's data layer: one set of queries over two engines — SQLite (WAL) in `data_dir`
+//! by default, PostgreSQL for production and for several replicas. Ingest writes batches in
+//! one transaction each (idempotent: a redelivered message changes nothing twice); the web
+//! reads on a connection of its own.
+
+mod conn;
+mod postgres;
+mod schema;
+mod sqlite;
+
+use conn::{transaction, Conn, Row};
+pub use conn::{Engine, Value};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {what}: {message}")]
+    Open { what: String, message: String },
+    #[error("database: {0}")]
+    Database(String),
+    #[error("the database's schema is version {found}, newer than this console knows ({known}); run the newer console or restore a backup")]
+    TooNew { found: i64, known: i64 },
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// What ingest writes. Every record is idempotent: written twice, it changes nothing twice.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Status {
+        device: String,
+        online: bool,
+        seen_ms: i64,
+    },
+    Health(Box<HealthRecord>),
+    ConfigState {
+        device: String,
+        version: i64,
+        toml: String,
+        seen_ms: i64,
+    },
+    Alert(Box<AlertRecord>),
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthRecord {
+    pub device: String,
+    pub site: String,
+    pub version: String,
+    /// When the gateway made it (its clock), the history's key.
+    pub at_ms: i64,
+    /// When it counts as seen (the console's clock): freshness is judged on this.
+    pub seen_ms: i64,
+    pub interval_s: f64,
+    pub uptime_s: i64,
+    pub cameras_up: i64,
+    pub cameras_total: i64,
+    pub cameras_down: String,
+    pub inference_ms: Option<f64>,
+    pub outbox_pending: i64,
+    pub dead_letters: i64,
+    pub events_24h: i64,
+    pub delivery_success_rate: Option<f64>,
+    pub delivery_latency_p95_ms: Option<i64>,
+    pub anomalies: i64,
+    pub json: String,
+    /// Add a history row (the shared subscription's copy); the retained copy only updates
+    /// the latest state.
+    pub history: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRecord {
+    pub alert_id: String,
+    pub kind: String,
+    pub device: String,
+    pub site: String,
+    pub camera: Option<String>,
+    pub rule: Option<String>,
+    pub label: Option<String>,
+    pub severity: Option<String>,
+    pub confidence: Option<f64>,
+    pub at_ms: i64,
+    pub seen_ms: i64,
+    pub body: String,
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone)]
+pub struct Written {
+    /// Alerts stored for the first time (the others were redeliveries).
+    pub new_alerts: Vec<AlertRow>,
+    pub duplicates: u64,
+}
+
+/// A gateway as the fleet page lists it (the latest of everything it said).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GatewayRow {
+    pub device: String,
+    pub site: String,
+    /// `online`, `offline` or `unknown` as its `status` topic last said.
+    pub status: String,
+    pub status_ms: Option<i64>,
+    pub first_seen_ms: i64,
+    pub health_ms: Option<i64>,
+    pub health_interval_s: Option<f64>,
+    pub version: Option<String>,
+    pub uptime_s: Option<i64>,
+    pub cameras_up: Option<i64>,
+    pub cameras_total: Option<i64>,
+    /// Cameras not streaming, by name.
+    pub cameras_down: Vec<String>,
+    pub inference_ms: Option<f64>,
+    pub outbox_pending: Option<i64>,
+    pub dead_letters: Option<i64>,
+    pub events_24h: Option<i64>,
+    pub delivery_success_rate: Option<f64>,
+    pub delivery_latency_p95_ms: Option<i64>,
+    pub anomalies: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlertRow {
+    pub alert_id: String,
+    /// `alert.fired`, `alert.ended`, …
+    pub kind: String,
+    pub device: String,
+    pub site: String,
+    pub camera: Option<String>,
+    pub rule: Option<String>,
+    pub label: Option<String>,
+    pub severity: Option<String>,
+    pub confidence: Option<f64>,
+    pub at_ms: i64,
+    pub seen_ms: i64,
+    pub has_snapshot: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HealthPoint {
+    pub at_ms: i64,
+    pub outbox_pending: Option<i64>,
+    pub dead_letters: Option<i64>,
+    pub inference_ms: Option<f64>,
+    pub cameras_up: Option<i64>,
+    pub cameras_total: Option<i64>,
+}
+
+/// Which alerts a query wants; every field optional.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct AlertFilter {
+    pub site: Option<String>,
+    pub device: Option<String>,
+    pub camera: Option<String>,
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    /// Only alerts before this time (unix ms): the next page.
+    pub before_ms: Option<i64>,
+    pub since_ms: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+pub struct Store {
+    engine: Engine,
+    writer: Mutex<Box<dyn Conn>>,
+    reader: Mutex<Box<dyn Conn>>,
+}
+
+const GATEWAY_COLUMNS: &str = "device, site, status, status_ms, first_seen_ms, health_ms, health_interval_s, version, uptime_s, cameras_up, cameras_total, cameras_down, inference_ms, outbox_pending, dead_letters, events_24h, delivery_success_rate, delivery_latency_p95_ms, anomalies";
+const ALERT_COLUMNS: &str = "alert_id, kind, device, site, camera, rule, label, severity, confidence, at_ms, seen_ms, snapshot IS NOT NULL";
+
+impl Store {
+    /// PostgreSQL when `database_url` is given, else SQLite in `data_dir/console.db`;
+    /// migrated to this binary's schema.
+    pub fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        let (mut writer, reader): (Box<dyn Conn>, Box<dyn Conn>) = match database_url {
+            Some(url) => (
+                Box::new(postgres::Postgres::connect(url)?),
+                Box::new(postgres::Postgres::connect(url)?),
+            ),
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+                    what: data_dir.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                let path = data_dir.join("console.db");
+                let w = sqlite::Sqlite::open(&path)?;
+                (Box::new(w), Box::new(sqlite::Sqlite::open(&path)?))
+            }
+        };
+        let engine = writer.engine();
+        let found = schema::migrate(writer.as_mut())?;
+        if found < schema::VERSION {
+            tracing::info!(
+                from = found,
+                to = schema::VERSION,
+                engine = engine.name(),
+                "database migrated"
+            );
+        }
+        Ok(Self {
+            engine,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Writes a batch in one transaction.
+    pub fn write(&self, batch: &[Record]) -> Result<Written, StoreError> {
+        let mut w = self.writer.lock();
+        transaction(w.as_mut(), |c| {
+            let mut out = Written::default();
+            for r in batch {
+                write_one(c, r, &mut out)?;
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn gateways(&self) -> Result<Vec<GatewayRow>, StoreError> {
+        let rows = self.reader.lock().query(
+            &format!("SELECT {GATEWAY_COLUMNS} FROM gateways ORDER BY site, device"),
+            &[],
+        )?;
+        Ok(rows.into_iter().map(gateway_row).collect())
+    }
+
+    /// One gateway: its row, its latest health document and its running config (redacted
+    /// by the gateway itself) with the config's version.
+    pub fn gateway(&self, device: &str) -> Result<Option<GatewayDetail>, StoreError> {
+        let mut r = self.reader.lock();
+        let rows = r.query(
+            &format!(
+                "SELECT {GATEWAY_COLUMNS}, health, config_version, config_toml FROM gateways WHERE device = $1"
+            ),
+            &[device.into()],
+        )?;
+        Ok(rows.into_iter().next().map(|mut row| {
+            let config_toml = row.pop().and_then(|v| v.text());
+            let config_version = row.pop().and_then(|v| v.int());
+            let health = row
+                .pop()
+                .and_then(|v| v.text())
+                .and_then(|t| serde_json::from_str(&t).ok());
+            GatewayDetail {
+                gateway: gateway_row(row),
+                health,
+                config_version,
+                config_toml,
+            }
+        }))
+    }
+
+    pub fn history(&self, device: &str, since_ms: i64) -> Result<Vec<HealthPoint>, StoreError> {
+        let rows = self.reader.lock().query(
+            "SELECT at_ms, outbox_pending, dead_letters, inference_ms, cameras_up, cameras_total FROM health_history WHERE device = $1 AND at_ms >= $2 ORDER BY at_ms",
+            &[device.into(), since_ms.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| HealthPoint {
+                at_ms: r[0].int().unwrap_or(0),
+                outbox_pending: r[1].int(),
+                dead_letters: r[2].int(),
+                inference_ms: r[3].real(),
+                cameras_up: r[4].int(),
+                cameras_total: r[5].int(),
+            })
+            .collect())
+    }
+
+    /// Newest first.
+    pub fn alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
+        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
+        let mut params: Vec<Value> = Vec::new();
+        let mut cond = |column: &str, op: &str, v: Value| {
+            params.push(v);
+            sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
+        };
+        for (column, v) in [
+            ("site", &f.site),
+            ("device", &f.device),
+            ("camera", &f.camera),
+            ("rule", &f.rule),
+            ("severity", &f.severity),
+        ] {
+            if let Some(v) = v {
+                cond(column, "=", v.as_str().into());
+            }
+        }
+        if let Some(b) = f.before_ms {
+            cond("at_ms", "<", b.into());
+        }
+        if let Some(s) = f.since_ms {
+            cond("at_ms", ">=", s.into());
+        }
+        let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+        params.push(limit.into());
+        sql.push_str(&format!(
+            " ORDER BY at_ms DESC, alert_id DESC LIMIT ${}",
+            params.len()
+        ));
+        let rows = self.reader.lock().query(&sql, &params)?;
+        Ok(rows.into_iter().map(alert_row).collect())
+    }
+
+    pub fn snapshot(&self, alert_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.reader.lock().query(
+            "SELECT snapshot FROM alerts WHERE alert_id = $1",
+            &[alert_id.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .and_then(Value::blob))
+    }
+
+    /// How many alerts are stored.
+    pub fn alert_count(&self) -> Result<i64, StoreError> {
+        let rows = self
+            .reader
+            .lock()
+            .query("SELECT COUNT(*) FROM alerts", &[])?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first().and_then(Value::int))
+            .unwrap_or(0))
+    }
+
+    /// Removes history and alerts older than `before_ms`; how many rows went.
+    pub fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut w = self.writer.lock();
+        transaction(w.as_mut(), |c| {
+            let a = c.execute(
+                "DELETE FROM health_history WHERE at_ms < $1",
+                &[before_ms.into()],
+            )?;
+            let b = c.execute("DELETE FROM alerts WHERE at_ms < $1", &[before_ms.into()])?;
+            Ok(a + b)
+        })
+    }
+
+    /// A cheap read that proves the database answers (readiness).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.reader.lock().query("SELECT 1", &[]).map(|_| ())
+    }
+}
+
+/// One gateway in full.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GatewayDetail {
+    #[serde(flatten)]
+    pub gateway: GatewayRow,
+    /// The newest health document, as the gateway sent it.
+    #[schema(value_type = Object)]
+    pub health: Option<serde_json::Value>,
+    pub config_version: Option<i64>,
+    /// The running config as the gateway published it (secrets redacted by the gateway).
+    pub config_toml: Option<String>,
+}
+
+fn gateway_row(r: Row) -> GatewayRow {
+    let t = |i: usize| r.get(i).and_then(Value::text);
+    let n = |i: usize| r.get(i).and_then(Value::int);
+    let f = |i: usize| r.get(i).and_then(Value::real);
+    GatewayRow {
+        device: t(0).unwrap_or_default(),
+        site: t(1).unwrap_or_default(),
+        status: t(2).unwrap_or_else(|| "unknown".into()),
+        status_ms: n(3),
+        first_seen_ms: n(4).unwrap_or(0),
+        health_ms: n(5),
+        health_interval_s: f(6),
+        version: t(7),
+        uptime_s: n(8),
+        cameras_up: n(9),
+        cameras_total: n(10),
+        cameras_down: t(11)
+            .map(|s| {
+                s.split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        inference_ms: f(12),
+        outbox_pending: n(13),
+        dead_letters: n(14),
+        events_24h: n(15),
+        delivery_success_rate: f(16),
+        delivery_latency_p95_ms: n(17),
+        anomalies: n(18),
+    }
+}
+
+fn alert_row(r: Row) -> AlertRow {
+    let t = |i: usize| r.get(i).and_then(Value::text);
+    let n = |i: usize| r.get(i).and_then(Value::int);
+    AlertRow {
+        alert_id: t(0).unwrap_or_default(),
+        kind: t(1).unwrap_or_default(),
+        device: t(2).unwrap_or_default(),
+        site: t(3).unwrap_or_default(),
+        camera: t(4),
+        rule: t(5),
+        label: t(6),
+        severity: t(7),
+        confidence: r.get(8).and_then(Value::real),
+        at_ms: n(9).unwrap_or(0),
+        seen_ms: n(10).unwrap_or(0),
+        has_snapshot: n(11).unwrap_or(0) != 0,
+    }
+}
+
+fn write_one(c: &mut dyn Conn, r: &Record, out: &mut Written) -> Result<(), StoreError> {
+    match r {
+        Record::Status {
+            device,
+            online,
+            seen_ms,
+        } => {
+            let status = if *online { "online" } else { "offline" };
+            c.execute(
+                "INSERT INTO gateways (device, status, status_ms, first_seen_ms) VALUES ($1, $2, $3, $3)
+                 ON CONFLICT (device) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms",
+                &[device.as_str().into(), status.into(), (*seen_ms).into()],
+            )?;
+        }
+        Record::Health(h) => {
+            // Only a newer document replaces the latest (the retained and the shared copy
+            // of one health message may arrive in either order).
+            c.execute(
+                "INSERT INTO gateways (device, site, version, first_seen_ms, health_ms, health_interval_s, uptime_s, cameras_up, cameras_total, cameras_down, inference_ms, outbox_pending, dead_letters, events_24h, delivery_success_rate, delivery_latency_p95_ms, anomalies, health)
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 ON CONFLICT (device) DO UPDATE SET site = excluded.site, version = excluded.version, health_ms = excluded.health_ms, health_interval_s = excluded.health_interval_s, uptime_s = excluded.uptime_s, cameras_up = excluded.cameras_up, cameras_total = excluded.cameras_total, cameras_down = excluded.cameras_down, inference_ms = excluded.inference_ms, outbox_pending = excluded.outbox_pending, dead_letters = excluded.dead_letters, events_24h = excluded.events_24h, delivery_success_rate = excluded.delivery_success_rate, delivery_latency_p95_ms = excluded.delivery_latency_p95_ms, anomalies = excluded.anomalies, health = excluded.health
+                 WHERE gateways.health_ms IS NULL OR gateways.health_ms <= excluded.health_ms",
+                &[
+                    h.device.as_str().into(),
+                    h.site.as_str().into(),
+                    h.version.as_str().into(),
+                    h.seen_ms.into(),
+                    h.interval_s.into(),
+                    h.uptime_s.into(),
+                    h.cameras_up.into(),
+                    h.cameras_total.into(),
+                    h.cameras_down.as_str().into(),
+                    h.inference_ms.into(),
+                    h.outbox_pending.into(),
+                    h.dead_letters.into(),
+                    h.events_24h.into(),
+                    h.delivery_success_rate.into(),
+                    h.delivery_latency_p95_ms.into(),
+                    h.anomalies.into(),
+                    h.json.as_str().into(),
+                ],
+            )?;
+            if h.history {
+                c.execute(
+                    "INSERT INTO health_history (device, at_ms, seen_ms, outbox_pending, dead_letters, inference_ms, cameras_up, cameras_total)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device, at_ms) DO NOTHING",
+                    &[
+                        h.device.as_str().into(),
+                        h.at_ms.into(),
+                        h.seen_ms.into(),
+                        h.outbox_pending.into(),
+                        h.dead_letters.into(),
+                        h.inference_ms.into(),
+                        h.cameras_up.into(),
+                        h.cameras_total.into(),
+                    ],
+                )?;
+            }
+        }
+        Record::ConfigState {
+            device,
+            version,
+            toml,
+            seen_ms,
+        } => {
+            c.execute(
+                "INSERT INTO gateways (device, first_seen_ms, config_version, config_toml, config_ms) VALUES ($1, $2, $3, $4, $2)
+                 ON CONFLICT (device) DO UPDATE SET config_version = excluded.config_version, config_toml = excluded.config_toml, config_ms = excluded.config_ms",
+                &[
+                    device.as_str().into(),
+                    (*seen_ms).into(),
+                    (*version).into(),
+                    toml.as_str().into(),
+                ],
+            )?;
+        }
+        Record::Alert(a) => {
+            let n = c.execute(
+                "INSERT INTO alerts (alert_id, kind, device, site, camera, rule, label, severity, confidence, at_ms, seen_ms, body, snapshot)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (alert_id) DO NOTHING",
+                &[
+                    a.alert_id.as_str().into(),
+                    a.kind.as_str().into(),
+                    a.device.as_str().into(),
+                    a.site.as_str().into(),
+                    a.camera.clone().into(),
+                    a.rule.clone().into(),
+                    a.label.clone().into(),
+                    a.severity.clone().into(),
+                    a.confidence.into(),
+                    a.at_ms.into(),
+                    a.seen_ms.into(),
+                    a.body.as_str().into(),
+                    a.snapshot.clone().into(),
+                ],
+            )?;
+            if n == 0 {
+                out.duplicates += 1;
+            } else {
+                out.new_alerts.push(AlertRow {
+                    alert_id: a.alert_id.clone(),
+                    kind: a.kind.clone(),
+                    device: a.device.clone(),
+                    site: a.site.clone(),
+                    camera: a.camera.clone(),
+                    rule: a.rule.clone(),
+                    label: a.label.clone(),
+                    severity: a.severity.clone(),
+                    confidence: a.confidence,
+                    at_ms: a.at_ms,
+                    seen_ms: a.seen_ms,
+                    has_snapshot: a.snapshot.is_some(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
