@@ -275,6 +275,7 @@ fn kind_of(r: &Record) -> &'static str {
         Record::Health(_) => "health",
         Record::ConfigState { .. } => "config_state",
         Record::Alert(_) => "alert",
+        Record::Answer { .. } => "answer",
     }
 }
 
@@ -419,10 +420,31 @@ pub fn decode(p: &Publish, now_ms: i64) -> Result<Option<(Record, i64)>, Rejecte
             };
             (Record::Alert(Box::new(record)), at_ms)
         }
-        Topic::ConfigResult { .. }
-        | Topic::CommandResult { .. }
-        | Topic::ConfigSet { .. }
-        | Topic::Command { .. } => return Ok(None),
+        Topic::ConfigResult { device } | Topic::CommandResult { device, .. } => {
+            // Only answers to the console's own requests (they carry its correlation data).
+            let Some(request) = p
+                .properties
+                .as_ref()
+                .and_then(|pr| pr.correlation_data.as_ref())
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .map(str::to_string)
+            else {
+                return Ok(None);
+            };
+            let answer: serde_json::Value = serde_json::from_slice(&p.payload)
+                .map_err(|e| reject(topic, format!("answer: {e}")))?;
+            (
+                Record::Answer {
+                    request,
+                    device: device.to_string(),
+                    ok: answer.get("ok").and_then(|v| v.as_bool()) == Some(true),
+                    result: answer.to_string(),
+                    seen_ms: now_ms,
+                },
+                now_ms,
+            )
+        }
+        Topic::ConfigSet { .. } | Topic::Command { .. } => return Ok(None),
     }))
 }
 

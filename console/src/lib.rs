@@ -13,6 +13,8 @@
 //!   both, idempotent writes, bounded retention.
 //! - [`ingest`]: one persistent MQTT 5 session per replica: retained state by ordinary
 //!   subscriptions, alerts and health by shared ones; batches committed, then acknowledged.
+//! - [`control`]: requests to gateways: enrolment (control keys), signed commands and config
+//!   pushes over MQTT 5 request/response, each in the audit log with its outcome.
 //! - [`fleet`]: what a gateway's rows mean: online, stale (no health for 3 intervals) or
 //!   offline, and its problems. Pure.
 //! - [`metrics`]: the Prometheus registry (`watchpost_console_gateways{state}` and the rest).
@@ -24,6 +26,7 @@
 //! gateway. This crate links neither GStreamer nor tract.
 
 pub mod config;
+pub mod control;
 pub mod fleet;
 pub mod ingest;
 pub mod metrics;
@@ -98,11 +101,13 @@ pub async fn start(
     )?;
     let (tls, fingerprint) = watchpost_web::tls::server_config(&cert_path, &key_path)?;
     let state = web::Web {
-        store,
+        store: store.clone(),
         metrics,
         auth: Arc::new(auth),
         alerts,
         broker_up: ingest.connected.clone(),
+        control: Arc::new(control::Control::new(ingest.client.clone(), store.clone())),
+        broker_url: cfg.broker.url.clone(),
     };
     let listening = watchpost_web::serve::serve(&cfg.web.listen, tls, web::router(state), cancel)?;
     tracing::info!(url = %format!("https://{}/", listening.addr), certificate_sha256 = %fingerprint, "console listening");

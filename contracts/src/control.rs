@@ -29,6 +29,11 @@ pub struct Envelope {
     pub nonce: String,
     #[serde(default)]
     pub args: Value,
+    /// Unix seconds after which the command must not run (the sender's MQTT 5 message
+    /// expiry, made absolute and signed: a message that waited in a frozen gateway's socket
+    /// buffer is past it even though the broker handed it over in time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
 }
 
 /// A command ready to publish: the payload bytes and the value of [`SIGNATURE_PROPERTY`].
@@ -38,12 +43,21 @@ pub struct Signed {
     pub signature: String,
 }
 
-/// Signs `args` for `topic` at `ts` (unix seconds) with a fresh `nonce`.
-pub fn signed(key: &[u8], topic: &str, ts: i64, nonce: &str, args: Value) -> Signed {
+/// Signs `args` for `topic` at `ts` (unix seconds) with a fresh `nonce`, to be run no later
+/// than `expires` (unix seconds) if given.
+pub fn signed(
+    key: &[u8],
+    topic: &str,
+    ts: i64,
+    nonce: &str,
+    args: Value,
+    expires: Option<i64>,
+) -> Signed {
     let envelope = Envelope {
         ts,
         nonce: nonce.to_string(),
         args,
+        expires,
     };
     // A struct of a number, a string and a JSON value always serialises.
     let payload = serde_json::to_vec(&envelope).unwrap_or_default();
@@ -66,6 +80,8 @@ pub enum Refusal {
     Stale(i64),
     #[error("replayed: nonce already used")]
     Replayed,
+    #[error("expired: arrived {0} s after the sender's deadline")]
+    Expired(i64),
 }
 
 /// The hex MAC a sender puts after `v1=` (also used by tests and fleet tools).
@@ -115,6 +131,9 @@ impl Gate {
         let skew = env.ts - now_s;
         if skew.abs() > WINDOW_S {
             return Err(Refusal::Stale(skew));
+        }
+        if let Some(e) = env.expires.filter(|e| now_s > *e) {
+            return Err(Refusal::Expired(now_s - e));
         }
         self.seen.retain(|_, ts| now_s - *ts <= 2 * WINDOW_S);
         if self.seen.insert(env.nonce.clone(), now_s).is_some() {
@@ -180,8 +199,20 @@ mod tests {
     fn what_the_console_signs_the_gateway_admits() {
         let key = b"a-control-key-of-16".to_vec();
         let topic = "watchpost/gw/config/set";
-        let m = super::signed(&key, topic, 5000, "n-1", json!({"merge": "[device]"}));
+        let m = super::signed(
+            &key,
+            topic,
+            5000,
+            "n-1",
+            json!({"merge": "[device]"}),
+            Some(5002),
+        );
+        let late = super::signed(&key, topic, 5000, "n-2", json!({}), Some(5000));
         let mut gate = Gate::new(Some(key));
+        assert_eq!(
+            gate.admit(topic, &late.payload, Some(&late.signature), 5003),
+            Err(Refusal::Expired(3))
+        );
         let (nonce, args) = gate
             .admit(topic, &m.payload, Some(&m.signature), 5001)
             .expect("admitted");

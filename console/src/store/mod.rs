@@ -44,6 +44,14 @@ pub enum Record {
         seen_ms: i64,
     },
     Alert(Box<AlertRecord>),
+    /// A gateway's answer to a request (its MQTT 5 correlation data is the request's id).
+    Answer {
+        request: String,
+        device: String,
+        ok: bool,
+        result: String,
+        seen_ms: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -357,6 +365,225 @@ impl Store {
     }
 }
 
+/// A request to a gateway (command, config push, enrolment) as the audit log shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RequestRow {
+    pub id: String,
+    pub rollout: Option<String>,
+    pub device: String,
+    /// `config/set`, `cmd/{name}`, `enrol`.
+    pub kind: String,
+    /// What was asked (secrets in pushed config redacted).
+    pub what: String,
+    pub who: String,
+    pub sent_ms: i64,
+    pub expires_ms: i64,
+    pub answered_ms: Option<i64>,
+    /// `applied` / `refused` (the gateway answered ok or not), `waiting`, or `no-answer` once
+    /// the request expired unanswered.
+    pub outcome: String,
+    /// The gateway's answer, as it sent it.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+}
+
+/// A new request to record before it is sent.
+pub struct NewRequest<'a> {
+    pub id: &'a str,
+    pub rollout: Option<&'a str>,
+    pub device: &'a str,
+    pub kind: &'a str,
+    pub what: &'a str,
+    pub who: &'a str,
+    pub sent_ms: i64,
+    pub expires_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RolloutRow {
+    pub id: String,
+    pub who: String,
+    pub created_ms: i64,
+    /// What was targeted, in words (`site=north`, `devices=a,b`).
+    pub target: String,
+    pub what: String,
+    pub timeout_s: f64,
+}
+
+const REQUEST_COLUMNS: &str =
+    "id, rollout, device, kind, what, who, sent_ms, expires_ms, answered_ms, ok, result";
+
+fn request_row(r: Row, now_ms: i64) -> RequestRow {
+    let t = |i: usize| r.get(i).and_then(Value::text);
+    let n = |i: usize| r.get(i).and_then(Value::int);
+    let expires_ms = n(7).unwrap_or(0);
+    let answered_ms = n(8);
+    let outcome = match (answered_ms, n(9)) {
+        (Some(_), Some(1)) => "applied",
+        (Some(_), _) => "refused",
+        (None, _) if now_ms > expires_ms => "no-answer",
+        (None, _) => "waiting",
+    };
+    RequestRow {
+        id: t(0).unwrap_or_default(),
+        rollout: t(1),
+        device: t(2).unwrap_or_default(),
+        kind: t(3).unwrap_or_default(),
+        what: t(4).unwrap_or_default(),
+        who: t(5).unwrap_or_default(),
+        sent_ms: n(6).unwrap_or(0),
+        expires_ms,
+        answered_ms,
+        outcome: outcome.into(),
+        result: t(10).and_then(|j| serde_json::from_str(&j).ok()),
+    }
+}
+
+impl Store {
+    /// Records a gateway's control key; false when it has one already.
+    pub fn add_key(&self, device: &str, key: &str) -> Result<bool, StoreError> {
+        let n = self.writer.lock().execute(
+            "INSERT INTO gateway_keys (device, control_key, created_ms) VALUES ($1, $2, $3) ON CONFLICT (device) DO NOTHING",
+            &[device.into(), key.into(), now_ms().into()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The key commands to `device` are signed with (never leaves the console).
+    pub fn key(&self, device: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.reader.lock().query(
+            "SELECT control_key FROM gateway_keys WHERE device = $1",
+            &[device.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.first().and_then(Value::text)))
+    }
+
+    /// Devices with a key here (enrolled).
+    pub fn enrolled(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .reader
+            .lock()
+            .query("SELECT device FROM gateway_keys ORDER BY device", &[])?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.first().and_then(Value::text))
+            .collect())
+    }
+
+    pub fn add_request(&self, q: &NewRequest<'_>) -> Result<(), StoreError> {
+        self.writer.lock().execute(
+            "INSERT INTO requests (id, rollout, device, kind, what, who, sent_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                q.id.into(),
+                q.rollout.into(),
+                q.device.into(),
+                q.kind.into(),
+                q.what.into(),
+                q.who.into(),
+                q.sent_ms.into(),
+                q.expires_ms.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a request answered by the console itself (an enrolment, a send that failed).
+    pub fn settle_request(
+        &self,
+        id: &str,
+        ok: bool,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.writer.lock().execute(
+            "UPDATE requests SET answered_ms = $1, ok = $2, result = $3 WHERE id = $4 AND answered_ms IS NULL",
+            &[now_ms().into(), i64::from(ok).into(), result.to_string().into(), id.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        let rows = self.reader.lock().query(
+            &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"),
+            &[id.into()],
+        )?;
+        let now = now_ms();
+        Ok(rows.into_iter().next().map(|r| request_row(r, now)))
+    }
+
+    /// The audit log, newest first: of one device, of one rollout, or all.
+    pub fn requests(
+        &self,
+        device: Option<&str>,
+        rollout: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestRow>, StoreError> {
+        let mut sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE 1 = 1");
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(d) = device {
+            params.push(d.into());
+            sql.push_str(&format!(" AND device = ${}", params.len()));
+        }
+        if let Some(r) = rollout {
+            params.push(r.into());
+            sql.push_str(&format!(" AND rollout = ${}", params.len()));
+        }
+        params.push(limit.clamp(1, 10_000).into());
+        sql.push_str(&format!(
+            " ORDER BY sent_ms DESC, id DESC LIMIT ${}",
+            params.len()
+        ));
+        let rows = self.reader.lock().query(&sql, &params)?;
+        let now = now_ms();
+        Ok(rows.into_iter().map(|r| request_row(r, now)).collect())
+    }
+
+    pub fn add_rollout(&self, r: &RolloutRow) -> Result<(), StoreError> {
+        self.writer.lock().execute(
+            "INSERT INTO rollouts (id, who, created_ms, target, what, timeout_s) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                r.id.as_str().into(),
+                r.who.as_str().into(),
+                r.created_ms.into(),
+                r.target.as_str().into(),
+                r.what.as_str().into(),
+                r.timeout_s.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn rollout(&self, id: &str) -> Result<Option<RolloutRow>, StoreError> {
+        let rows = self.reader.lock().query(
+            "SELECT id, who, created_ms, target, what, timeout_s FROM rollouts WHERE id = $1",
+            &[id.into()],
+        )?;
+        Ok(rows.into_iter().next().map(rollout_row))
+    }
+
+    pub fn rollouts(&self, limit: i64) -> Result<Vec<RolloutRow>, StoreError> {
+        let rows = self.reader.lock().query(
+            "SELECT id, who, created_ms, target, what, timeout_s FROM rollouts ORDER BY created_ms DESC LIMIT $1",
+            &[limit.clamp(1, 1000).into()],
+        )?;
+        Ok(rows.into_iter().map(rollout_row).collect())
+    }
+}
+
+fn rollout_row(r: Row) -> RolloutRow {
+    let t = |i: usize| r.get(i).and_then(Value::text).unwrap_or_default();
+    RolloutRow {
+        id: t(0),
+        who: t(1),
+        created_ms: r.get(2).and_then(Value::int).unwrap_or(0),
+        target: t(3),
+        what: t(4),
+        timeout_s: r.get(5).and_then(Value::real).unwrap_or(0.0),
+    }
+}
+
 /// One gateway in full.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GatewayDetail {
@@ -537,6 +764,25 @@ fn write_one(c: &mut dyn Conn, r: &Record, out: &mut Written) -> Result<(), Stor
                     has_snapshot: a.snapshot.is_some(),
                 });
             }
+        }
+        Record::Answer {
+            request,
+            device,
+            ok,
+            result,
+            seen_ms,
+        } => {
+            // The first answer counts; one from another device never matches.
+            c.execute(
+                "UPDATE requests SET answered_ms = $1, ok = $2, result = $3 WHERE id = $4 AND device = $5 AND answered_ms IS NULL",
+                &[
+                    (*seen_ms).into(),
+                    i64::from(*ok).into(),
+                    result.as_str().into(),
+                    request.as_str().into(),
+                    device.as_str().into(),
+                ],
+            )?;
         }
     }
     Ok(())

@@ -64,6 +64,37 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alerts_at ON alerts (at_ms);
     CREATE INDEX alerts_device_at ON alerts (device, at_ms);
     CREATE INDEX alerts_site_at ON alerts (site, at_ms);",
+    // 2: control keys, the audit log of every request (commands, config pushes, enrolments)
+    // with its outcome, and rollouts (one request per targeted gateway).
+    "CREATE TABLE gateway_keys (
+        device TEXT PRIMARY KEY,
+        control_key TEXT NOT NULL,
+        created_ms {INT} NOT NULL
+    );
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        rollout TEXT,
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        what TEXT NOT NULL,
+        who TEXT NOT NULL,
+        sent_ms {INT} NOT NULL,
+        expires_ms {INT} NOT NULL,
+        answered_ms {INT},
+        ok {INT},
+        result TEXT
+    );
+    CREATE INDEX requests_device ON requests (device, sent_ms);
+    CREATE INDEX requests_sent ON requests (sent_ms);
+    CREATE INDEX requests_rollout ON requests (rollout);
+    CREATE TABLE rollouts (
+        id TEXT PRIMARY KEY,
+        who TEXT NOT NULL,
+        created_ms {INT} NOT NULL,
+        target TEXT NOT NULL,
+        what TEXT NOT NULL,
+        timeout_s {REAL} NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -2,6 +2,7 @@
 //! it with its OpenAPI document, and the unauthenticated probes and `/metrics`.
 
 mod account;
+mod control_api;
 mod fleet_api;
 
 use crate::fleet::{self, State as GwState};
@@ -27,6 +28,9 @@ pub struct Web {
     pub auth: Arc<Auth>,
     pub alerts: broadcast::Sender<AlertRow>,
     pub broker_up: Arc<AtomicBool>,
+    pub control: Arc<crate::control::Control>,
+    /// The broker as gateways are told to reach it (enrolment's config lines).
+    pub broker_url: String,
 }
 
 /// An API error: a status and the reason in words.
@@ -109,6 +113,9 @@ pub async fn blocking<T: Send + 'static>(
         account::api_session, account::api_users, account::api_add_user, account::api_token,
         fleet_api::api_gateways, fleet_api::api_gateway, fleet_api::api_history,
         fleet_api::api_sites, fleet_api::api_alerts, fleet_api::api_snapshot, fleet_api::api_stream,
+        control_api::api_enrol, control_api::api_config, control_api::api_command,
+        control_api::api_audit, control_api::api_new_rollout, control_api::api_rollout,
+        control_api::api_rollouts,
     ),
     components(schemas(ApiError, Readiness)),
     modifiers(&Security)
@@ -158,7 +165,24 @@ pub fn router(state: Web) -> Router {
         )
         .route("/api/tokens", post(account::api_token))
         .route("/api/sites", get(fleet_api::api_sites))
-        .route("/api/gateways", get(fleet_api::api_gateways))
+        .route(
+            "/api/gateways",
+            get(fleet_api::api_gateways).post(control_api::api_enrol),
+        )
+        .route(
+            "/api/gateways/{device}/config",
+            post(control_api::api_config),
+        )
+        .route(
+            "/api/gateways/{device}/commands/{name}",
+            post(control_api::api_command),
+        )
+        .route("/api/audit", get(control_api::api_audit))
+        .route(
+            "/api/rollouts",
+            get(control_api::api_rollouts).post(control_api::api_new_rollout),
+        )
+        .route("/api/rollouts/{id}", get(control_api::api_rollout))
         .route("/api/gateways/{device}", get(fleet_api::api_gateway))
         .route(
             "/api/gateways/{device}/history",
@@ -264,7 +288,7 @@ async fn page() -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob:; frame-ancestors 'none'",
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; frame-ancestors 'none'",
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],

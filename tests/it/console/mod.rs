@@ -2,6 +2,7 @@
 //! gateways on the bundled clip, a real mosquitto, and SQLite or a real PostgreSQL (a
 //! throwaway cluster made here with initdb/pg_ctl). Helpers here, one file per subject.
 
+mod control;
 mod fleet;
 mod replicas;
 
@@ -236,6 +237,30 @@ impl Gateway {
         rtsp: &str,
         broken: bool,
     ) -> Self {
+        Self::start_with(
+            dir,
+            device,
+            site,
+            mqtt_port,
+            rtsp,
+            broken,
+            &control_key(device),
+            "",
+        )
+    }
+
+    /// With its control key and more config lines (zones, say).
+    #[allow(clippy::too_many_arguments)]
+    fn start_with(
+        dir: &Path,
+        device: &str,
+        site: &str,
+        mqtt_port: u16,
+        rtsp: &str,
+        broken: bool,
+        key: &str,
+        extra: &str,
+    ) -> Self {
         let gate = if broken {
             format!(
                 "[[camera]]\nname = \"gate\"\nurl = \"rtsp://127.0.0.1:{}/stream1\"\n",
@@ -261,6 +286,7 @@ url = "{rtsp}"
 detect_fps = 4
 
 {gate}
+{extra}
 [[rule]]
 name = "person-seen"
 labels = ["person"]
@@ -284,7 +310,6 @@ control_key = "{key}"
             data = dir.join(format!("{device}-data")).display(),
             repo = repo().display(),
             secret = common::SECRET,
-            key = control_key(device),
         );
         let path = dir.join(format!("{device}.toml"));
         std::fs::write(&path, config).unwrap();
