@@ -2,6 +2,7 @@
 """Independent check of watchpost's webhook signatures, with code that is not watchpost's.
 
   verify_webhooks.py REQUESTS.json standard-webhooks SECRET   # the PyPI `standardwebhooks` package
+  verify_webhooks.py REQUESTS.json standard-webhooks-alarm SECRET  # the same, for console alarms
   verify_webhooks.py REQUESTS.json hex SECRET HEADER          # hmac.new(secret, body, sha256).hexdigest()
 
 REQUESTS.json: [{"headers": {name: value}, "body_b64": "..."}]. Prints one line per request and
@@ -23,6 +24,11 @@ def main():
             if mode == "standard-webhooks":
                 payload = Webhook(secret).verify(body, headers)
                 assert payload["data"]["alert_id"] == headers["webhook-id"], "webhook-id != alert_id"
+            elif mode == "standard-webhooks-alarm":
+                # Each delivery of an alarm event has its own webhook-id; the body names the alarm.
+                payload = Webhook(secret).verify(body, headers)
+                assert payload["type"] in ("alarm.raised", "alarm.resolved"), payload["type"]
+                assert payload["data"]["alarm_id"], "no alarm_id"
             elif mode == "hex":
                 want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
                 got = headers[sys.argv[4].lower()]

@@ -53,6 +53,79 @@ pub struct Config {
     pub broker: BrokerSection,
     #[serde(default)]
     pub web: WebSection,
+    #[serde(default)]
+    pub alarms: AlarmsSection,
+}
+
+/// The fleet's own alarms: raised once when a condition has held for its time, resolved
+/// when it clears, delivered store-and-forward to every `[[alarms.sink]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsSection {
+    /// A gateway offline (its last will) or stale (no health for 3 intervals) this long.
+    #[serde(default = "default_minutes")]
+    pub offline_minutes: f64,
+    /// A camera not streaming this long.
+    #[serde(default = "default_minutes")]
+    pub camera_down_minutes: f64,
+    /// Dead letters above zero on a gateway, at once.
+    #[serde(default = "default_true")]
+    pub dead_letters: bool,
+    /// A rule (or camera) silent against its normal rate, as the gateway's health says.
+    #[serde(default = "default_true")]
+    pub silent: bool,
+    /// How often conditions are checked.
+    #[serde(default = "default_check_seconds")]
+    pub check_seconds: f64,
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<AlarmSink>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmSinkKind {
+    /// Standard Webhooks: signed JSON (`secret = "whsec_…"`).
+    Webhook,
+    /// A Slack incoming webhook (the URL is the secret).
+    Slack,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSink {
+    pub name: String,
+    pub kind: AlarmSinkKind,
+    pub url: Secret,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+}
+
+fn default_minutes() -> f64 {
+    5.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_check_seconds() -> f64 {
+    10.0
+}
+fn default_timeout() -> f64 {
+    10.0
+}
+
+impl Default for AlarmsSection {
+    fn default() -> Self {
+        Self {
+            offline_minutes: default_minutes(),
+            camera_down_minutes: default_minutes(),
+            dead_letters: true,
+            silent: true,
+            check_seconds: default_check_seconds(),
+            sinks: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +391,88 @@ impl Config {
                 },
                 "give both cert_file and key_file, or neither (a self-signed pair is made)".into(),
             );
+        }
+        let a = &self.alarms;
+        for (key, v) in [
+            ("offline_minutes", a.offline_minutes),
+            ("camera_down_minutes", a.camera_down_minutes),
+        ] {
+            if !(v >= 0.0 && v <= 10_080.0) {
+                add(
+                    "alarms",
+                    key,
+                    format!("must be 0 to 10080 (a week), got {v}"),
+                );
+            }
+        }
+        if !(a.check_seconds >= 0.5 && a.check_seconds <= 3600.0) {
+            add(
+                "alarms",
+                "check_seconds",
+                format!("must be 0.5 to 3600, got {}", a.check_seconds),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, sink) in a.sinks.iter().enumerate() {
+            let at = |key: &str| {
+                let line = doc.as_ref().and_then(|d| {
+                    let span = d
+                        .get("alarms")?
+                        .get("sink")?
+                        .as_array_of_tables()?
+                        .get(i)?
+                        .get(key)?
+                        .span()?;
+                    Some(line_at(text, span.start))
+                });
+                (line, format!("alarms.sink[{i}].{key}"))
+            };
+            let mut push = |key: &str, message: String| {
+                let (line, field) = at(key);
+                out.push(Problem {
+                    file: file.to_string(),
+                    line,
+                    field,
+                    message,
+                });
+            };
+            if !names.insert(sink.name.clone()) {
+                push(
+                    "name",
+                    format!("\"{}\" is used by another alarm sink", sink.name),
+                );
+            }
+            let u = sink.url.expose();
+            if !(u.starts_with("https://") || u.starts_with("http://"))
+                || url::Url::parse(u).is_err()
+            {
+                push(
+                    "url",
+                    "expected an http(s):// URL (not shown: it may hold a secret)".into(),
+                );
+            }
+            match (sink.kind, &sink.secret) {
+                (AlarmSinkKind::Webhook, None) => push(
+                    "secret",
+                    "a webhook alarm sink signs with a Standard Webhooks secret (whsec_…)".into(),
+                ),
+                (AlarmSinkKind::Webhook, Some(s))
+                    if watchpost_contracts::signing::Signer::standard_webhooks(s.expose())
+                        .is_err() =>
+                {
+                    push(
+                        "secret",
+                        "not a whsec_… secret (the value is not shown)".into(),
+                    )
+                }
+                _ => {}
+            }
+            if !(sink.timeout_seconds > 0.0 && sink.timeout_seconds <= 300.0) {
+                push(
+                    "timeout_seconds",
+                    "must be more than 0 and at most 300".into(),
+                );
+            }
         }
         out
     }

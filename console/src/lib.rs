@@ -17,6 +17,8 @@
 //!   pushes over MQTT 5 request/response, each in the audit log with its outcome.
 //! - [`fleet`]: what a gateway's rows mean: online, stale (no health for 3 intervals) or
 //!   offline, and its problems. Pure.
+//! - [`alarms`]: the fleet's own alarms (offline, camera down, dead letters, silent rules),
+//!   raised once, resolved when cleared, delivered store-and-forward (Standard Webhooks, Slack).
 //! - [`metrics`]: the Prometheus registry (`watchpost_console_gateways{state}` and the rest).
 //! - [`web`]: the HTTPS server: the embedded page, the REST API with its OpenAPI document,
 //!   sign-in (watchpost-web's model, with admin and viewer roles), probes.
@@ -25,6 +27,7 @@
 //! `watchpost-contracts`, the HTTPS front door from `watchpost-web`, both shared with the
 //! gateway. This crate links neither GStreamer nor tract.
 
+pub mod alarms;
 pub mod config;
 pub mod control;
 pub mod fleet;
@@ -87,6 +90,7 @@ pub async fn start(
         cancel.clone(),
     )?;
     let retention = retention(store.clone(), cfg.console.retention_days, cancel.clone());
+    let alarm_tasks = alarms::start(cfg.alarms.clone(), store.clone(), cancel.clone());
     let web_dir = data_dir.join("web");
     let (auth, setup_code) = watchpost_web::auth::Auth::open(&web_dir)?;
     let configured = cfg
@@ -120,7 +124,10 @@ pub async fn start(
         fingerprint,
         cert_path,
         setup_code,
-        tasks: vec![listening.task, ingest.task, retention],
+        tasks: [listening.task, ingest.task, retention]
+            .into_iter()
+            .chain(alarm_tasks)
+            .collect(),
     })
 }
 

@@ -3,11 +3,13 @@
 //! one transaction each (idempotent: a redelivered message changes nothing twice); the web
 //! reads on a connection of its own.
 
+mod alarms;
 mod conn;
 mod postgres;
 mod schema;
 mod sqlite;
 
+pub use alarms::{AlarmRow, Condition, DeliveryRow};
 use conn::{transaction, Conn, Row};
 pub use conn::{Engine, Value};
 use parking_lot::Mutex;

@@ -95,6 +95,40 @@ const MIGRATIONS: &[&str] = &[
         what TEXT NOT NULL,
         timeout_s {REAL} NOT NULL
     );",
+    // 3: fleet alarms (one active row per condition, whichever replica saw it first) and
+    // their deliveries, store-and-forward.
+    "CREATE TABLE alarms (
+        id TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        site TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        since_ms {INT} NOT NULL,
+        raised_ms {INT},
+        resolved_ms {INT}
+    );
+    CREATE INDEX alarms_since ON alarms (since_ms);
+    CREATE TABLE alarm_active (
+        device TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        alarm_id TEXT NOT NULL,
+        PRIMARY KEY (device, kind, subject)
+    );
+    CREATE TABLE alarm_deliveries (
+        id TEXT PRIMARY KEY,
+        alarm_id TEXT NOT NULL,
+        sink TEXT NOT NULL,
+        event TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_ms {INT} NOT NULL,
+        next_ms {INT} NOT NULL,
+        attempts {INT} NOT NULL DEFAULT 0,
+        delivered_ms {INT},
+        last_error TEXT
+    );
+    CREATE INDEX alarm_deliveries_due ON alarm_deliveries (delivered_ms, next_ms);",
 ];
 
 /// The schema version this binary writes.

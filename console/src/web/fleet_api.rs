@@ -215,3 +215,24 @@ pub async fn api_stream(State(w): State<Web>, _: Reader) -> Response {
         .keep_alive(KeepAlive::default())
         .into_response()
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AlarmQuery {
+    /// Only alarms raised and not yet resolved.
+    active: Option<bool>,
+    limit: Option<i64>,
+}
+
+/// The fleet's alarms, newest first.
+#[utoipa::path(get, path = "/api/alarms", tag = "alarms", params(AlarmQuery), responses((status = 200, body = [crate::store::AlarmRow]), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub async fn api_alarms(
+    State(w): State<Web>,
+    _: Reader,
+    q: Result<Query<AlarmQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<crate::store::AlarmRow>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let (active, limit) = (q.active.unwrap_or(false), q.limit.unwrap_or(200));
+    Ok(Json(
+        blocking(&w.store, move |s| s.alarms(active, limit)).await?,
+    ))
+}

@@ -112,7 +112,7 @@ pub async fn blocking<T: Send + 'static>(
         account::api_state, account::api_setup, account::api_login, account::api_logout,
         account::api_session, account::api_users, account::api_add_user, account::api_token,
         fleet_api::api_gateways, fleet_api::api_gateway, fleet_api::api_history,
-        fleet_api::api_sites, fleet_api::api_alerts, fleet_api::api_snapshot, fleet_api::api_stream,
+        fleet_api::api_sites, fleet_api::api_alarms, fleet_api::api_alerts, fleet_api::api_snapshot, fleet_api::api_stream,
         control_api::api_enrol, control_api::api_config, control_api::api_command,
         control_api::api_audit, control_api::api_new_rollout, control_api::api_rollout,
         control_api::api_rollouts,
@@ -188,6 +188,7 @@ pub fn router(state: Web) -> Router {
             "/api/gateways/{device}/history",
             get(fleet_api::api_history),
         )
+        .route("/api/alarms", get(fleet_api::api_alarms))
         .route("/api/alerts", get(fleet_api::api_alerts))
         .route("/api/alerts/stream", get(fleet_api::api_stream))
         .route("/api/alerts/{id}/snapshot", get(fleet_api::api_snapshot))

@@ -2,6 +2,7 @@
 //! gateways on the bundled clip, a real mosquitto, and SQLite or a real PostgreSQL (a
 //! throwaway cluster made here with initdb/pg_ctl). Helpers here, one file per subject.
 
+mod alarms;
 mod control;
 mod fleet;
 mod replicas;
@@ -58,6 +59,17 @@ impl Console {
     /// Starts `watchpost-console run` on `data_dir` against the broker on `mqtt_port`,
     /// with `--database url` when given.
     fn start(data_dir: &Path, mqtt_port: u16, database: Option<&str>, replica: &str) -> Self {
+        Self::start_with(data_dir, mqtt_port, database, replica, None)
+    }
+
+    /// With a config file holding `config` (the flags still override).
+    fn start_with(
+        data_dir: &Path,
+        mqtt_port: u16,
+        database: Option<&str>,
+        replica: &str,
+        config: Option<&str>,
+    ) -> Self {
         let port = free_port();
         let mut args = vec![
             "run".to_string(),
@@ -73,6 +85,12 @@ impl Console {
         if let Some(url) = database {
             args.push("--database".into());
             args.push(url.into());
+        }
+        if let Some(text) = config {
+            let path = data_dir.with_extension("toml");
+            std::fs::write(&path, text).unwrap();
+            args.push("--config".into());
+            args.push(path.display().to_string());
         }
         let mut c = Self {
             child: None,
