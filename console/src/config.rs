@@ -397,7 +397,7 @@ impl Config {
             ("offline_minutes", a.offline_minutes),
             ("camera_down_minutes", a.camera_down_minutes),
         ] {
-            if !(v >= 0.0 && v <= 10_080.0) {
+            if !(0.0..=10_080.0).contains(&v) {
                 add(
                     "alarms",
                     key,
