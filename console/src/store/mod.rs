@@ -592,7 +592,7 @@ pub struct GatewayDetail {
     #[serde(flatten)]
     pub gateway: GatewayRow,
     /// The newest health document, as the gateway sent it.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub health: Option<serde_json::Value>,
     pub config_version: Option<i64>,
     /// The running config as the gateway published it (secrets redacted by the gateway).

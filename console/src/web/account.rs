@@ -15,7 +15,8 @@ type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 fn body<T>(b: Body<T>) -> Result<T, ApiError> {
     b.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(e.status(), e.body_text()))
+        // One status for every malformed body (415 and 422 included), as the document says.
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 fn auth_error(e: AuthError) -> ApiError {
@@ -237,7 +238,7 @@ pub struct NewToken {
 }
 
 /// Makes an API token (admins, signed in: tokens do not mint tokens).
-#[utoipa::path(post, path = "/api/tokens", tag = "auth", request_body = TokenBody, responses((status = 200, body = NewToken), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
+#[utoipa::path(post, path = "/api/tokens", tag = "auth", request_body = TokenBody, responses((status = 200, body = NewToken), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub async fn api_token(
     State(w): State<Web>,
     Admin(who): Admin,

@@ -13,7 +13,8 @@ type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 fn body<T>(b: Body<T>) -> Result<T, ApiError> {
     b.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(e.status(), e.body_text()))
+        // One status for every malformed body (415 and 422 included), as the document says.
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 impl From<ControlError> for ApiError {

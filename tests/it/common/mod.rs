@@ -408,3 +408,25 @@ pub fn own_uid() -> String {
 pub fn is_root() -> bool {
     own_uid() == "0"
 }
+
+/// Every operation of an OpenAPI document that declares `security`, with its path's
+/// `{placeholders}` filled from `fill`.
+pub fn secured_operations(
+    doc: &serde_json::Value,
+    fill: &[(&str, &str)],
+) -> Vec<(reqwest::Method, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            if op.get("security").is_none() {
+                continue;
+            }
+            let mut filled = path.clone();
+            for (k, v) in fill {
+                filled = filled.replace(k, v);
+            }
+            ops.push((method.to_uppercase().parse().expect("method"), filled));
+        }
+    }
+    ops
+}

@@ -3,6 +3,7 @@
 //! throwaway cluster made here with initdb/pg_ctl). Helpers here, one file per subject.
 
 mod alarms;
+mod api;
 mod browser;
 mod control;
 mod fleet;

@@ -358,20 +358,14 @@ async fn call(
 /// Every operation of an OpenAPI document that declares security, its path parameters
 /// filled with names that exist in the test config.
 fn secured_operations(doc: &serde_json::Value) -> Vec<(reqwest::Method, String)> {
-    let mut ops = Vec::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("operations") {
-            if op.get("security").is_none() {
-                continue;
-            }
-            let filled = path
-                .replace("{section}", "camera")
-                .replace("{name}", "yard")
-                .replace("{id}", "01M8WGYVKKE1TG5KZSZ4YR3XCX");
-            ops.push((method.to_uppercase().parse().expect("method"), filled));
-        }
-    }
-    ops
+    common::secured_operations(
+        doc,
+        &[
+            ("{section}", "camera"),
+            ("{name}", "yard"),
+            ("{id}", "01M8WGYVKKE1TG5KZSZ4YR3XCX"),
+        ],
+    )
 }
 
 /// The session id in a `Set-Cookie` header.
