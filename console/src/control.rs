@@ -149,47 +149,10 @@ impl Control {
 
     /// A new control key for `device` (shown once, to put in its `[control.mqtt]`).
     pub async fn enrol(&self, who: &str, device: &str) -> Result<String, ControlError> {
-        let valid = !device.is_empty()
-            && device.len() <= 64
-            && device
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !valid {
-            return Err(ControlError::Invalid(
-                "device: 1 to 64 letters, digits, '-', '_' or '.' (the gateway's device.id)".into(),
-            ));
-        }
-        let key = {
-            use rand::Rng;
-            let mut b = [0u8; 32];
-            rand::rng().fill(&mut b);
-            hex::encode(b)
-        };
-        let (s, d, k) = (self.store.clone(), device.to_string(), key.clone());
-        let added = tokio::task::spawn_blocking(move || s.add_key(&d, &k))
+        let (s, w, d) = (self.store.clone(), who.to_string(), device.to_string());
+        let key = tokio::task::spawn_blocking(move || enrol_offline(&s, &w, &d))
             .await
             .map_err(|e| ControlError::Invalid(e.to_string()))??;
-        if !added {
-            return Err(ControlError::Enrolled(device.to_string()));
-        }
-        let id = ulid::Ulid::new().to_string();
-        let now = crate::store::now_ms();
-        let (s, d, w) = (self.store.clone(), device.to_string(), who.to_string());
-        tokio::task::spawn_blocking(move || {
-            s.add_request(&NewRequest {
-                id: &id,
-                rollout: None,
-                device: &d,
-                kind: "enrol",
-                what: "a control key was made",
-                who: &w,
-                sent_ms: now,
-                expires_ms: now,
-            })?;
-            s.settle_request(&id, true, &serde_json::json!({"ok": true}))
-        })
-        .await
-        .map_err(|e| ControlError::Invalid(e.to_string()))??;
         tracing::info!(device, by = who, "gateway enrolled");
         Ok(key)
     }
@@ -288,6 +251,44 @@ impl Control {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Makes and stores `device`'s control key and audits it (the page and
+/// `watchpost-console enrol` alike).
+pub fn enrol_offline(store: &Store, who: &str, device: &str) -> Result<String, ControlError> {
+    let valid = !device.is_empty()
+        && device.len() <= 64
+        && device
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(ControlError::Invalid(
+            "device: 1 to 64 letters, digits, '-', '_' or '.' (the gateway's device.id)".into(),
+        ));
+    }
+    let key = {
+        use rand::Rng;
+        let mut b = [0u8; 32];
+        rand::rng().fill(&mut b);
+        hex::encode(b)
+    };
+    if !store.add_key(device, &key)? {
+        return Err(ControlError::Enrolled(device.to_string()));
+    }
+    let id = ulid::Ulid::new().to_string();
+    let now = crate::store::now_ms();
+    store.add_request(&NewRequest {
+        id: &id,
+        rollout: None,
+        device,
+        kind: "enrol",
+        what: "a control key was made",
+        who,
+        sent_ms: now,
+        expires_ms: now,
+    })?;
+    store.settle_request(&id, true, &serde_json::json!({"ok": true}))?;
+    Ok(key)
 }
 
 #[cfg(test)]

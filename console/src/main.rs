@@ -42,6 +42,23 @@ enum Command {
     },
     /// Checks a config file; prints every problem with its line, exits 1 if there is one.
     CheckConfig { path: PathBuf },
+    /// Adds a gateway without the page: makes its control key in the console's database and
+    /// prints the `[control.mqtt]` lines for the gateway (the key is shown this once).
+    Enrol {
+        /// The gateway's `device.id`.
+        device: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides `[console] data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Overrides `[database] url`.
+        #[arg(long)]
+        database: Option<String>,
+        /// The broker URL to print for the gateway (default: the console's `[broker] url`).
+        #[arg(long)]
+        broker: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +81,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Enrol {
+            device,
+            config,
+            data_dir,
+            database,
+            broker,
+        } => {
+            let mut cfg = match load(config.as_deref(), data_dir, database, broker, None, None) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            cfg.console.replica = "cli".into();
+            enrol(&cfg, &device)
+        }
         Command::Run {
             config,
             data_dir,
@@ -72,48 +103,78 @@ fn main() -> ExitCode {
             listen,
             replica,
         } => {
-            let loaded = match &config {
-                Some(p) => Config::load(p),
-                None => Config::parse("", "(defaults)"),
-            };
-            let mut cfg = match loaded {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            if let Some(d) = data_dir {
-                cfg.console.data_dir = d;
+            match load(config.as_deref(), data_dir, database, broker, listen, replica) {
+                Ok(cfg) => run(cfg),
+                Err(code) => code,
             }
-            if let Some(b) = broker {
-                cfg.broker.url = b;
-            }
-            if let Some(l) = listen {
-                cfg.web.listen = l;
-            }
-            if let Some(r) = replica {
-                cfg.console.replica = r;
-            }
-            if let Some(u) = database {
-                match toml::from_str::<watchpost_console::config::DatabaseSection>(&format!(
-                    "url = {}",
-                    toml::Value::String(u)
-                )) {
-                    Ok(d) => cfg.database = d,
-                    Err(e) => {
-                        eprintln!("--database: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            }
-            // Flags are checked like the file.
-            let problems = cfg.problems("", "(command line)");
-            if !problems.is_empty() {
-                eprintln!("{}", ConfigError::Invalid(problems));
-                return ExitCode::FAILURE;
-            }
-            run(cfg)
+        }
+    }
+}
+
+/// The config file (or the defaults) with the command line's overrides, checked like the file.
+fn load(
+    config: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    broker: Option<String>,
+    listen: Option<String>,
+    replica: Option<String>,
+) -> Result<Config, ExitCode> {
+    let loaded = match config {
+        Some(p) => Config::load(p),
+        None => Config::parse("", "(defaults)"),
+    };
+    let mut cfg = loaded.map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })?;
+    if let Some(d) = data_dir {
+        cfg.console.data_dir = d;
+    }
+    if let Some(b) = broker {
+        cfg.broker.url = b;
+    }
+    if let Some(l) = listen {
+        cfg.web.listen = l;
+    }
+    if let Some(r) = replica {
+        cfg.console.replica = r;
+    }
+    if let Some(u) = database {
+        let line = format!("url = {}", toml::Value::String(u));
+        cfg.database = toml::from_str(&line).map_err(|e| {
+            eprintln!("--database: {e}");
+            ExitCode::FAILURE
+        })?;
+    }
+    let problems = cfg.problems("", "(command line)");
+    if !problems.is_empty() {
+        eprintln!("{}", ConfigError::Invalid(problems));
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(cfg)
+}
+
+fn enrol(cfg: &Config, device: &str) -> ExitCode {
+    let url = cfg.database.url.as_ref().map(|u| u.expose().to_string());
+    let store = match watchpost_console::store::Store::open(url.as_deref(), &cfg.console.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("watchpost-console: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match watchpost_console::control::enrol_offline(&store, "command line", device) {
+        Ok(key) => {
+            println!(
+                "[control.mqtt]\nurl = \"{}\"\ncontrol_key = \"{key}\"",
+                cfg.broker.url
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("watchpost-console: {e}");
+            ExitCode::FAILURE
         }
     }
 }
