@@ -252,3 +252,47 @@ fn the_debian_package_holds_binary_unit_conffile_model_and_licences() {
         .arg(&cfg_path));
     assert!(out.status.success(), "default config: {}", text(&out));
 }
+
+#[test]
+fn the_console_unit_verifies_and_its_sample_config_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = bin().with_file_name("watchpost-console");
+    assert!(console.is_file(), "build watchpost-console first (scripts/test does)");
+    let unit = std::fs::read_to_string(repo().join("console/systemd/watchpost-console.service"))
+        .unwrap()
+        .replace("/usr/bin/watchpost-console", &console.display().to_string());
+    let path = dir.path().join("watchpost-console.service");
+    std::fs::write(&path, &unit).unwrap();
+    let out = run(Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .current_dir(dir.path()));
+    let said = text(&out);
+    assert!(out.status.success(), "systemd-analyze verify:\n{said}");
+    assert!(!said.contains("watchpost-console.service:"), "systemd-analyze verify complains:\n{said}");
+    for line in ["DynamicUser=yes", "StateDirectory=watchpost-console", "Restart=on-failure"] {
+        assert!(unit.contains(line), "unit lacks {line}");
+    }
+    // The sample config is valid as shipped, and a typo in it is named with its line.
+    let sample = repo().join("console/watchpost-console.toml");
+    let ok = run(Command::new(&console).arg("check-config").arg(&sample));
+    assert!(ok.status.success(), "{}", text(&ok));
+    let bad = dir.path().join("bad.toml");
+    let broken = std::fs::read_to_string(&sample)
+        .unwrap()
+        .replace("retention_days = 30", "retention_dayz = 30");
+    std::fs::write(&bad, broken).unwrap();
+    let refused = run(Command::new(&console).arg("check-config").arg(&bad));
+    assert!(!refused.status.success());
+    let said = text(&refused);
+    let line = std::fs::read_to_string(&bad)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("retention_dayz"))
+        .unwrap()
+        + 1;
+    assert!(
+        said.contains(&format!("bad.toml:{line}:")) && said.contains("retention_dayz"),
+        "{said}"
+    );
+}
