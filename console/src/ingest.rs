@@ -31,8 +31,9 @@ const SUB_RETAINED: usize = 1;
 const SUB_SHARED: usize = 2;
 /// At most this many messages per transaction.
 const BATCH: usize = 1000;
-/// Messages between the MQTT event loop and the writer.
-const QUEUE: usize = 8192;
+/// Messages waiting for the writer beyond which a warning is logged: the broker's in-flight
+/// window (our receive maximum, its max_inflight_messages) should keep it far below.
+const QUEUE_WARN: usize = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -78,6 +79,10 @@ pub fn options(cfg: &BrokerSection, client_id: &str) -> Result<MqttOptions, Inge
     opts.set_clean_start(false);
     opts.set_session_expiry_interval(Some(7 * 24 * 3600));
     opts.set_manual_acks(true);
+    // Up to this many unacknowledged QoS 1 messages at once: acks follow commits, so the
+    // window is what a batch can hold (the broker's own limit applies too: mosquitto's
+    // max_inflight_messages, docs/console.md).
+    opts.set_receive_maximum(Some(1000));
     // Snapshots travel inside alerts and command results.
     opts.set_max_packet_size(Some(8 * 1024 * 1024));
     if let Some(tls) = watchpost_contracts::tls::tls_config_for(
@@ -111,10 +116,16 @@ pub fn start(
 ) -> Result<Ingest, IngestError> {
     let opts = options(cfg, &format!("watchpost-console-{replica}"))?;
     let (client, mut eventloop) = AsyncClient::new(opts, 1024);
-    let (tx, rx) = mpsc::channel::<Publish>(QUEUE);
+    // Unbounded on purpose: the event loop must never wait for the writer, because the
+    // writer's acknowledgements go out through the event loop (a bounded queue deadlocks
+    // under load: the loop waits for room, the writer for its acks to be taken). The broker's
+    // in-flight window bounds what can wait here.
+    let (tx, rx) = mpsc::unbounded_channel::<Publish>();
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = tokio::spawn(write_loop(
         rx,
+        waiting.clone(),
         client.clone(),
         store,
         metrics.clone(),
@@ -122,6 +133,7 @@ pub fn start(
         cancel.clone(),
     ));
     let (sub_client, group, up) = (client.clone(), group.to_string(), connected.clone());
+    let warn = watchpost_contracts::throttle::Every::new(Duration::from_secs(10));
     let task = tokio::spawn(async move {
         let mut failures = 0u32;
         loop {
@@ -137,7 +149,11 @@ pub fn start(
                     subscribe(&sub_client, &group).await;
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(p).await.is_err() {
+                    let n = waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    if n >= QUEUE_WARN && warn.due() {
+                        tracing::warn!(waiting = n, "messages waiting for the database; is the broker's in-flight window unbounded?");
+                    }
+                    if tx.send(p).is_err() {
                         break;
                     }
                 }
@@ -189,10 +205,21 @@ async fn subscribe(client: &AsyncClient, group: &str) {
     {
         tracing::error!(error = %e, "subscribe failed");
     }
+    // The retained health documents arrive right after the SUBACK; after that the ordinary
+    // subscription would only hand over a second copy of what the shared one brings.
+    let c = client.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(RETAINED_HEALTH_WINDOW).await;
+        let _ = c.unsubscribe(topics::HEALTH_FILTER).await;
+    });
 }
 
+/// How long the ordinary health subscription stays after each (re)connect.
+const RETAINED_HEALTH_WINDOW: Duration = Duration::from_secs(15);
+
 async fn write_loop(
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::UnboundedReceiver<Publish>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     client: AsyncClient,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
@@ -208,6 +235,7 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        waiting.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
         let now = crate::store::now_ms();
         let mut records = Vec::with_capacity(batch.len());
         let mut event_times = Vec::with_capacity(batch.len());

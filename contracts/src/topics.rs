@@ -38,8 +38,13 @@ pub const OFFLINE: &str = "offline";
 pub const RETAINED_FILTERS: [&str; 3] = [
     "watchpost/+/status",
     "watchpost/+/config/state",
-    "watchpost/+/health",
+    HEALTH_FILTER,
 ];
+
+/// Every gateway's health. The console holds an ordinary subscription to it only long enough
+/// to receive the retained documents (then the shared one carries the stream), so each
+/// health message is not taken twice.
+pub const HEALTH_FILTER: &str = "watchpost/+/health";
 
 /// What the console takes through a shared subscription (`$share/{group}/…`): each message
 /// to one replica of the group, queued in its persistent session while it restarts.

@@ -230,9 +230,14 @@ impl Store {
         let mut w = self.writer.lock();
         transaction(w.as_mut(), |c| {
             let mut out = Written::default();
+            let mut health = Vec::new();
             for r in batch {
-                write_one(c, r, &mut out)?;
+                match r {
+                    Record::Health(h) => health.push(h.as_ref()),
+                    other => write_one(c, other, &mut out)?,
+                }
             }
+            write_health(c, &health)?;
             Ok(out)
         })
     }
@@ -652,6 +657,99 @@ fn alert_row(r: Row) -> AlertRow {
     }
 }
 
+/// Rows per multi-row statement (well under SQLite's and PostgreSQL's parameter limits).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// `INSERT … VALUES (…), (…) …` with `$n` numbered through, for `rows` rows of `width`.
+fn values(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cols: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Health in bulk: one multi-row upsert of the newest document per gateway (a statement may
+/// not update one row twice), one multi-row insert of the history. A round trip per 200
+/// gateways instead of two per message is what lets PostgreSQL keep up with a large fleet.
+fn write_health(c: &mut dyn Conn, batch: &[&HealthRecord]) -> Result<(), StoreError> {
+    let mut newest: std::collections::HashMap<&str, &HealthRecord> =
+        std::collections::HashMap::new();
+    for h in batch {
+        let keep = newest
+            .get(h.device.as_str())
+            .is_none_or(|n| n.seen_ms <= h.seen_ms);
+        if keep {
+            newest.insert(h.device.as_str(), h);
+        }
+    }
+    let mut latest: Vec<&HealthRecord> = newest.into_values().collect();
+    latest.sort_by(|a, b| a.device.cmp(&b.device));
+    for chunk in latest.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 17);
+        for h in chunk {
+            params.extend([
+                h.device.as_str().into(),
+                h.site.as_str().into(),
+                h.version.as_str().into(),
+                h.seen_ms.into(),
+                h.seen_ms.into(),
+                h.interval_s.into(),
+                h.uptime_s.into(),
+                h.cameras_up.into(),
+                h.cameras_total.into(),
+                h.cameras_down.as_str().into(),
+                h.inference_ms.into(),
+                h.outbox_pending.into(),
+                h.dead_letters.into(),
+                h.events_24h.into(),
+                h.delivery_success_rate.into(),
+                h.delivery_latency_p95_ms.into(),
+                h.anomalies.into(),
+            ]);
+            params.push(h.json.as_str().into());
+        }
+        // Only a newer document replaces the latest (the retained and the shared copy of one
+        // health message may arrive in either order).
+        c.execute(
+            &format!(
+                "INSERT INTO gateways (device, site, version, first_seen_ms, health_ms, health_interval_s, uptime_s, cameras_up, cameras_total, cameras_down, inference_ms, outbox_pending, dead_letters, events_24h, delivery_success_rate, delivery_latency_p95_ms, anomalies, health)
+                 VALUES {}
+                 ON CONFLICT (device) DO UPDATE SET site = excluded.site, version = excluded.version, health_ms = excluded.health_ms, health_interval_s = excluded.health_interval_s, uptime_s = excluded.uptime_s, cameras_up = excluded.cameras_up, cameras_total = excluded.cameras_total, cameras_down = excluded.cameras_down, inference_ms = excluded.inference_ms, outbox_pending = excluded.outbox_pending, dead_letters = excluded.dead_letters, events_24h = excluded.events_24h, delivery_success_rate = excluded.delivery_success_rate, delivery_latency_p95_ms = excluded.delivery_latency_p95_ms, anomalies = excluded.anomalies, health = excluded.health
+                 WHERE gateways.health_ms IS NULL OR gateways.health_ms <= excluded.health_ms",
+                values(chunk.len(), 18)
+            ),
+            &params,
+        )?;
+    }
+    let history: Vec<&&HealthRecord> = batch.iter().filter(|h| h.history).collect();
+    for chunk in history.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for h in chunk {
+            params.extend([
+                h.device.as_str().into(),
+                h.at_ms.into(),
+                h.seen_ms.into(),
+                h.outbox_pending.into(),
+                h.dead_letters.into(),
+                h.inference_ms.into(),
+                h.cameras_up.into(),
+                h.cameras_total.into(),
+            ]);
+        }
+        c.execute(
+            &format!(
+                "INSERT INTO health_history (device, at_ms, seen_ms, outbox_pending, dead_letters, inference_ms, cameras_up, cameras_total) VALUES {} ON CONFLICT (device, at_ms) DO NOTHING",
+                values(chunk.len(), 8)
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
+}
+
 fn write_one(c: &mut dyn Conn, r: &Record, out: &mut Written) -> Result<(), StoreError> {
     match r {
         Record::Status {
@@ -666,51 +764,8 @@ fn write_one(c: &mut dyn Conn, r: &Record, out: &mut Written) -> Result<(), Stor
                 &[device.as_str().into(), status.into(), (*seen_ms).into()],
             )?;
         }
-        Record::Health(h) => {
-            // Only a newer document replaces the latest (the retained and the shared copy
-            // of one health message may arrive in either order).
-            c.execute(
-                "INSERT INTO gateways (device, site, version, first_seen_ms, health_ms, health_interval_s, uptime_s, cameras_up, cameras_total, cameras_down, inference_ms, outbox_pending, dead_letters, events_24h, delivery_success_rate, delivery_latency_p95_ms, anomalies, health)
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-                 ON CONFLICT (device) DO UPDATE SET site = excluded.site, version = excluded.version, health_ms = excluded.health_ms, health_interval_s = excluded.health_interval_s, uptime_s = excluded.uptime_s, cameras_up = excluded.cameras_up, cameras_total = excluded.cameras_total, cameras_down = excluded.cameras_down, inference_ms = excluded.inference_ms, outbox_pending = excluded.outbox_pending, dead_letters = excluded.dead_letters, events_24h = excluded.events_24h, delivery_success_rate = excluded.delivery_success_rate, delivery_latency_p95_ms = excluded.delivery_latency_p95_ms, anomalies = excluded.anomalies, health = excluded.health
-                 WHERE gateways.health_ms IS NULL OR gateways.health_ms <= excluded.health_ms",
-                &[
-                    h.device.as_str().into(),
-                    h.site.as_str().into(),
-                    h.version.as_str().into(),
-                    h.seen_ms.into(),
-                    h.interval_s.into(),
-                    h.uptime_s.into(),
-                    h.cameras_up.into(),
-                    h.cameras_total.into(),
-                    h.cameras_down.as_str().into(),
-                    h.inference_ms.into(),
-                    h.outbox_pending.into(),
-                    h.dead_letters.into(),
-                    h.events_24h.into(),
-                    h.delivery_success_rate.into(),
-                    h.delivery_latency_p95_ms.into(),
-                    h.anomalies.into(),
-                    h.json.as_str().into(),
-                ],
-            )?;
-            if h.history {
-                c.execute(
-                    "INSERT INTO health_history (device, at_ms, seen_ms, outbox_pending, dead_letters, inference_ms, cameras_up, cameras_total)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device, at_ms) DO NOTHING",
-                    &[
-                        h.device.as_str().into(),
-                        h.at_ms.into(),
-                        h.seen_ms.into(),
-                        h.outbox_pending.into(),
-                        h.dead_letters.into(),
-                        h.inference_ms.into(),
-                        h.cameras_up.into(),
-                        h.cameras_total.into(),
-                    ],
-                )?;
-            }
-        }
+        // Written in bulk by `write_health`.
+        Record::Health(h) => write_health(c, &[h.as_ref()])?,
         Record::ConfigState {
             device,
             version,
