@@ -103,7 +103,14 @@ fn main() -> ExitCode {
             listen,
             replica,
         } => {
-            match load(config.as_deref(), data_dir, database, broker, listen, replica) {
+            match load(
+                config.as_deref(),
+                data_dir,
+                database,
+                broker,
+                listen,
+                replica,
+            ) {
                 Ok(cfg) => run(cfg),
                 Err(code) => code,
             }

@@ -257,7 +257,10 @@ fn the_debian_package_holds_binary_unit_conffile_model_and_licences() {
 fn the_console_unit_verifies_and_its_sample_config_checks() {
     let dir = tempfile::tempdir().unwrap();
     let console = bin().with_file_name("watchpost-console");
-    assert!(console.is_file(), "build watchpost-console first (scripts/test does)");
+    assert!(
+        console.is_file(),
+        "build watchpost-console first (scripts/test does)"
+    );
     let unit = std::fs::read_to_string(repo().join("console/systemd/watchpost-console.service"))
         .unwrap()
         .replace("/usr/bin/watchpost-console", &console.display().to_string());
@@ -269,8 +272,15 @@ fn the_console_unit_verifies_and_its_sample_config_checks() {
         .current_dir(dir.path()));
     let said = text(&out);
     assert!(out.status.success(), "systemd-analyze verify:\n{said}");
-    assert!(!said.contains("watchpost-console.service:"), "systemd-analyze verify complains:\n{said}");
-    for line in ["DynamicUser=yes", "StateDirectory=watchpost-console", "Restart=on-failure"] {
+    assert!(
+        !said.contains("watchpost-console.service:"),
+        "systemd-analyze verify complains:\n{said}"
+    );
+    for line in [
+        "DynamicUser=yes",
+        "StateDirectory=watchpost-console",
+        "Restart=on-failure",
+    ] {
         assert!(unit.contains(line), "unit lacks {line}");
     }
     // The sample config is valid as shipped, and a typo in it is named with its line.

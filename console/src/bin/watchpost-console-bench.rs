@@ -113,7 +113,11 @@ fn quantile(before: &str, after: &str, name: &str, q: f64) -> Option<f64> {
             .filter(|l| l.starts_with(&format!("{name}_bucket")))
             .filter_map(|l| {
                 let le = l.split("le=\"").nth(1)?.split('"').next()?;
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
                 Some((le, l.rsplit(' ').next()?.parse().ok()?))
             })
             .collect()
@@ -121,7 +125,12 @@ fn quantile(before: &str, after: &str, name: &str, q: f64) -> Option<f64> {
     let (b, a) = (buckets(before), buckets(after));
     let counts: Vec<(f64, f64)> = a
         .iter()
-        .map(|(le, n)| (*le, n - b.iter().find(|(l, _)| l == le).map_or(0.0, |x| x.1)))
+        .map(|(le, n)| {
+            (
+                *le,
+                n - b.iter().find(|(l, _)| l == le).map_or(0.0, |x| x.1),
+            )
+        })
         .collect();
     let total = counts.last()?.1;
     if total <= 0.0 {
@@ -134,7 +143,11 @@ fn quantile(before: &str, after: &str, name: &str, q: f64) -> Option<f64> {
             if le.is_infinite() {
                 return Some(prev.0);
             }
-            let frac = if n > prev.1 { (want - prev.1) / (n - prev.1) } else { 1.0 };
+            let frac = if n > prev.1 {
+                (want - prev.1) / (n - prev.1)
+            } else {
+                1.0
+            };
             return Some(prev.0 + frac * (le - prev.0));
         }
         prev = (le, n);
@@ -188,14 +201,20 @@ async fn main() {
         let (every, interval, oh) = (args.health_every, args.health_every, offered_health.clone());
         tasks.push(tokio::spawn(async move {
             // Each connection's gateways spread over the interval, as real ones would be.
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(every / devices.len().max(1) as f64));
+            let mut tick =
+                tokio::time::interval(Duration::from_secs_f64(every / devices.len().max(1) as f64));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut i = 0usize;
             while started.elapsed() < run {
                 tick.tick().await;
                 let (d, s) = &devices[i % devices.len()];
                 if client
-                    .publish(topics::health(d), QoS::AtLeastOnce, true, health(d, s, interval))
+                    .publish(
+                        topics::health(d),
+                        QoS::AtLeastOnce,
+                        true,
+                        health(d, s, interval),
+                    )
                     .await
                     .is_ok()
                 {
@@ -208,7 +227,8 @@ async fn main() {
     {
         let (client, n, oa) = (clients[0].clone(), args.gateways, offered_alerts.clone());
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(alert_every_s.max(0.0005)));
+            let mut tick =
+                tokio::time::interval(Duration::from_secs_f64(alert_every_s.max(0.0005)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut i = 0usize;
             while started.elapsed() < run {
@@ -216,7 +236,12 @@ async fn main() {
                 let g = (i * 7919) % n;
                 let (d, s) = (format!("gw-{g:05}"), format!("site-{:03}", g % 100));
                 if client
-                    .publish(topics::alerts(&d, "dock"), QoS::AtLeastOnce, false, alert(&d, &s))
+                    .publish(
+                        topics::alerts(&d, "dock"),
+                        QoS::AtLeastOnce,
+                        false,
+                        alert(&d, &s),
+                    )
                     .await
                     .is_ok()
                 {
@@ -248,18 +273,32 @@ async fn main() {
     // Let the console catch up (bounded), then read what it did.
     let offered = offered_health.load(std::sync::atomic::Ordering::Relaxed)
         + offered_alerts.load(std::sync::atomic::Ordering::Relaxed);
-    let ingested = |m: &str| sample(m, "watchpost_console_ingest_messages_total") - sample(&before, "watchpost_console_ingest_messages_total");
+    let ingested = |m: &str| {
+        sample(m, "watchpost_console_ingest_messages_total")
+            - sample(&before, "watchpost_console_ingest_messages_total")
+    };
     let catch_up = Instant::now();
     let mut after = metrics().await.unwrap_or_default();
-    while ingested(&after) < offered as f64 * 0.999 && catch_up.elapsed() < Duration::from_secs(60) {
+    while ingested(&after) < offered as f64 * 0.999 && catch_up.elapsed() < Duration::from_secs(60)
+    {
         tokio::time::sleep(Duration::from_millis(500)).await;
         after = metrics().await.unwrap_or_default();
     }
     let drained_s = catch_up.elapsed().as_secs_f64();
     let elapsed = args.seconds + drained_s;
     api_ms.sort_by(f64::total_cmp);
-    let p95 = |v: &[f64]| v.get(((v.len() as f64 * 0.95).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
-    let lag = quantile(&before, &after, "watchpost_console_ingest_lag_seconds", 0.95).unwrap_or(f64::NAN);
+    let p95 = |v: &[f64]| {
+        v.get(((v.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let lag = quantile(
+        &before,
+        &after,
+        "watchpost_console_ingest_lag_seconds",
+        0.95,
+    )
+    .unwrap_or(f64::NAN);
     let per_s = ingested(&after) / elapsed;
     println!(
         "gateways={} offered={} ingested={} seconds={:.1} drain_after_s={:.1} offered_per_s={:.0} compression={:.0}x",
