@@ -20,19 +20,8 @@ struct Cli {
 enum Command {
     /// Runs the console until SIGINT or SIGTERM.
     Run {
-        /// The config file; without it, the defaults (SQLite in --data-dir, the broker on
-        /// 127.0.0.1:1883, the page on 0.0.0.0:9443).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Overrides `[console] data_dir`.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Overrides `[database] url` (postgres://…).
-        #[arg(long)]
-        database: Option<String>,
-        /// Overrides `[broker] url`.
-        #[arg(long)]
-        broker: Option<String>,
+        #[command(flatten)]
+        at: Where,
         /// Overrides `[web] listen`.
         #[arg(long)]
         listen: Option<String>,
@@ -47,18 +36,26 @@ enum Command {
     Enrol {
         /// The gateway's `device.id`.
         device: String,
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Overrides `[console] data_dir`.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Overrides `[database] url`.
-        #[arg(long)]
-        database: Option<String>,
-        /// The broker URL to print for the gateway (default: the console's `[broker] url`).
-        #[arg(long)]
-        broker: Option<String>,
+        #[command(flatten)]
+        at: Where,
     },
+}
+
+/// Which console: its config file (or the defaults: SQLite in --data-dir, the broker on
+/// 127.0.0.1:1883, the page on 0.0.0.0:9443) and what the command line overrides.
+#[derive(clap::Args)]
+struct Where {
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides `[console] data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Overrides `[database] url` (postgres://…).
+    #[arg(long)]
+    database: Option<String>,
+    /// Overrides `[broker] url` (for `enrol`: the broker URL printed for the gateway).
+    #[arg(long)]
+    broker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -81,14 +78,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Enrol {
-            device,
-            config,
-            data_dir,
-            database,
-            broker,
-        } => {
-            let mut cfg = match load(config.as_deref(), data_dir, database, broker, None, None) {
+        Command::Enrol { device, at } => {
+            let mut cfg = match load(at, None, None) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -96,38 +87,25 @@ fn main() -> ExitCode {
             enrol(&cfg, &device)
         }
         Command::Run {
-            config,
-            data_dir,
-            database,
-            broker,
+            at,
             listen,
             replica,
-        } => {
-            match load(
-                config.as_deref(),
-                data_dir,
-                database,
-                broker,
-                listen,
-                replica,
-            ) {
-                Ok(cfg) => run(cfg),
-                Err(code) => code,
-            }
-        }
+        } => match load(at, listen, replica) {
+            Ok(cfg) => run(cfg),
+            Err(code) => code,
+        },
     }
 }
 
 /// The config file (or the defaults) with the command line's overrides, checked like the file.
-fn load(
-    config: Option<&std::path::Path>,
-    data_dir: Option<PathBuf>,
-    database: Option<String>,
-    broker: Option<String>,
-    listen: Option<String>,
-    replica: Option<String>,
-) -> Result<Config, ExitCode> {
-    let loaded = match config {
+fn load(at: Where, listen: Option<String>, replica: Option<String>) -> Result<Config, ExitCode> {
+    let Where {
+        config,
+        data_dir,
+        database,
+        broker,
+    } = at;
+    let loaded = match config.as_deref() {
         Some(p) => Config::load(p),
         None => Config::parse("", "(defaults)"),
     };

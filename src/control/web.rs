@@ -139,27 +139,9 @@ const PAGE: &str = include_str!("page.html");
 const PAGE_JS: &str = include_str!("page.js");
 
 async fn page_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        PAGE_JS,
-    )
-        .into_response()
+    watchpost_web::serve::script(PAGE_JS)
 }
 
 async fn page() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        PAGE,
-    )
-        .into_response()
+    watchpost_web::serve::page(PAGE, "")
 }

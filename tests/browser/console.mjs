@@ -4,7 +4,7 @@
 // page filtered to a site, a gateway opened with its camera down, a config change pushed and
 // "applied" seen, a viewer account that sees no push and is refused one. Run by
 // tests/it/console/browser.rs; exits non-zero on failure. Screenshots go to $ARTIFACTS.
-import { chromium } from "playwright-core";
+import { open } from "./harness.mjs";
 import { writeFileSync } from "node:fs";
 
 const url = process.env.CONSOLE_URL;
@@ -13,29 +13,7 @@ const out = process.env.ARTIFACTS;
 const password = "console admin password 1";
 const viewerPassword = "viewer password 12";
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"],
-});
-let failed = null;
-const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
-const page = await context.newPage();
-const step = async (name, fn) => {
-  if (failed) return;
-  try {
-    await fn();
-    console.log(`ok: ${name}`);
-  } catch (e) {
-    failed = `${name}: ${e.message}`;
-    await page.screenshot({ path: `${out}/failed-${name.replace(/\W+/g, "-")}.png`, fullPage: true }).catch(() => {});
-  }
-};
-const noSideways = async (where) => {
-  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-  if (scroll > inner) throw new Error(`${where}: the page is ${scroll} px wide on a ${inner} px screen`);
-};
+const { page, step, noSideways, finish } = await open(out);
 
 await step("setup with the code from the log", async () => {
   await page.goto(url);
@@ -133,8 +111,4 @@ await step("a viewer reads and cannot push", async () => {
   await page.screenshot({ path: `${out}/5-viewer.png`, fullPage: true });
 });
 
-await browser.close();
-if (failed) {
-  console.error(`FAILED: ${failed}`);
-  process.exit(1);
-}
+await finish();

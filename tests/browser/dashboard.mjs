@@ -3,8 +3,8 @@
 // login, the live camera, adding a camera (with an inline validation error first), drawing a
 // zone on its snapshot, a rule on that zone, a webhook sink with a test alert, a real alert
 // arriving live, dead letters replayed, logout. Screenshots go to $ARTIFACTS. Run by
-// tests/telemetry.rs; exits non-zero on failure.
-import { chromium } from "playwright-core";
+// tests/it/gateway/web.rs; exits non-zero on failure.
+import { open } from "./harness.mjs";
 
 const url = process.env.WATCHPOST_URL;
 const code = process.env.SETUP_CODE;
@@ -14,30 +14,8 @@ const opsUrl = process.env.OPS_URL;
 const opsSecret = process.env.OPS_SECRET;
 const password = "correct horse battery staple";
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"],
-});
-let failed = null;
-const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
-const page = await context.newPage();
-const step = async (name, fn) => {
-  if (failed) return;
-  try {
-    await fn();
-    console.log(`ok: ${name}`);
-  } catch (e) {
-    failed = `${name}: ${e.message}`;
-    await page.screenshot({ path: `${out}/failed-${name.replace(/\W+/g, "-")}.png`, fullPage: true }).catch(() => {});
-  }
-};
+const { context, page, step, noSideways, finish } = await open(out);
 const text = (sel) => page.locator(sel).first().innerText();
-const noSideways = async (where) => {
-  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-  if (scroll > inner) throw new Error(`${where}: the page is ${scroll} px wide on a ${inner} px screen`);
-};
 
 await step("open", async () => {
   await page.goto(url);
@@ -216,9 +194,4 @@ await step("logout", async () => {
   await page.waitForSelector("#login:not(.hidden)", { timeout: 10000 });
   await page.screenshot({ path: `${out}/7-logged-out.png`, fullPage: true });
 });
-await browser.close();
-if (failed) {
-  console.error(`browser test failed at ${failed}`);
-  process.exit(1);
-}
-console.log("browser: all steps passed");
+await finish();

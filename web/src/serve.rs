@@ -3,7 +3,7 @@
 use crate::limit::{LimitAcceptor, MAX_CONNECTIONS};
 use crate::WebError;
 use axum::http::header;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,4 +89,33 @@ pub async fn security_headers(
         );
     }
     response
+}
+
+/// The embedded page: its HTML with a CSP that allows no inline script and no third-party
+/// source (`img_src`: what images may come from besides the server itself, e.g. `data:`).
+pub fn page(html: &'static str, img_src: &str) -> Response {
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'{img_src}; frame-ancestors 'none'"
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+            (header::CONTENT_SECURITY_POLICY, csp),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// The page's script, a file of its own so the CSP can forbid inline script.
+pub fn script(js: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        js,
+    )
+        .into_response()
 }

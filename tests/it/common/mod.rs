@@ -430,3 +430,90 @@ pub fn secured_operations(
     }
     ops
 }
+
+/// A schemathesis run against an OpenAPI document (`{base}/api/openapi.json`).
+pub struct Schemathesis<'a> {
+    pub base: &'a str,
+    /// The server's certificate (PEM) to trust.
+    pub cert: &'a Path,
+    pub bearer: &'a str,
+    /// Paths left out (streams that never end, probes that may answer 503 by contract).
+    pub exclude: &'a [&'a str],
+    pub seed: &'a str,
+    pub max_examples: u32,
+    pub max_time_s: u32,
+    pub request_timeout_s: u32,
+    /// Where its JUnit report goes (emptied first).
+    pub report: &'a Path,
+    /// Its scratch folder (not the checkout).
+    pub scratch: &'a Path,
+}
+
+impl Schemathesis<'_> {
+    /// Runs it (no 5xx, every answer as documented) and checks that every documented
+    /// operation but the excluded ones was tested and none failed; panics with its output.
+    pub async fn passes(&self, doc: &serde_json::Value, context: impl Fn() -> String) {
+        let _ = std::fs::remove_dir_all(self.report);
+        let mut run = std::process::Command::new("schemathesis");
+        run.arg("run")
+            .arg(format!("{}/api/openapi.json", self.base))
+            .arg("--tls-verify")
+            .arg(self.cert)
+            .args(["-H", &format!("Authorization: Bearer {}", self.bearer)]);
+        for p in self.exclude {
+            run.args(["--exclude-path", p]);
+        }
+        run.args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", &self.max_examples.to_string(), "--seed", self.seed])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--request-timeout", &self.request_timeout_s.to_string()])
+        .args(["--max-time", &self.max_time_s.to_string()])
+        .args(["--workers", "1", "--no-color"])
+        // Nothing kept between runs: no example database, its files in a scratch folder.
+        .args(["--generation-database", "none"])
+        .current_dir(self.scratch)
+        .args(["--report", "junit", "--report-dir"])
+        .arg(self.report);
+        let bound = std::time::Duration::from_secs(u64::from(self.max_time_s) * 2 + 60);
+        let out = tokio::time::timeout(bound, tokio::task::spawn_blocking(move || run.output()))
+            .await
+            .expect("schemathesis finished in time")
+            .unwrap()
+            .expect("schemathesis (scripts/setup installs it)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}\n{}", context());
+        let junit = std::fs::read_dir(self.report)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.path().extension().is_some_and(|x| x == "xml"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .expect("a JUnit report");
+        // A run that found nothing to call also exits 0: one test case per operation.
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            if self.exclude.contains(&path.as_str()) {
+                continue;
+            }
+            for m in item.as_object().expect("operations").keys() {
+                let op = format!("{} {path}", m.to_uppercase());
+                assert!(
+                    junit.contains(&format!("<testcase name=\"{op}\"")),
+                    "{op} not tested:\n{text}"
+                );
+                operations += 1;
+            }
+        }
+        assert!(operations >= 15, "only {operations} operations documented");
+        assert!(
+            !junit.contains("<failure") && !junit.contains("<error"),
+            "{junit}"
+        );
+    }
+}

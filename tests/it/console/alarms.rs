@@ -29,8 +29,7 @@ async fn alarms_are_raised_once_resolved_and_delivered_signed_through_an_outage(
     );
     let client = console.client().await;
     let (admin, _) = console.admin(&client).await;
-    let cam = camera();
-    let mut gw = Gateway::start(dir.path(), "gw-a", "north", mqtt_port, &cam.url(), true);
+    let mut gw = Gateway::start(dir.path(), "gw-a", "north", mqtt_port, true);
     assert!(until_state(&client, &console, &admin, "gw-a", "online", 90).await);
 
     let bodies = |event: &str, kind: &str| -> Vec<(String, serde_json::Value)> {

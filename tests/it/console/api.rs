@@ -105,57 +105,18 @@ async fn every_secured_operation_needs_auth_and_viewers_change_nothing() {
 
     // Schemathesis generates requests from the document and checks every answer against it.
     // The alert stream never ends; /readyz may answer 503 by contract.
-    let report = repo().join("target/test-artifacts/console-schemathesis");
-    let _ = std::fs::remove_dir_all(&report);
-    let mut run = std::process::Command::new("schemathesis");
-    run.arg("run")
-        .arg(console.url("/api/openapi.json"))
-        .args(["--tls-verify"])
-        .arg(console.dir.join("web/cert.pem"))
-        .args(["-H", &format!("Authorization: Bearer {admin_token}")])
-        .args(["--exclude-path", "/api/alerts/stream", "--exclude-path", "/readyz"])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        ])
-        .args(["--max-examples", "6", "--seed", "20261204"])
-        .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--request-timeout", "40", "--max-time", "100"])
-        .args(["--workers", "1", "--no-color"])
-        .args(["--generation-database", "none"])
-        .current_dir(dir.path())
-        .args(["--report", "junit", "--report-dir"])
-        .arg(&report);
-    let out = tokio::task::spawn_blocking(move || run.output())
-        .await
-        .unwrap()
-        .expect("schemathesis (scripts/setup installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{text}\nconsole log:\n{}",
-        console.log()
-    );
-    let junit = std::fs::read_dir(&report)
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|e| e.path().extension().is_some_and(|x| x == "xml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .expect("a JUnit report");
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        if ["/api/alerts/stream", "/readyz"].contains(&path.as_str()) {
-            continue;
-        }
-        for m in item.as_object().unwrap().keys() {
-            let op = format!("{} {path}", m.to_uppercase());
-            assert!(
-                junit.contains(&format!("<testcase name=\"{op}\"")),
-                "{op} not tested:\n{text}"
-            );
-        }
+    common::Schemathesis {
+        base: &console.url(""),
+        cert: &console.dir.join("web/cert.pem"),
+        bearer: &admin_token,
+        exclude: &["/api/alerts/stream", "/readyz"],
+        seed: "20261204",
+        max_examples: 6,
+        max_time_s: 100,
+        request_timeout_s: 40,
+        report: &repo().join("target/test-artifacts/console-schemathesis"),
+        scratch: dir.path(),
     }
+    .passes(&doc, || format!("console log:\n{}", console.log()))
+    .await;
 }

@@ -13,7 +13,6 @@ async fn pushes_and_commands_reach_the_gateways_and_every_outcome_is_recorded() 
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
     let _broker = common::mosquitto(dir.path(), mqtt_port);
-    let cam = camera();
     let console = Console::start(&dir.path().join("console"), mqtt_port, None, "r1");
     let client = console.client().await;
     let (admin, csrf) = console.admin(&client).await;
@@ -61,7 +60,6 @@ async fn pushes_and_commands_reach_the_gateways_and_every_outcome_is_recorded() 
         "gw-a",
         "north",
         mqtt_port,
-        &cam.url(),
         false,
         &keys["gw-a"],
         ZONE,
@@ -71,7 +69,6 @@ async fn pushes_and_commands_reach_the_gateways_and_every_outcome_is_recorded() 
         "gw-b",
         "north",
         mqtt_port,
-        &cam.url(),
         false,
         &keys["gw-b"],
         "",
@@ -81,7 +78,6 @@ async fn pushes_and_commands_reach_the_gateways_and_every_outcome_is_recorded() 
         "gw-c",
         "south",
         mqtt_port,
-        &cam.url(),
         false,
         "a-key-the-console-never-made",
         "",

@@ -21,22 +21,14 @@ async fn fleet(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
     let _broker = common::mosquitto(dir.path(), mqtt_port);
-    let cam = camera();
     let console = Console::start(&dir.path().join("console"), mqtt_port, database, "r1");
     let client = console.client().await;
     let (code, _) = get_json(&client, &console, "", "/api/gateways").await;
     assert_eq!(code, 401, "the fleet is not for anyone");
     let (admin, csrf) = console.admin(&client).await;
 
-    let mut north = Gateway::start(dir.path(), "gw-north", "north", mqtt_port, &cam.url(), true);
-    let south = Gateway::start(
-        dir.path(),
-        "gw-south",
-        "south",
-        mqtt_port,
-        &cam.url(),
-        false,
-    );
+    let mut north = Gateway::start(dir.path(), "gw-north", "north", mqtt_port, true);
+    let south = Gateway::start(dir.path(), "gw-south", "south", mqtt_port, false);
     for gw in ["gw-north", "gw-south"] {
         assert!(
             until_state(&client, &console, &admin, gw, "online", 90).await,

@@ -36,6 +36,22 @@ impl Child {
         let _ = std::process::Command::new("kill")
             .args([sig, &self.pid()])
             .status();
+        if sig == "-STOP" {
+            // Stopped only once the kernel says so (state T), not when kill returns.
+            let stat = format!("/proc/{}/stat", self.pid());
+            for _ in 0..200 {
+                let state = std::fs::read_to_string(&stat).unwrap_or_default();
+                if state
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('T'))
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("{} did not stop", self.pid());
+        }
     }
 }
 
@@ -46,6 +62,21 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `cmd` (RUST_LOG=info) with its stderr appended to `log` (a restart adds to it).
+fn spawn_logged(mut cmd: std::process::Command, log: &Path) -> Child {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Child(
+        cmd.env("RUST_LOG", "info")
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+    )
 }
 
 /// A running console: its log, where it serves, the pinned HTTPS client.
@@ -106,19 +137,9 @@ impl Console {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        self.child = Some(Child(
-            std::process::Command::new(console_bin())
-                .args(&self.args)
-                .env("RUST_LOG", "info")
-                .stderr(log)
-                .spawn()
-                .expect("start watchpost-console"),
-        ));
+        let mut cmd = std::process::Command::new(console_bin());
+        cmd.args(&self.args);
+        self.child = Some(spawn_logged(cmd, &self.log));
     }
 
     fn log(&self) -> String {
@@ -239,30 +260,23 @@ async fn post_json(
 }
 
 /// A `watchpost run` gateway reporting to the broker on `mqtt_port`: its camera `yard` on
-/// the bundled clip (and, with `broken`, a camera `gate` that refuses connections), its
+/// the bundled clip (its own in-process RTSP server) (and, with `broken`, a camera `gate` that refuses connections), its
 /// alerts through an MQTT sink to the same broker (QoS 1, snapshot inline), health every
 /// second.
 struct Gateway {
     child: Option<Child>,
+    _camera: watchpost::demo::RtspClipServer,
     log: PathBuf,
     config: PathBuf,
 }
 
 impl Gateway {
-    fn start(
-        dir: &Path,
-        device: &str,
-        site: &str,
-        mqtt_port: u16,
-        rtsp: &str,
-        broken: bool,
-    ) -> Self {
+    fn start(dir: &Path, device: &str, site: &str, mqtt_port: u16, broken: bool) -> Self {
         Self::start_with(
             dir,
             device,
             site,
             mqtt_port,
-            rtsp,
             broken,
             &control_key(device),
             "",
@@ -270,17 +284,19 @@ impl Gateway {
     }
 
     /// With its control key and more config lines (zones, say).
-    #[allow(clippy::too_many_arguments)]
     fn start_with(
         dir: &Path,
         device: &str,
         site: &str,
         mqtt_port: u16,
-        rtsp: &str,
         broken: bool,
         key: &str,
         extra: &str,
     ) -> Self {
+        // A camera server of its own: gateways sharing one media have been seen to wait
+        // 30 s for it.
+        let camera = camera();
+        let rtsp = camera.url();
         let gate = if broken {
             format!(
                 "[[camera]]\nname = \"gate\"\nurl = \"rtsp://127.0.0.1:{}/stream1\"\n",
@@ -335,6 +351,7 @@ control_key = "{key}"
         std::fs::write(&path, config).unwrap();
         let mut g = Self {
             child: None,
+            _camera: camera,
             log: dir.join(format!("{device}.log")),
             config: path,
         };
@@ -343,20 +360,9 @@ control_key = "{key}"
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        self.child = Some(Child(
-            std::process::Command::new(bin())
-                .args(["run", "--config"])
-                .arg(&self.config)
-                .env("RUST_LOG", "info")
-                .stderr(log)
-                .spawn()
-                .expect("start watchpost run"),
-        ));
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["run", "--config"]).arg(&self.config);
+        self.child = Some(spawn_logged(cmd, &self.log));
     }
 
     fn signal(&self, sig: &str) {

@@ -376,74 +376,28 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     // /api/events is a stream that never ends; /readyz answers 503 by contract when no camera
     // streams (as after the fuzzer deletes one; tested in the probes test), which
     // not_a_server_error would count as a failure.
-    let report = repo().join("target/test-artifacts/schemathesis");
-    let _ = std::fs::remove_dir_all(&report);
-    let mut run = std::process::Command::new("schemathesis");
-    run.arg("run")
-        .arg(format!("{}/api/openapi.json", admin.base))
-        .args(["--tls-verify"])
-        .arg(&cert)
-        .args(["-H", &format!("Authorization: Bearer {}", admin.token)])
-        .args(["--exclude-path", "/api/events", "--exclude-path", "/readyz"])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        ])
-        .args(["--max-examples", "20", "--seed", "20261202"])
-        .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--request-timeout", "20", "--max-time", "120"])
-        .args(["--workers", "1", "--no-color"])
-        // Nothing kept between runs: no example database, and its working files in a
-        // scratch folder, not the checkout.
-        .args(["--generation-database", "none"])
-        .current_dir(dir.path())
-        .args(["--report", "junit", "--report-dir"])
-        .arg(&report);
-    let out = output_within(run, 240, "schemathesis (scripts/setup installs it)").await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{text}\ndaemon log:\n{}",
-        std::fs::read_to_string(&gw.log).unwrap_or_default()
-    );
-    // It did test every other documented operation (a run that found nothing to call also
-    // exits 0): one JUnit test case each, none failed.
     let (_, doc) = admin
         .json(reqwest::Method::GET, "/api/openapi.json", None)
         .await;
-    let operations: Vec<String> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(path, _)| !["/api/events", "/readyz"].contains(&path.as_str()))
-        .flat_map(|(path, item)| {
-            let methods: Vec<String> = item.as_object().unwrap().keys().cloned().collect();
-            methods
-                .into_iter()
-                .map(move |m| format!("{} {path}", m.to_uppercase()))
-        })
-        .collect();
-    let junit = std::fs::read_dir(&report)
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|e| e.path().extension().is_some_and(|x| x == "xml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .expect("a JUnit report");
-    assert!(operations.len() >= 20, "{operations:?}");
-    for op in &operations {
-        assert!(
-            junit.contains(&format!("<testcase name=\"{op}\"")),
-            "{op} not tested:\n{junit}\n{text}"
-        );
+    common::Schemathesis {
+        base: &admin.base,
+        cert: &cert,
+        bearer: &admin.token,
+        exclude: &["/api/events", "/readyz"],
+        seed: "20261202",
+        max_examples: 20,
+        max_time_s: 120,
+        request_timeout_s: 20,
+        report: &repo().join("target/test-artifacts/schemathesis"),
+        scratch: dir.path(),
     }
-    assert!(
-        !junit.contains("<failure") && !junit.contains("<error"),
-        "{junit}"
-    );
+    .passes(&doc, || {
+        format!(
+            "daemon log:\n{}",
+            std::fs::read_to_string(&gw.log).unwrap_or_default()
+        )
+    })
+    .await;
     assert!(
         gw.daemon.0.try_wait().unwrap().is_none(),
         "the daemon died under schemathesis"
