@@ -844,3 +844,111 @@ fn write_one(c: &mut dyn Conn, r: &Record, out: &mut Written) -> Result<(), Stor
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(device: &str, at_ms: i64, seen_ms: i64, pending: i64) -> Record {
+        Record::Health(Box::new(HealthRecord {
+            device: device.into(),
+            site: "s".into(),
+            version: "v".into(),
+            at_ms,
+            seen_ms,
+            interval_s: 30.0,
+            uptime_s: 1,
+            cameras_up: 1,
+            cameras_total: 1,
+            cameras_down: String::new(),
+            inference_ms: None,
+            outbox_pending: pending,
+            dead_letters: 0,
+            events_24h: 0,
+            delivery_success_rate: None,
+            delivery_latency_p95_ms: None,
+            anomalies: 0,
+            json: "{}".into(),
+            history: true,
+        }))
+    }
+
+    fn alert(id: &str, at_ms: i64) -> Record {
+        Record::Alert(Box::new(AlertRecord {
+            alert_id: id.into(),
+            kind: "alert.fired".into(),
+            device: "gw".into(),
+            site: "s".into(),
+            camera: None,
+            rule: None,
+            label: None,
+            severity: None,
+            confidence: None,
+            at_ms,
+            seen_ms: at_ms,
+            body: "{}".into(),
+            snapshot: None,
+        }))
+    }
+
+    #[test]
+    fn writes_are_idempotent_newest_health_wins_and_retention_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(None, dir.path()).unwrap();
+        // The same batch twice (a redelivery) and an older document after a newer one.
+        let batch = [
+            health("gw", 2_000, 2_000, 7),
+            alert("a1", 1_000),
+            health("gw", 1_000, 1_000, 3),
+        ];
+        let first = store.write(&batch).unwrap();
+        assert_eq!(first.new_alerts.len(), 1);
+        let again = store.write(&batch).unwrap();
+        assert_eq!((again.new_alerts.len(), again.duplicates), (0, 1));
+        let g = &store.gateways().unwrap()[0];
+        assert_eq!(
+            (g.health_ms, g.outbox_pending),
+            (Some(2_000), Some(7)),
+            "an older document replaced a newer one"
+        );
+        assert_eq!(
+            store.history("gw", 0).unwrap().len(),
+            2,
+            "a redelivery added history"
+        );
+        // Retention: what is older than the cut goes, the rest stays.
+        store
+            .write(&[alert("a2", 5_000), health("gw", 5_000, 5_000, 1)])
+            .unwrap();
+        assert_eq!(store.prune(3_000).unwrap(), 3);
+        assert_eq!(store.history("gw", 0).unwrap().len(), 1);
+        let left: Vec<String> = store
+            .alerts(&AlertFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.alert_id)
+            .collect();
+        assert_eq!(left, ["a2"]);
+    }
+
+    #[test]
+    fn a_database_newer_than_the_binary_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(None, dir.path()).unwrap());
+        let c = rusqlite::Connection::open(dir.path().join("console.db")).unwrap();
+        c.execute(
+            "INSERT INTO console_schema (version, applied_ms) VALUES (99, 0)",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        match Store::open(None, dir.path()) {
+            Err(StoreError::TooNew { found: 99, .. }) => {}
+            other => panic!("{:?}", other.err()),
+        }
+        // Opening again (migrations already applied) changes nothing and works.
+        let dir2 = tempfile::tempdir().unwrap();
+        drop(Store::open(None, dir2.path()).unwrap());
+        assert!(Store::open(None, dir2.path()).is_ok());
+    }
+}
