@@ -102,10 +102,11 @@ impl Ask {
 }
 
 /// Keys whose values never enter the audit log.
-const SECRET_KEYS: [&str; 7] = [
+const SECRET_KEYS: [&str; 8] = [
     "secret",
     "password",
     "control_key",
+    "control_key_previous",
     "routing_key",
     "token",
     "api_key",
@@ -155,6 +156,42 @@ impl Control {
             .map_err(|e| ControlError::Invalid(e.to_string()))??;
         tracing::info!(device, by = who, "gateway enrolled");
         Ok(key)
+    }
+
+    /// Rotates `device`'s control key: pushes a new key, signed with the current one, with
+    /// the current one as `control_key_previous` (the gateway accepts both from then on), and
+    /// keeps the new key once the gateway answers that it applied it. Commands in flight
+    /// signed with the old key still pass; a later push may drop `control_key_previous`.
+    pub async fn rotate(
+        &self,
+        who: &str,
+        device: &str,
+        wait: Duration,
+    ) -> Result<RequestRow, ControlError> {
+        let (s, d) = (self.store.clone(), device.to_string());
+        let old = tokio::task::spawn_blocking(move || s.key(&d))
+            .await
+            .map_err(|e| ControlError::Invalid(e.to_string()))??
+            .ok_or_else(|| ControlError::NotEnrolled(device.to_string()))?;
+        let new = new_key();
+        let ask = Ask::Config {
+            whole: false,
+            text: format!(
+                "[control.mqtt]\ncontrol_key = \"{new}\"\ncontrol_key_previous = \"{old}\"\n"
+            ),
+        };
+        let id = self
+            .send(who, device, &ask, None, wait.max(Duration::from_secs(10)))
+            .await?;
+        let row = self.wait(&id, wait).await?;
+        if row.outcome == "applied" {
+            let (s, d) = (self.store.clone(), device.to_string());
+            tokio::task::spawn_blocking(move || s.set_key(&d, &new))
+                .await
+                .map_err(|e| ControlError::Invalid(e.to_string()))??;
+            tracing::info!(device, by = who, "control key rotated");
+        }
+        Ok(row)
     }
 
     /// Records and publishes one request; its id (the correlation data).
@@ -253,6 +290,14 @@ impl Control {
     }
 }
 
+/// 32 random bytes, hex: a control key.
+fn new_key() -> String {
+    use rand::Rng;
+    let mut b = [0u8; 32];
+    rand::rng().fill(&mut b);
+    hex::encode(b)
+}
+
 /// Makes and stores `device`'s control key and audits it (the page and
 /// `watchpost-console enrol` alike).
 pub fn enrol_offline(store: &Store, who: &str, device: &str) -> Result<String, ControlError> {
@@ -266,12 +311,7 @@ pub fn enrol_offline(store: &Store, who: &str, device: &str) -> Result<String, C
             "device: 1 to 64 letters, digits, '-', '_' or '.' (the gateway's device.id)".into(),
         ));
     }
-    let key = {
-        use rand::Rng;
-        let mut b = [0u8; 32];
-        rand::rng().fill(&mut b);
-        hex::encode(b)
-    };
+    let key = new_key();
     if !store.add_key(device, &key)? {
         return Err(ControlError::Enrolled(device.to_string()));
     }

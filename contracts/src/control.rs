@@ -95,16 +95,27 @@ pub fn sign(key: &[u8], topic: &str, payload: &[u8]) -> String {
 
 /// Checks signatures, freshness and nonces; remembers nonces for the window.
 pub struct Gate {
-    key: Option<Vec<u8>>,
+    /// The keys accepted: the current one, and during a rotation the previous one.
+    keys: Vec<Vec<u8>>,
     seen: HashMap<String, i64>,
 }
 
 impl Gate {
     pub fn new(key: Option<Vec<u8>>) -> Self {
+        Self::with_keys(key.into_iter().collect())
+    }
+
+    /// A gate that accepts any of `keys` (a rotation: the new key and the previous one).
+    pub fn with_keys(keys: Vec<Vec<u8>>) -> Self {
         Self {
-            key,
+            keys,
             seen: HashMap::new(),
         }
+    }
+
+    /// The keys changed (a config push): the nonces seen stay remembered.
+    pub fn set_keys(&mut self, keys: Vec<Vec<u8>>) {
+        self.keys = keys;
     }
 
     /// Returns the nonce and args of an authentic, fresh, first-seen command.
@@ -115,17 +126,25 @@ impl Gate {
         signature: Option<&str>,
         now_s: i64,
     ) -> Result<(String, Value), Refusal> {
-        let key = self.key.as_ref().ok_or(Refusal::NoKey)?;
+        if self.keys.is_empty() {
+            return Err(Refusal::NoKey);
+        }
         let sig = signature
             .and_then(|s| s.strip_prefix("v1="))
             .ok_or(Refusal::Unsigned)?;
         let sig = hex::decode(sig).map_err(|_| Refusal::BadSignature)?;
-        let mut mac = <Hmac<Sha256>>::new_from_slice(key).map_err(|_| Refusal::BadSignature)?;
-        mac.update(topic.as_bytes());
-        mac.update(b"\n");
-        mac.update(payload);
-        // Constant-time comparison.
-        mac.verify_slice(&sig).map_err(|_| Refusal::BadSignature)?;
+        let authentic = self.keys.iter().any(|key| {
+            <Hmac<Sha256>>::new_from_slice(key).is_ok_and(|mut mac| {
+                mac.update(topic.as_bytes());
+                mac.update(b"\n");
+                mac.update(payload);
+                // Constant-time comparison.
+                mac.verify_slice(&sig).is_ok()
+            })
+        });
+        if !authentic {
+            return Err(Refusal::BadSignature);
+        }
         let env: Envelope =
             serde_json::from_slice(payload).map_err(|e| Refusal::Malformed(e.to_string()))?;
         let skew = env.ts - now_s;
@@ -191,6 +210,35 @@ mod tests {
         let mut keyless = Gate::new(None);
         assert_eq!(
             keyless.admit(TOPIC, p.as_bytes(), Some(&signed(&key, p)), 1000),
+            Err(Refusal::NoKey)
+        );
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_pass_and_after_it_only_the_new_one() {
+        let (old, new) = (
+            b"the-old-control-key".to_vec(),
+            b"the-new-control-key".to_vec(),
+        );
+        let topic = "watchpost/gw/cmd/snapshot";
+        let mut gate = Gate::with_keys(vec![new.clone(), old.clone()]);
+        let a = super::signed(&old, topic, 100, "a", json!({}), None);
+        let b = super::signed(&new, topic, 100, "b", json!({}), None);
+        assert!(gate
+            .admit(topic, &a.payload, Some(&a.signature), 100)
+            .is_ok());
+        assert!(gate
+            .admit(topic, &b.payload, Some(&b.signature), 100)
+            .is_ok());
+        gate.set_keys(vec![new.clone()]);
+        let c = super::signed(&old, topic, 100, "c", json!({}), None);
+        assert_eq!(
+            gate.admit(topic, &c.payload, Some(&c.signature), 100),
+            Err(Refusal::BadSignature)
+        );
+        gate.set_keys(Vec::new());
+        assert_eq!(
+            gate.admit(topic, &b.payload, Some(&b.signature), 100),
             Err(Refusal::NoKey)
         );
     }

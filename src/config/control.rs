@@ -49,6 +49,10 @@ pub struct ControlMqttConfig {
     pub control_key: Option<Secret>,
     #[serde(default)]
     pub control_key_file: Option<PathBuf>,
+    /// During a key rotation: the key commands were signed with before, still accepted until
+    /// the console removes it (it pushes the new key with this one set to the old).
+    #[serde(default)]
+    pub control_key_previous: Option<Secret>,
 }
 
 pub(super) fn default_health_interval() -> f64 {
@@ -88,6 +92,15 @@ impl ControlMqttConfig {
                     "must be at least 16 characters (the value is not shown)",
                 );
             }
+        }
+        if m.control_key_previous
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 16)
+        {
+            p.add(
+                &at.key("control_key_previous"),
+                "must be at least 16 characters (the value is not shown)",
+            );
         }
         if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {
             p.add(

@@ -104,10 +104,12 @@ pub async fn run(
     let cmd_topic = topics::command(&device, "");
     let set_topic = topics::config_set(&device);
     let state_topic = topics::config_state(&device);
-    let mut gate = super::commands::Gate::new(
-        cfg.control_key
-            .as_ref()
-            .map(|k| k.expose().as_bytes().to_vec()),
+    let mut gate = super::commands::Gate::with_keys(
+        [cfg.control_key.as_ref(), cfg.control_key_previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|k| k.expose().as_bytes().to_vec())
+            .collect(),
     );
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel::<Incoming>(COMMAND_QUEUE);
     let (connected_tx, mut connected_rx) = tokio::sync::watch::channel(0u64);
@@ -183,7 +185,17 @@ pub async fn run(
                             tracing::warn!(reason = %refusal, "config/set refused");
                             serde_json::json!({"ok": false, "error": refusal.to_string()})
                         }
-                        Ok((nonce, args)) => config_set(gw.live.clone(), &nonce, args).await,
+                        Ok((nonce, args)) => {
+                            let answer = config_set(gw.live.clone(), &nonce, args).await;
+                            // A pushed key (a rotation) counts from the next command on.
+                            if let (Some(true), Some(live)) = (answer["ok"].as_bool(), gw.live.as_deref()) {
+                                let keys = live.control_keys();
+                                if !keys.is_empty() {
+                                    gate.set_keys(keys);
+                                }
+                            }
+                            answer
+                        }
                     };
                     let result_topic = reply.topic_or(topics::config_result(&device));
                     let _ = client

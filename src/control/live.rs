@@ -108,6 +108,32 @@ impl LiveConfig {
         self.lock().version
     }
 
+    /// The control keys fleet commands may be signed with now: `[control.mqtt] control_key`
+    /// (or the file `control_key_file` names) and, during a rotation, `control_key_previous`.
+    pub fn control_keys(&self) -> Vec<Vec<u8>> {
+        let text = self.lock().text.clone();
+        let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+            return Vec::new();
+        };
+        let m = doc.get("control").and_then(|c| c.get("mqtt"));
+        let get = |k: &str| {
+            m.and_then(|m| m.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let current = get("control_key").or_else(|| {
+            get("control_key_file")
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .map(|k| k.trim().to_string())
+        });
+        current
+            .into_iter()
+            .chain(get("control_key_previous"))
+            .filter(|k| k.len() >= 16)
+            .map(String::into_bytes)
+            .collect()
+    }
+
     fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
         self.state.lock()
     }
@@ -351,7 +377,13 @@ fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), String> {
 }
 
 /// Keys whose values are secrets wherever they appear.
-pub(crate) const SECRET_KEYS: [&str; 4] = ["secret", "password", "control_key", "routing_key"];
+pub(crate) const SECRET_KEYS: [&str; 5] = [
+    "secret",
+    "password",
+    "control_key",
+    "control_key_previous",
+    "routing_key",
+];
 
 /// The TOML with secrets replaced and URL credentials removed; comments and layout kept.
 pub fn redact(text: &str) -> String {

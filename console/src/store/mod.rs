@@ -456,6 +456,15 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Replaces `device`'s key (after the gateway applied the new one).
+    pub fn set_key(&self, device: &str, key: &str) -> Result<(), StoreError> {
+        self.writer.lock().execute(
+            "UPDATE gateway_keys SET control_key = $1, created_ms = $2 WHERE device = $3",
+            &[key.into(), now_ms().into(), device.into()],
+        )?;
+        Ok(())
+    }
+
     /// The key commands to `device` are signed with (never leaves the console).
     pub fn key(&self, device: &str) -> Result<Option<String>, StoreError> {
         let rows = self.reader.lock().query(

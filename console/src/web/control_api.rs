@@ -342,3 +342,25 @@ pub async fn api_rollouts(
 ) -> Result<Json<Vec<RolloutRow>>, ApiError> {
     Ok(Json(blocking(&w.store, |s| s.rollouts(100)).await?))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Rotate {
+    /// How long to wait for the gateway's answer (default 10 s, at most 30).
+    #[serde(default)]
+    wait_s: Option<f64>,
+}
+
+/// Rotates a gateway's control key: the new key is pushed signed with the current one, which
+/// the gateway keeps accepting as `control_key_previous`; the console signs with the new key
+/// once the gateway applied it. Neither key appears in the answer or the audit log.
+#[utoipa::path(post, path = "/api/gateways/{device}/key", tag = "control", params(("device" = String, Path)), request_body = Rotate, responses((status = 200, body = RequestRow), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub async fn api_rotate(
+    State(w): State<Web>,
+    Admin(who): Admin,
+    Path(device): Path<String>,
+    b: Body<Rotate>,
+) -> Result<Json<RequestRow>, ApiError> {
+    let b = body(b)?;
+    let wait = waits(b.wait_s)?;
+    Ok(Json(w.control.rotate(who.name(), &device, wait).await?))
+}

@@ -115,7 +115,7 @@ pub async fn blocking<T: Send + 'static>(
         fleet_api::api_sites, fleet_api::api_alarms, fleet_api::api_alerts, fleet_api::api_snapshot, fleet_api::api_stream,
         control_api::api_enrol, control_api::api_config, control_api::api_command,
         control_api::api_audit, control_api::api_new_rollout, control_api::api_rollout,
-        control_api::api_rollouts,
+        control_api::api_rollouts, control_api::api_rotate,
     ),
     components(schemas(ApiError, Readiness)),
     modifiers(&Security)
@@ -177,6 +177,7 @@ pub fn router(state: Web) -> Router {
             "/api/gateways/{device}/commands/{name}",
             post(control_api::api_command),
         )
+        .route("/api/gateways/{device}/key", post(control_api::api_rotate))
         .route("/api/audit", get(control_api::api_audit))
         .route(
             "/api/rollouts",

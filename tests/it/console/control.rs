@@ -198,6 +198,82 @@ async fn pushes_and_commands_reach_the_gateways_and_every_outcome_is_recorded() 
     .await;
     assert_eq!(code, 404);
 
+    // Key rotation: the new key is pushed signed with the old one; the console then signs
+    // with the new key, and the old one still passes on the gateway until it is dropped.
+    let (code, rotated) = post_json(
+        &client,
+        &console.url("/api/gateways/gw-a/key"),
+        &headers,
+        serde_json::json!({"wait_s": 15}),
+    )
+    .await;
+    assert_eq!(code, 200, "{rotated}");
+    assert_eq!(rotated["outcome"], "applied", "{rotated}");
+    let shown = rotated.to_string();
+    assert!(!shown.contains(&keys["gw-a"]), "the old key in the answer");
+    assert!(
+        rotated["what"].as_str().unwrap().contains("(secret)"),
+        "{rotated}"
+    );
+    let (_, after) = post_json(
+        &client,
+        &console.url("/api/gateways/gw-a/commands/snapshot"),
+        &headers,
+        serde_json::json!({"args": {"camera": "yard"}}),
+    )
+    .await;
+    assert_eq!(
+        after["outcome"], "applied",
+        "not accepted with the new key: {after}"
+    );
+    {
+        use rumqttc::v5::mqttbytes::QoS;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let out = seen.clone();
+        let mut opts = rumqttc::v5::MqttOptions::new("old-key-holder", "127.0.0.1", mqtt_port);
+        opts.set_keep_alive(Duration::from_secs(5));
+        common::listen(
+            opts,
+            "watchpost/gw-a/cmd/replay-dead-letters/result",
+            move |p| {
+                out.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&p.payload).to_string())
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let topic = "watchpost/gw-a/cmd/replay-dead-letters";
+        let m = watchpost_contracts::control::signed(
+            keys["gw-a"].as_bytes(),
+            topic,
+            chrono::Utc::now().timestamp(),
+            "old-key-1",
+            serde_json::json!({}),
+            None,
+        );
+        let mut props = rumqttc::v5::mqttbytes::v5::PublishProperties::default();
+        props
+            .user_properties
+            .push(("signature".into(), m.signature));
+        let mut o = rumqttc::v5::MqttOptions::new("old-key-sender", "127.0.0.1", mqtt_port);
+        o.set_keep_alive(Duration::from_secs(5));
+        let (sender, mut ev) = rumqttc::v5::AsyncClient::new(o, 10);
+        tokio::spawn(async move { while ev.poll().await.is_ok() {} });
+        sender
+            .publish_with_properties(topic, QoS::AtLeastOnce, false, m.payload, props)
+            .await
+            .unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || !seen.lock().unwrap().is_empty()).await,
+            "no answer to the old key's command"
+        );
+        let answer = seen.lock().unwrap()[0].clone();
+        assert!(
+            answer.contains("\"ok\":true"),
+            "the previous key is refused during the rotation: {answer}"
+        );
+    }
+
     // A gateway holding another key refuses what the console signs.
     let (_, wrong) = post_json(
         &client,
