@@ -456,6 +456,39 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Replaces `device`'s tags.
+    pub fn set_tags(&self, device: &str, tags: &[String]) -> Result<(), StoreError> {
+        let mut w = self.writer.lock();
+        transaction(w.as_mut(), |c| {
+            c.execute(
+                "DELETE FROM gateway_tags WHERE device = $1",
+                &[device.into()],
+            )?;
+            for t in tags {
+                c.execute(
+                    "INSERT INTO gateway_tags (device, tag) VALUES ($1, $2) ON CONFLICT (device, tag) DO NOTHING",
+                    &[device.into(), t.as_str().into()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every gateway's tags, by device.
+    pub fn tags(&self) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let rows = self.reader.lock().query(
+            "SELECT device, tag FROM gateway_tags ORDER BY device, tag",
+            &[],
+        )?;
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for r in rows {
+            if let (Some(d), Some(t)) = (r[0].text(), r[1].text()) {
+                out.entry(d).or_default().push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces `device`'s key (after the gateway applied the new one).
     pub fn set_key(&self, device: &str, key: &str) -> Result<(), StoreError> {
         self.writer.lock().execute(

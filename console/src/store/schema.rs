@@ -129,6 +129,13 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX alarm_deliveries_due ON alarm_deliveries (delivered_ms, next_ms);",
+    // 4: tags an operator gives gateways (rollouts and filters by tag).
+    "CREATE TABLE gateway_tags (
+        device TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (device, tag)
+    );
+    CREATE INDEX gateway_tags_tag ON gateway_tags (tag);",
 ];
 
 /// The schema version this binary writes.

@@ -195,6 +195,9 @@ pub struct NewRollout {
     /// Every gateway of this site …
     #[serde(default)]
     site: Option<String>,
+    /// … or every gateway with this tag …
+    #[serde(default)]
+    tag: Option<String>,
     /// … or these gateways.
     #[serde(default)]
     devices: Option<Vec<String>>,
@@ -231,8 +234,19 @@ pub async fn api_new_rollout(
     let ask = config_ask(b.toml, b.merge)?;
     ask.check()?;
     let timeout = expiry(b.timeout_s)?;
-    let (targets, target) = match (b.site, b.devices) {
-        (Some(site), None) => {
+    let (targets, target) = match (b.site, b.tag, b.devices) {
+        (None, Some(tag), None) => {
+            let t2 = tag.clone();
+            let tags = blocking(&w.store, |s| s.tags()).await?;
+            let mut d: Vec<String> = tags
+                .into_iter()
+                .filter(|(_, t)| t.contains(&t2))
+                .map(|(d, _)| d)
+                .collect();
+            d.sort();
+            (d, format!("tag={tag}"))
+        }
+        (Some(site), None, None) => {
             let s2 = site.clone();
             let rows = blocking(&w.store, move |s| s.gateways()).await?;
             let d: Vec<String> = rows
@@ -242,14 +256,14 @@ pub async fn api_new_rollout(
                 .collect();
             (d, format!("site={site}"))
         }
-        (None, Some(devices)) => {
+        (None, None, Some(devices)) => {
             let t = format!("devices={}", devices.join(","));
             (devices, t)
         }
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "give exactly one of site and devices",
+                "give exactly one of site, tag and devices",
             ))
         }
     };
@@ -363,4 +377,39 @@ pub async fn api_rotate(
     let b = body(b)?;
     let wait = waits(b.wait_s)?;
     Ok(Json(w.control.rotate(who.name(), &device, wait).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Tags {
+    /// 1 to 32 characters each: lowercase letters, digits, '-' or '_'; at most 16.
+    tags: Vec<String>,
+}
+
+/// Sets a gateway's tags (replacing them).
+#[utoipa::path(put, path = "/api/gateways/{device}/tags", tag = "control", params(("device" = String, Path)), request_body = Tags, responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub async fn api_tags(
+    State(w): State<Web>,
+    Admin(who): Admin,
+    Path(device): Path<String>,
+    b: Body<Tags>,
+) -> Result<StatusCode, ApiError> {
+    let b = body(b)?;
+    let ok = |t: &String| {
+        (1..=32).contains(&t.len())
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
+    if b.tags.len() > 16 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "tags: at most 16"));
+    }
+    if let Some(bad) = b.tags.iter().find(|t| !ok(t)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("tags: \"{bad}\" is not 1 to 32 lowercase letters, digits, '-' or '_'"),
+        ));
+    }
+    let (d, tags) = (device.clone(), b.tags);
+    blocking(&w.store, move |s| s.set_tags(&d, &tags)).await?;
+    tracing::info!(device = %device, by = who.name(), "tags set");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct GatewayView {
     #[serde(flatten)]
     pub row: GatewayRow,
+    /// The operator's tags (rollouts and filters by tag).
+    pub tags: Vec<String>,
     pub state: GwState,
     pub problems: Vec<Problem>,
 }
@@ -23,17 +25,20 @@ pub struct GatewayView {
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct GatewayQuery {
     site: Option<String>,
+    /// Only gateways with this tag.
+    tag: Option<String>,
     state: Option<GwState>,
     /// Only gateways with this problem (`camera-down`, `dead-letters`, `not-online`,
     /// `backlog`, `anomaly`).
     problem: Option<Problem>,
 }
 
-fn view(row: GatewayRow, now: i64) -> GatewayView {
+fn view(row: GatewayRow, tags: Vec<String>, now: i64) -> GatewayView {
     let state = fleet::state(&row, now);
     GatewayView {
         problems: fleet::problems(&row, state),
         state,
+        tags,
         row,
     }
 }
@@ -47,11 +52,15 @@ pub async fn api_gateways(
 ) -> Result<Json<Vec<GatewayView>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let now = crate::store::now_ms();
-    let rows = blocking(&w.store, |s| s.gateways()).await?;
+    let (rows, mut tags) = blocking(&w.store, |s| Ok((s.gateways()?, s.tags()?))).await?;
     Ok(Json(
         rows.into_iter()
             .filter(|g| q.site.as_ref().is_none_or(|s| &g.site == s))
-            .map(|g| view(g, now))
+            .map(|g| {
+                let t = tags.remove(&g.device).unwrap_or_default();
+                view(g, t, now)
+            })
+            .filter(|v| q.tag.as_ref().is_none_or(|t| v.tags.contains(t)))
             .filter(|v| q.state.is_none_or(|s| v.state == s))
             .filter(|v| q.problem.is_none_or(|p| v.problems.contains(&p)))
             .collect(),
@@ -130,7 +139,7 @@ pub async fn api_sites(State(w): State<Web>, _: Reader) -> Result<Json<Vec<SiteV
     let now = crate::store::now_ms();
     let rows = blocking(&w.store, |s| s.gateways()).await?;
     let mut sites: Vec<SiteView> = Vec::new();
-    for g in rows.into_iter().map(|g| view(g, now)) {
+    for g in rows.into_iter().map(|g| view(g, Vec::new(), now)) {
         if sites.last().is_none_or(|s| s.site != g.row.site) {
             sites.push(SiteView {
                 site: g.row.site.clone(),

@@ -115,7 +115,7 @@ pub async fn blocking<T: Send + 'static>(
         fleet_api::api_sites, fleet_api::api_alarms, fleet_api::api_alerts, fleet_api::api_snapshot, fleet_api::api_stream,
         control_api::api_enrol, control_api::api_config, control_api::api_command,
         control_api::api_audit, control_api::api_new_rollout, control_api::api_rollout,
-        control_api::api_rollouts, control_api::api_rotate,
+        control_api::api_rollouts, control_api::api_rotate, control_api::api_tags,
     ),
     components(schemas(ApiError, Readiness)),
     modifiers(&Security)
@@ -178,6 +178,10 @@ pub fn router(state: Web) -> Router {
             post(control_api::api_command),
         )
         .route("/api/gateways/{device}/key", post(control_api::api_rotate))
+        .route(
+            "/api/gateways/{device}/tags",
+            axum::routing::put(control_api::api_tags),
+        )
         .route("/api/audit", get(control_api::api_audit))
         .route(
             "/api/rollouts",

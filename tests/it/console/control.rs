@@ -166,6 +166,70 @@ async fn pushes_and_commands_reach_the_gateways_and_every_outcome_is_recorded() 
     }
     let _ = a.log();
 
+    // Tags: a rollout to every gateway tagged "dock" (gw-c holds another key: refused).
+    for d in ["gw-a", "gw-c"] {
+        let r = client
+            .put(console.url(&format!("/api/gateways/{d}/tags")))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &csrf)
+            .header("content-type", "application/json")
+            .body(r#"{"tags": ["dock", "phase-2"]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let bad = client
+        .put(console.url("/api/gateways/gw-a/tags"))
+        .header("cookie", &admin)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(r#"{"tags": ["Not A Tag"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let (_, tagged) = get_json(&client, &console, &admin, "/api/gateways?tag=dock").await;
+    let names: Vec<&str> = tagged
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["device"].as_str())
+        .collect();
+    assert_eq!(names, ["gw-a", "gw-c"]);
+    let (code, r) = post_json(
+        &client,
+        &console.url("/api/rollouts"),
+        &headers,
+        serde_json::json!({"tag": "dock", "merge": "[[rule]]\nname = \"person-seen\"\ncooldown_seconds = 3\n", "timeout_s": 30}),
+    )
+    .await;
+    assert_eq!(code, 202, "{r}");
+    assert_eq!(
+        (r["targeted"].as_u64(), r["rollout"].is_null()),
+        (Some(2), true),
+        "{r}"
+    );
+    let id = r["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = get_json(&client, &console, &admin, &format!("/api/rollouts/{id}")).await;
+        if v["waiting"] == 0 {
+            assert_eq!(
+                (v["applied"].as_u64(), v["failed"].as_u64()),
+                (Some(1), Some(1)),
+                "{v}"
+            );
+            assert_eq!(v["target"], "tag=dock");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tag rollout unanswered: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // A snapshot command: the JPEG comes back.
     let (code, snap) = post_json(
         &client,
