@@ -122,10 +122,10 @@ function drawFleet() {
   const site = $("#f-site").value, state = $("#f-state").value, problem = $("#f-problem").value, text = $("#f-text").value.toLowerCase();
   const key = (g) => (sortKey === "last_seen" ? g.health_ms || g.status_ms || 0 : g[sortKey] ?? "");
   const rows = fleetRows
-    .filter((g) => (!site || g.site === site) && (!state || g.state === state) && (!problem || g.problems.includes(problem)) && (!text || g.device.toLowerCase().includes(text)))
+    .filter((g) => (!site || g.site === site) && (!state || g.state === state) && (!problem || g.problems.includes(problem)) && (!text || g.device.toLowerCase().includes(text) || g.tags.some((t) => t.includes(text))))
     .sort((a, b) => (key(a) > key(b) ? sortDir : key(a) < key(b) ? -sortDir : 0));
   $("#fleet-table tbody").replaceChildren(...rows.map((g) => el("tr", { class: "gw", "data-device": g.device, onclick: () => openGw(g.device) },
-    el("td", {}, el("strong", {}, g.device)), el("td", {}, pill(g.state)), el("td", { class: "wide" }, g.site),
+    el("td", {}, el("strong", {}, g.device), g.tags.length ? el("div", { class: "mute" }, g.tags.join(" · ")) : null), el("td", {}, pill(g.state)), el("td", { class: "wide" }, g.site),
     el("td", {}, g.cameras_total === null ? "—" : `${g.cameras_up}/${g.cameras_total}`),
     el("td", { class: "wide" }, ago(g.health_ms || g.status_ms)), el("td", { class: "wide" }, g.version || "—"),
     el("td", { class: "wide" }, uptime(g.uptime_s)), el("td", { class: "wide" }, num(g.inference_ms, " ms")),
@@ -314,10 +314,10 @@ function rolloutDetail(v) {
 }
 $("#rollout-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const site = $("#r-site").value, devices = $("#r-devices").value.split(",").map((d) => d.trim()).filter(Boolean);
+  const site = $("#r-site").value, tag = $("#r-tag").value.trim(), devices = $("#r-devices").value.split(",").map((d) => d.trim()).filter(Boolean);
   const body = { merge: $("#r-merge").value, timeout_s: Number($("#r-timeout").value) || 60 };
-  if (site && devices.length) return ($("#rollout-error").textContent = "choose a site or a list of gateways, not both");
-  if (site) body.site = site; else body.devices = devices;
+  if ([site, tag, devices.length].filter(Boolean).length !== 1) return ($("#rollout-error").textContent = "choose one: a site, a tag or a list of gateways");
+  if (site) body.site = site; else if (tag) body.tag = tag; else body.devices = devices;
   const r = await api("POST", "/api/rollouts", body);
   if (r.status !== 202) return ($("#rollout-error").textContent = (r.data && r.data.error) || `error ${r.status}`);
   $("#rollout-error").textContent = "";
