@@ -8,6 +8,7 @@ mod browser;
 mod control;
 mod fleet;
 mod replicas;
+mod tls;
 
 use crate::common::{self, bin, clip, free_port, repo, wait_until};
 use std::path::{Path, PathBuf};
@@ -108,13 +109,16 @@ impl Console {
             "run".to_string(),
             "--data-dir".into(),
             data_dir.display().to_string(),
-            "--broker".into(),
-            format!("mqtt://127.0.0.1:{mqtt_port}"),
             "--listen".into(),
             format!("127.0.0.1:{port}"),
             "--replica".into(),
             replica.into(),
         ];
+        // A config with its own [broker] (TLS settings) keeps it.
+        if !config.is_some_and(|c| c.contains("[broker]")) {
+            args.push("--broker".into());
+            args.push(format!("mqtt://127.0.0.1:{mqtt_port}"));
+        }
         if let Some(url) = database {
             args.push("--database".into());
             args.push(url.into());
