@@ -29,8 +29,9 @@ use watchpost_contracts::topics::{self, Topic};
 const SUB_RETAINED: usize = 1;
 /// … and of the shared ones.
 const SUB_SHARED: usize = 2;
-/// At most this many messages per transaction.
-const BATCH: usize = 1000;
+/// At most this many messages per transaction (and in flight, unacknowledged): 1,000 left
+/// SQLite behind at 10,000 gateways × 100, 4,000 slowed PostgreSQL (docs/benchmarks.md).
+const BATCH: usize = 2000;
 /// Messages waiting for the writer beyond which a warning is logged: the broker's in-flight
 /// window (our receive maximum, its max_inflight_messages) should keep it far below.
 const QUEUE_WARN: usize = 20_000;
@@ -82,7 +83,7 @@ pub fn options(cfg: &BrokerSection, client_id: &str) -> Result<MqttOptions, Inge
     // Up to this many unacknowledged QoS 1 messages at once: acks follow commits, so the
     // window is what a batch can hold (the broker's own limit applies too: mosquitto's
     // max_inflight_messages, docs/console.md).
-    opts.set_receive_maximum(Some(1000));
+    opts.set_receive_maximum(Some(BATCH as u16));
     // Snapshots travel inside alerts and command results.
     opts.set_max_packet_size(Some(8 * 1024 * 1024));
     if let Some(tls) = watchpost_contracts::tls::tls_config_for(
@@ -136,6 +137,8 @@ pub fn start(
     let warn = watchpost_contracts::throttle::Every::new(Duration::from_secs(10));
     let task = tokio::spawn(async move {
         let mut failures = 0u32;
+        // The ordinary health subscription of this connection is still held.
+        let mut retained_health = false;
         loop {
             let event = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -147,8 +150,16 @@ pub fn start(
                     up.store(true, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(session_present = ack.session_present, "broker connected");
                     subscribe(&sub_client, &group).await;
+                    retained_health = true;
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
+                    // The broker sends a subscription's retained documents before anything
+                    // live: the first live health on the ordinary subscription means they are
+                    // all in, and from now on it would only bring second copies.
+                    if retained_health && !p.retain && is_retained_health_copy(&p) {
+                        retained_health = false;
+                        let _ = sub_client.try_unsubscribe(topics::HEALTH_FILTER);
+                    }
                     let n = waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                     if n >= QUEUE_WARN && warn.due() {
                         tracing::warn!(waiting = n, "messages waiting for the database; is the broker's in-flight window unbounded?");
@@ -206,7 +217,8 @@ async fn subscribe(client: &AsyncClient, group: &str) {
         tracing::error!(error = %e, "subscribe failed");
     }
     // The retained health documents arrive right after the SUBACK; after that the ordinary
-    // subscription would only hand over a second copy of what the shared one brings.
+    // subscription would only hand over a second copy of what the shared one brings (the
+    // event loop drops it at the first live copy; this is the bound).
     let c = client.clone();
     tokio::spawn(async move {
         tokio::time::sleep(RETAINED_HEALTH_WINDOW).await;
@@ -214,11 +226,31 @@ async fn subscribe(client: &AsyncClient, group: &str) {
     });
 }
 
-/// How long the ordinary health subscription stays after each (re)connect.
+fn is_retained_health_copy(p: &Publish) -> bool {
+    matches!(
+        std::str::from_utf8(&p.topic).ok().and_then(Topic::parse),
+        Some(Topic::Health { .. })
+    ) && p
+        .properties
+        .as_ref()
+        .is_some_and(|pr| pr.subscription_identifiers.contains(&SUB_RETAINED))
+}
+
+/// The longest the ordinary health subscription stays after each (re)connect (when no live
+/// health arrives on it to show the retained ones are in).
 const RETAINED_HEALTH_WINDOW: Duration = Duration::from_secs(15);
 
+/// A batch decoded and waiting for its transaction.
+struct Prepared {
+    publishes: Vec<Publish>,
+    records: Arc<Vec<Record>>,
+    event_times: Vec<i64>,
+}
+
+/// Two stages on their own tasks, so the next batch is decoded while the database commits
+/// this one: decode (JSON → records) and commit (transaction, then acknowledgements).
 async fn write_loop(
-    mut rx: mpsc::UnboundedReceiver<Publish>,
+    rx: mpsc::UnboundedReceiver<Publish>,
     waiting: Arc<std::sync::atomic::AtomicUsize>,
     client: AsyncClient,
     store: Arc<Store>,
@@ -226,20 +258,33 @@ async fn write_loop(
     alerts: broadcast::Sender<AlertRow>,
     cancel: CancellationToken,
 ) {
+    // One batch decoded ahead, no more: memory stays with the broker's window.
+    let (ready_tx, ready_rx) = mpsc::channel::<Prepared>(1);
+    let decoder = tokio::spawn(decode_loop(rx, waiting, metrics.clone(), ready_tx));
+    commit_loop(ready_rx, client, store, metrics, alerts, cancel).await;
+    decoder.abort();
+}
+
+async fn decode_loop(
+    mut rx: mpsc::UnboundedReceiver<Publish>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    metrics: Arc<Metrics>,
+    ready: mpsc::Sender<Prepared>,
+) {
     let rejected_log = watchpost_contracts::throttle::Every::new(Duration::from_secs(10));
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
+        let mut publishes = vec![first];
+        while publishes.len() < BATCH {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => publishes.push(p),
                 Err(_) => break,
             }
         }
-        waiting.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
+        waiting.fetch_sub(publishes.len(), std::sync::atomic::Ordering::Relaxed);
         let now = crate::store::now_ms();
-        let mut records = Vec::with_capacity(batch.len());
-        let mut event_times = Vec::with_capacity(batch.len());
-        for p in &batch {
+        let mut records = Vec::with_capacity(publishes.len());
+        let mut event_times = Vec::with_capacity(publishes.len());
+        for p in &publishes {
             match decode(p, now) {
                 Ok(Some((r, at_ms))) => {
                     metrics.ingested(kind_of(&r));
@@ -255,10 +300,29 @@ async fn write_loop(
                 }
             }
         }
-        let records = Arc::new(records);
+        let batch = Prepared {
+            publishes,
+            records: Arc::new(records),
+            event_times,
+        };
+        if ready.send(batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn commit_loop(
+    mut ready: mpsc::Receiver<Prepared>,
+    client: AsyncClient,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    alerts: broadcast::Sender<AlertRow>,
+    cancel: CancellationToken,
+) {
+    while let Some(batch) = ready.recv().await {
         let mut pause = Duration::from_millis(250);
         let written = loop {
-            let (s, r) = (store.clone(), records.clone());
+            let (s, r) = (store.clone(), batch.records.clone());
             let started = Instant::now();
             let outcome = tokio::task::spawn_blocking(move || s.write(&r)).await;
             match outcome {
@@ -280,7 +344,7 @@ async fn write_loop(
             pause = (pause * 2).min(Duration::from_secs(10));
         };
         let committed = crate::store::now_ms();
-        for at in event_times {
+        for at in &batch.event_times {
             metrics.lag_seconds((committed - at).max(0) as f64 / 1000.0);
         }
         metrics.duplicates(written.duplicates);
@@ -289,7 +353,7 @@ async fn write_loop(
             let _ = alerts.send(a);
         }
         // Only now: the broker may forget them.
-        for p in &batch {
+        for p in &batch.publishes {
             if let Err(e) = client.ack(p).await {
                 tracing::debug!(error = %e, "ack not queued");
             }

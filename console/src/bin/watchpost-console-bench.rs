@@ -279,8 +279,7 @@ async fn main() {
     };
     let catch_up = Instant::now();
     let mut after = metrics().await.unwrap_or_default();
-    while ingested(&after) < offered as f64 * 0.999 && catch_up.elapsed() < Duration::from_secs(60)
-    {
+    while ingested(&after) < offered as f64 && catch_up.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         after = metrics().await.unwrap_or_default();
     }
