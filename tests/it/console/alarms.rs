@@ -15,10 +15,13 @@ async fn alarms_are_raised_once_resolved_and_delivered_signed_through_an_outage(
         .unwrap();
     // The receiver is down for the first attempts: the alarm waits and is sent again.
     receiver.script(&[Answer::Status(503), Answer::Status(503)]);
+    // A Slack incoming webhook: a plain JSON `text`, no signature.
+    let slack = Receiver::start(0, None, None).await.unwrap();
     let config = format!(
-        "[alarms]\noffline_minutes = 0.05\ncamera_down_minutes = 0.05\ncheck_seconds = 0.5\nsilent = false\n\n[[alarms.sink]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"{}\"\n",
+        "[alarms]\noffline_minutes = 0.05\ncamera_down_minutes = 0.05\ncheck_seconds = 0.5\nsilent = false\n\n[[alarms.sink]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"{}\"\n\n[[alarms.sink]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"{}\"\n",
         receiver.url(),
-        common::SECRET
+        common::SECRET,
+        slack.url()
     );
     let console = Console::start_with(
         &dir.path().join("console"),
@@ -108,6 +111,27 @@ async fn alarms_are_raised_once_resolved_and_delivered_signed_through_an_outage(
         .filter(|r| r.status == 200)
         .collect();
     common::verify_with_python(&delivered, "standard-webhooks-alarm", common::SECRET, None);
+    // Slack got the same alarms, in words.
+    let texts = || -> Vec<String> {
+        slack
+            .received()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+            .filter_map(|v| v["text"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let t = texts();
+            t.iter()
+                .any(|x| x.starts_with("ALARM: north / gw-a") && x.contains("gate"))
+                && t.iter().any(|x| x.starts_with("resolved: north / gw-a"))
+        })
+        .await,
+        "Slack did not get the alarms: {:?}",
+        texts()
+    );
+
     let (_, still) = get_json(&client, &console, &admin, "/api/alarms?active=true").await;
     assert!(
         still

@@ -40,6 +40,7 @@ async fn fleet(database: Option<&str>) {
     }
 
     // The broken camera shows as a problem, and the filters find it.
+    // Settled: north's gate down (its yard streaming), south's camera streaming.
     let camera_down = |list: &[serde_json::Value]| {
         list.iter().any(|g| {
             g["device"] == "gw-north"
@@ -47,7 +48,9 @@ async fn fleet(database: Option<&str>) {
                 && g["problems"]
                     .as_array()
                     .is_some_and(|p| p.contains(&"camera-down".into()))
-        })
+        }) && list
+            .iter()
+            .any(|g| g["device"] == "gw-south" && g["cameras_down"] == serde_json::json!([]))
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !camera_down(&gateways(&client, &console, &admin).await) {
