@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 pub const FIRED: &str = "alert.fired";
 pub const ENDED: &str = "alert.ended";
+/// A line's periodic in/out/occupancy report.
+pub const REPORT: &str = "count.report";
 /// A sink test from the gateway's page (never through the outbox).
 pub const TEST: &str = "alert.test";
 
@@ -54,6 +56,56 @@ pub struct Fired {
     /// The snapshot itself, base64 JPEG, where the sink asks for it (`snapshot = "inline"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_jpeg: Option<String>,
+    /// Rules with `crosses`: the line, the direction crossed (or the occupancy bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LineEvent>,
+}
+
+/// What a line rule's alert says about its line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineEvent {
+    pub name: String,
+    /// `"in"` or `"out"` for a crossing; absent on an occupancy alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The line's occupancy (of the rule's labels) after this event.
+    pub occupancy: u64,
+}
+
+/// One label's figures on a line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LabelCount {
+    /// Crossings in each direction in the report's interval (in health: since the reset).
+    #[serde(rename = "in")]
+    pub entered: u64,
+    pub out: u64,
+    /// In − out since the last reset, never below zero.
+    pub occupancy: u64,
+}
+
+/// `count.report`: one line's counts over one interval (`report_minutes`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountReport {
+    /// Unique per report (a ULID), like every event's: receivers de-duplicate on it.
+    pub alert_id: String,
+    pub device_id: String,
+    pub site: String,
+    pub line: String,
+    /// The cameras the line is drawn on (empty: every camera).
+    pub cameras: Vec<String>,
+    pub interval_start: String,
+    pub interval_end: String,
+    /// Crossings in the interval, every label.
+    #[serde(rename = "in")]
+    pub entered: u64,
+    pub out: u64,
+    /// At the interval's end.
+    pub occupancy: u64,
+    /// Totals since the last reset (`since`).
+    pub total_in: u64,
+    pub total_out: u64,
+    pub since: String,
+    pub labels: std::collections::BTreeMap<String, LabelCount>,
 }
 
 /// `alert.ended`: the condition of an `emit_ended` rule stopped holding.

@@ -111,6 +111,25 @@ pub struct Health {
     pub sinks: Vec<WorkerStatus>,
     /// Each sink's delivery figures: pending, dead, success rate, last success and error.
     pub delivery: Vec<SinkStats>,
+    /// Each `[[line]]`'s counts since its last reset, and occupancy.
+    #[serde(default)]
+    pub lines: Vec<LineHealth>,
+}
+
+/// One line's counts in the health document (and the gateway's `/api/lines`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LineHealth {
+    pub name: String,
+    /// Crossings in each direction since `since` (the last reset), every label.
+    #[serde(rename = "in")]
+    pub entered: u64,
+    pub out: u64,
+    /// In − out since the reset, never below zero.
+    pub occupancy: u64,
+    /// The last reset (RFC 3339).
+    pub since: String,
+    /// The same per label.
+    pub labels: std::collections::BTreeMap<String, crate::event::LabelCount>,
 }
 
 /// The outbox's condition: failing commits, damage, a used-up disk reserve.

@@ -86,12 +86,12 @@ pub(super) fn commit_loop(
 ) {
     let drop_log = watchpost_contracts::throttle::Every::new(Duration::from_secs(60));
     let mut last_history_pass: Option<Instant> = None;
-    while let Some(batch) = hits.take(256) {
+    while let Some((batch, counts)) = hits.take(256) {
         let alerts: Vec<NewAlert> = batch.iter().map(|h| bodies.alert(h)).collect();
         let mut delay = Duration::from_millis(100);
         let mut tries = 0u32;
         let committed = loop {
-            match outbox.with(|o| o.commit(&alerts)) {
+            match outbox.with(|o| o.commit_with_counts(&alerts, counts.as_deref())) {
                 Ok(()) => break true,
                 Err(e) => {
                     tries += 1;
@@ -112,6 +112,10 @@ pub(super) fn commit_loop(
         if !committed {
             return;
         }
+        if batch.is_empty() {
+            // Only the line counts changed: nothing to log, count or wake.
+            continue;
+        }
         outbox.condition().commit_succeeded();
         counters
             .alerts_committed
@@ -123,10 +127,10 @@ pub(super) fn commit_loop(
             }
         }
         for h in &batch {
-            let kind = if h.kind == HitKind::Fired {
-                "alert committed"
-            } else {
-                "alert ended, committed"
+            let kind = match h.kind {
+                HitKind::Fired => "alert committed",
+                HitKind::Ended { .. } => "alert ended, committed",
+                HitKind::Report(_) => "count report committed",
             };
             tracing::info!(alert_id = %h.alert_id, camera = %h.camera, rule = %h.rule,
                 label = %h.label, confidence = h.confidence, snapshot = h.snapshot.as_deref().unwrap_or("-"), "{kind}");

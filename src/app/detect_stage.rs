@@ -89,7 +89,7 @@ pub(super) fn detect_loop(
     while !cancel.is_cancelled() {
         counters.detector_beat.beat();
         if let Some(new) = rules.as_ref().and_then(|rx| rx.try_iter().last()) {
-            match Engine::from_config(&new, clock.clone()) {
+            match Engine::with_counts(&new, clock.clone(), engine.counts().clone()) {
                 Ok(e) => {
                     engine = e;
                     filters = class_filters(&new, &detector);
@@ -129,6 +129,13 @@ pub(super) fn detect_loop(
             None => {}
         }
         let Some(frame) = frames.take(Duration::from_millis(200)) else {
+            // No frame: the clock's side of the lines (reports, resets, occupancy) still runs.
+            for hit in engine.tick() {
+                hits.push(hit);
+            }
+            if let Some(c) = engine.counts().take_changed() {
+                hits.push_counts(c);
+            }
             continue;
         };
         if let Some(gate) = gates.get_mut(&frame.camera) {
@@ -184,6 +191,9 @@ pub(super) fn detect_loop(
                 }
             }
             hits.push(hit);
+        }
+        if let Some(c) = engine.counts().take_changed() {
+            hits.push_counts(c);
         }
     }
 }

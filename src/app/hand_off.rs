@@ -3,7 +3,7 @@
 //! past that the *oldest* waiting hit is dropped, counted and logged with its alert id: the
 //! newest scene is the one an operator needs, and memory stays bounded.
 
-use crate::rules::RuleHit;
+use crate::rules::{LineCounts, RuleHit};
 use crate::telemetry::Counters;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -27,6 +27,8 @@ struct Inner {
     hits: VecDeque<RuleHit>,
     /// Taken by the committer and not yet committed.
     held: usize,
+    /// Every line's counts, newest copy wins; committed with the next batch.
+    counts: Option<Vec<LineCounts>>,
     closed_at: Option<Instant>,
 }
 
@@ -71,11 +73,17 @@ impl HitQueue {
         self.ready.notify_one();
     }
 
-    /// For the committer: up to `max` hits, waiting for the first; `None` once closed and
-    /// empty.
-    pub(super) fn take(&self, max: usize) -> Option<Vec<RuleHit>> {
+    /// From the detector: the line counts changed (never blocks; replaces an older copy).
+    pub(super) fn push_counts(&self, counts: Vec<LineCounts>) {
+        self.inner.lock().counts = Some(counts);
+        self.ready.notify_one();
+    }
+
+    /// For the committer: up to `max` hits and the newest line counts, waiting for either;
+    /// `None` once closed and empty.
+    pub(super) fn take(&self, max: usize) -> Option<(Vec<RuleHit>, Option<Vec<LineCounts>>)> {
         let mut inner = self.inner.lock();
-        while inner.hits.is_empty() {
+        while inner.hits.is_empty() && inner.counts.is_none() {
             if inner.closed_at.is_some() {
                 return None;
             }
@@ -83,9 +91,10 @@ impl HitQueue {
         }
         let n = inner.hits.len().min(max);
         let batch: Vec<RuleHit> = inner.hits.drain(..n).collect();
+        let counts = inner.counts.take();
         inner.held += batch.len();
         self.publish(&inner);
-        Some(batch)
+        Some((batch, counts))
     }
 
     /// The committer's batch of `n` is in the outbox (or given up).

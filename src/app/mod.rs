@@ -114,7 +114,10 @@ pub async fn run(
     let detector = tokio::task::spawn_blocking(move || Detector::load(&spec))
         .await
         .map_err(|e| AppError::Task(format!("model loader failed: {e}")))??;
-    let engine = Engine::from_config(&config, opts.clock.clone())?;
+    // Line counts carry on from where the last run committed them.
+    let saved_counts = outbox.call(|o| o.load_counts()).await?;
+    let line_counts = crate::rules::SharedCounts::restore(saved_counts);
+    let engine = Engine::with_counts(&config, opts.clock.clone(), line_counts.clone())?;
     let snapshots = if config.snapshots.enabled {
         Some(Arc::new(SnapshotStore::open(
             &config.snapshot_dir(),
@@ -133,7 +136,10 @@ pub async fn run(
     );
     crate::service::ready();
 
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters {
+        line_counts,
+        ..Counters::default()
+    });
     *counters.model.lock() = config.model.path.display().to_string();
     let frames = Arc::new(LatestFrames::new());
     let mut ingest = opts.ingest.clone();

@@ -7,6 +7,7 @@
 mod camera;
 mod control;
 mod device;
+mod line;
 mod locate;
 mod model;
 mod problems;
@@ -25,13 +26,17 @@ use std::path::{Path, PathBuf};
 pub use camera::{redact_url, CameraConfig, MotionConfig, Transport};
 pub use control::{ControlConfig, ControlMqttConfig, WebConfig};
 pub use device::{DeviceConfig, HealthConfig};
+pub use line::{InSide, LineConfig};
 pub use locate::FieldPath;
 pub use model::{parse_labels, ModelConfig, ModelKind};
-pub use rule::{Anchor, RuleConfig, Severity, TrackerConfig, ZoneConfig, ZoneRef};
-pub use schedule::{ScheduleWindow, Window};
+pub use rule::{
+    Anchor, CrossingDirection, RuleConfig, Severity, TrackerConfig, ZoneConfig, ZoneRef,
+};
+pub use schedule::{ScheduleWindow, TimeOfDay, Window};
 pub use secret::Secret;
 pub use sink::{
-    DeliveryConfig, IncludeSnapshot, SignatureMode, SinkConfig, SinkKind, PAGERDUTY_EVENTS_URL,
+    DeliveryConfig, EventKind, IncludeSnapshot, SignatureMode, SinkConfig, SinkKind,
+    PAGERDUTY_EVENTS_URL,
 };
 pub use snapshot::SnapshotConfig;
 
@@ -94,6 +99,8 @@ pub struct Config {
     pub cameras: Vec<CameraConfig>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    #[serde(default, rename = "line")]
+    pub lines: Vec<LineConfig>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleConfig>,
     #[serde(default, rename = "sink")]
@@ -276,16 +283,38 @@ impl Config {
     /// `min_severity` / `severities` / `rules` accept it.
     /// Enabled sinks only: a disabled sink gets no new rows.
     pub fn sinks_for(&self, rule: &RuleConfig) -> Vec<String> {
-        let enabled = |name: &str| self.sinks.iter().any(|s| s.name == name && s.enabled);
+        self.sinks_for_event(rule, EventKind::AlertFired)
+    }
+
+    /// The sinks a rule's events of `kind` go to: its own list or the sinks' routing, and
+    /// only sinks whose `events` take that kind.
+    pub fn sinks_for_event(&self, rule: &RuleConfig, kind: EventKind) -> Vec<String> {
+        let enabled = |name: &str| {
+            self.sinks
+                .iter()
+                .any(|s| s.name == name && s.enabled && s.wants(kind))
+        };
         match &rule.sinks {
             Some(list) => list.iter().filter(|n| enabled(n)).cloned().collect(),
             None => self
                 .sinks
                 .iter()
-                .filter(|s| s.enabled && s.accepts(&rule.name, rule.severity))
+                .filter(|s| s.enabled && s.wants(kind) && s.accepts(&rule.name, rule.severity))
                 .map(|s| s.name.clone())
                 .collect(),
         }
+    }
+
+    /// The sinks a line's `count.report` goes to: those that list it in `events`, and
+    /// those taking every kind whose rule or severity routing does not exclude it (a report
+    /// is `info`, of no rule).
+    pub fn sinks_for_reports(&self) -> Vec<String> {
+        self.sinks
+            .iter()
+            .filter(|s| s.enabled && s.wants(EventKind::CountReport))
+            .filter(|s| s.events.is_some() || (s.rules.is_none() && s.accepts("", Severity::Info)))
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     pub fn outbox_path(&self) -> PathBuf {

@@ -83,6 +83,40 @@ pub struct RuleConfig {
     pub sinks: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// A `[[line]]` by name: the rule fires once per track crossing it (in `direction`),
+    /// or, with `max_occupancy` / `min_occupancy`, watches the line's occupancy instead.
+    #[serde(default)]
+    pub crosses: Option<String>,
+    /// Which crossings of `crosses` fire; `None` = any (and refused without `crosses`).
+    #[serde(default)]
+    pub direction: Option<CrossingDirection>,
+    /// Fires when the line's occupancy (in − out, of the rule's labels) exceeds this, and
+    /// sends `alert.ended` when it falls back.
+    #[serde(default)]
+    pub max_occupancy: Option<u32>,
+    /// Fires while the occupancy is below this ("someone must be present": a fire watch).
+    #[serde(default)]
+    pub min_occupancy: Option<u32>,
+}
+
+/// Which crossings of a line a rule fires on.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CrossingDirection {
+    In,
+    Out,
+    #[default]
+    Any,
+}
+
+impl CrossingDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrossingDirection::In => "in",
+            CrossingDirection::Out => "out",
+            CrossingDirection::Any => "any",
+        }
+    }
 }
 
 pub(super) fn default_max_area() -> f64 {
@@ -99,7 +133,7 @@ pub enum ZoneRef {
 
 /// Polygon points as `[x, y]` pairs: a point with another number of coordinates is an error
 /// (a fixed-size array would silently ignore a third).
-fn points<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[f64; 2]>, D::Error> {
+pub(super) fn points<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[f64; 2]>, D::Error> {
     use serde::de::Error;
     let raw: Vec<Vec<f64>> = Deserialize::deserialize(d)?;
     raw.into_iter()
@@ -240,6 +274,7 @@ pub(super) struct Names<'a> {
     pub(super) cameras: &'a HashSet<String>,
     pub(super) sinks: &'a HashSet<String>,
     pub(super) zones: &'a HashSet<String>,
+    pub(super) lines: &'a HashSet<String>,
     /// `None` when the labels file could not be read (reported already).
     pub(super) labels: Option<&'a [String]>,
     pub(super) labels_file: &'a std::path::Path,
@@ -250,6 +285,7 @@ pub(super) fn check_rules(rules_cfg: &[RuleConfig], names: &Names<'_>, p: &mut P
         cameras,
         sinks,
         zones,
+        lines,
         labels,
         labels_file,
     } = *names;
@@ -337,6 +373,78 @@ pub(super) fn check_rules(rules_cfg: &[RuleConfig], names: &Names<'_>, p: &mut P
                 );
             }
         }
+        check_crossing(rule, &at, lines, p);
+    }
+}
+
+/// `crosses`, `direction` and the occupancy bounds: what goes with what.
+fn check_crossing(
+    rule: &RuleConfig,
+    at: &FieldPath,
+    lines: &HashSet<String>,
+    p: &mut Problems<'_>,
+) {
+    let name = &rule.name;
+    let occupancy = rule.max_occupancy.is_some() || rule.min_occupancy.is_some();
+    let Some(line) = &rule.crosses else {
+        if rule.direction.is_some() {
+            p.add(
+                &at.key("direction"),
+                format!("rule \"{name}\": a direction needs `crosses = \"<line>\"`"),
+            );
+        }
+        for (key, set) in [
+            ("max_occupancy", rule.max_occupancy.is_some()),
+            ("min_occupancy", rule.min_occupancy.is_some()),
+        ] {
+            if set {
+                p.add(
+                    &at.key(key),
+                    format!("rule \"{name}\": occupancy is counted on a line; add `crosses = \"<line>\"`"),
+                );
+            }
+        }
+        return;
+    };
+    if !lines.contains(line) {
+        p.add(
+            &at.key("crosses"),
+            format!("rule \"{name}\": no [[line]] named \"{line}\""),
+        );
+    }
+    if rule.zone.is_some() {
+        p.add(
+            &at.key("zone"),
+            format!("rule \"{name}\": a rule watches a zone or a line (`crosses`), not both"),
+        );
+    }
+    if occupancy && rule.direction.is_some() {
+        p.add(
+            &at.key("direction"),
+            format!(
+                "rule \"{name}\": an occupancy rule counts both directions; remove `direction`"
+            ),
+        );
+    }
+    if let (Some(max), Some(min)) = (rule.max_occupancy, rule.min_occupancy) {
+        if min > max {
+            p.add(
+                &at.key("min_occupancy"),
+                format!("rule \"{name}\": min_occupancy {min} is above max_occupancy {max}"),
+            );
+        }
+    }
+    if rule.dwell_seconds > 0.0 {
+        p.add(
+            &at.key("dwell_seconds"),
+            format!("rule \"{name}\": dwell has no meaning on a line crossing; remove it"),
+        );
+    }
+    if rule.min_count > 1 {
+        p.add(
+            &at.key("min_count"),
+            format!("rule \"{name}\": a crossing is one track; for a number of people use max_occupancy"),
+        );
     }
 }
 

@@ -107,7 +107,7 @@ fn parse_days(spec: &str) -> Result<[bool; 7], String> {
     Ok(days)
 }
 
-fn parse_time(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_time(s: &str) -> Result<u32, String> {
     let bad = || format!("expected HH:MM (00:00 to 24:00), got \"{s}\"");
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
@@ -115,4 +115,32 @@ fn parse_time(s: &str) -> Result<u32, String> {
         return Err(bad());
     }
     Ok(h * 60 + m)
+}
+
+/// A time of day such as `"03:00"` (the daily occupancy reset), parsed once like a window;
+/// minutes after midnight, local time.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
+pub struct TimeOfDay {
+    pub text: String,
+    pub minutes: Result<u32, String>,
+}
+
+impl From<String> for TimeOfDay {
+    fn from(text: String) -> Self {
+        let minutes = parse_time(&text).and_then(|m| {
+            if m == 24 * 60 {
+                Err(format!("expected HH:MM (00:00 to 23:59), got \"{text}\""))
+            } else {
+                Ok(m)
+            }
+        });
+        Self { text, minutes }
+    }
+}
+
+impl From<TimeOfDay> for String {
+    fn from(t: TimeOfDay) -> String {
+        t.text
+    }
 }

@@ -21,6 +21,17 @@ pub enum IncludeSnapshot {
     Inline,
 }
 
+/// The kinds of event the outbox carries, for a sink's `events` list.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum EventKind {
+    #[serde(rename = "alert.fired")]
+    AlertFired,
+    #[serde(rename = "alert.ended")]
+    AlertEnded,
+    #[serde(rename = "count.report")]
+    CountReport,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
@@ -122,6 +133,10 @@ pub struct SinkConfig {
     pub severities: Option<Vec<Severity>>,
     #[serde(default)]
     pub rules: Option<Vec<String>>,
+    /// The event kinds this sink receives. `None`: every kind for webhook and MQTT sinks;
+    /// alerts only (no `count.report`) for Slack, PagerDuty and email, which reach people.
+    #[serde(default)]
+    pub events: Option<Vec<EventKind>>,
     /// PagerDuty: the integration's routing key.
     #[serde(default)]
     pub routing_key: Option<Secret>,
@@ -164,6 +179,17 @@ impl SinkConfig {
     }
 
     /// Whether an alert of `rule` at `severity` goes here when the rule names no sinks.
+    /// Whether this sink takes events of `kind` (its `events` list, or the kind's default).
+    pub fn wants(&self, kind: EventKind) -> bool {
+        match &self.events {
+            Some(list) => list.contains(&kind),
+            None => {
+                kind != EventKind::CountReport
+                    || matches!(self.kind, SinkKind::Webhook | SinkKind::Mqtt)
+            }
+        }
+    }
+
     pub fn accepts(&self, rule: &str, severity: Severity) -> bool {
         self.min_severity.is_none_or(|min| severity >= min)
             && self
@@ -243,6 +269,24 @@ pub(super) fn check_sinks(
             );
         }
         validate_routing(sink, &at, rule_names, p);
+        if sink.kind == SinkKind::Pagerduty
+            && sink
+                .events
+                .iter()
+                .flatten()
+                .any(|e| *e == EventKind::CountReport)
+        {
+            p.add(
+                &at.key("events"),
+                format!("sink \"{}\": PagerDuty pages people on incidents; count reports cannot go there (send them to a webhook or MQTT sink)", sink.name),
+            );
+        }
+        if sink.events.as_ref().is_some_and(|e| e.is_empty()) {
+            p.add(
+                &at.key("events"),
+                format!("sink \"{}\": an empty events list sends nothing; remove it for every kind, or set enabled = false", sink.name),
+            );
+        }
         check_limits(sink, &at, p);
         if !matches!(
             sink.kind,

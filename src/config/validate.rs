@@ -14,12 +14,14 @@ pub(super) fn validate(c: &Config, r: &Resolved, p: &mut Problems<'_>) {
     let rule_names: Vec<String> = c.rules.iter().map(|r| r.name.clone()).collect();
     let sinks = super::sink::check_sinks(&c.sinks, &rule_names, p);
     let zones = super::rule::check_zones(&c.zones, &cameras, p);
+    let lines = super::line::check_lines(&c.lines, &cameras, &zones, p);
     c.tracker.check(p);
     c.snapshots.check(p);
     let names = Names {
         cameras: &cameras,
         sinks: &sinks,
         zones: &zones,
+        lines: &lines,
         labels: r.labels.as_deref(),
         labels_file: &c.model.labels,
     };

@@ -45,8 +45,17 @@ pub async fn run(name: &str, args: &Value, gw: &Gateway) -> Result<Value, String
                 "jpeg_base64": base64::engine::general_purpose::STANDARD.encode(picture.jpeg),
             }))
         }
+        "reset-counts" => {
+            let line = match args.get("line") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(l)) => Some(l.as_str()),
+                Some(_) => return Err("args.line must be a line's name (or absent for every line)".into()),
+            };
+            let reset = gw.reset_counts(line).map_err(|e| e.to_string())?;
+            Ok(json!({ "reset": reset }))
+        }
         other => Err(format!(
-            "unknown command \"{other}\" (replay-dead-letters, restart-camera, snapshot)"
+            "unknown command \"{other}\" (replay-dead-letters, restart-camera, snapshot, reset-counts)"
         )),
     }
 }

@@ -1,5 +1,5 @@
 //! Edits to the operator's TOML file that keep its comments and layout (toml_edit): one
-//! camera, rule, zone or sink replaced, added or deleted; a partial document merged; and the
+//! camera, rule, zone, line or sink replaced, added or deleted; a partial document merged; and the
 //! secrets a redacted copy showed as `"(set)"` put back from the running file, so a client
 //! that only ever saw redacted values can send them back unchanged.
 
@@ -7,7 +7,7 @@ use super::live::SECRET_KEYS;
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
 
 /// The sections edited item by item (arrays of tables keyed by `name`).
-pub const SECTIONS: [&str; 4] = ["camera", "rule", "zone", "sink"];
+pub const SECTIONS: [&str; 5] = ["camera", "rule", "zone", "line", "sink"];
 
 /// What the redacted copy shows in place of a secret.
 pub const SET: &str = "(set)";
@@ -16,7 +16,7 @@ const URL_MASK: &str = "***";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EditError {
-    #[error("unknown section \"{0}\" (camera, rule, zone or sink)")]
+    #[error("unknown section \"{0}\" (camera, rule, zone, line or sink)")]
     Section(String),
     #[error("no {0} named \"{1}\"")]
     Missing(String, String),
@@ -207,6 +207,18 @@ fn users(doc: &DocumentMut, key: &str, name: &str) -> Vec<String> {
             for z in each("zone") {
                 if names(z, "cameras") {
                     out.push(label("zone", z));
+                }
+            }
+            for l in each("line") {
+                if names(l, "cameras") {
+                    out.push(label("line", l));
+                }
+            }
+        }
+        "line" => {
+            for r in each("rule") {
+                if r.get("crosses").and_then(|v| v.as_str()) == Some(name) {
+                    out.push(label("rule", r));
                 }
             }
         }

@@ -41,7 +41,81 @@ pub struct CameraPicture {
     pub height: u32,
 }
 
+/// One line's counts as the page and the API show them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LineView {
+    #[serde(flatten)]
+    pub counts: crate::rules::LineHealth,
+    /// Crossings since local midnight, every label.
+    pub today_in: u64,
+    pub today_out: u64,
+    /// The last 48 hours that had crossings, oldest first.
+    pub hours: Vec<HourView>,
+    /// Where the next `count.report` starts (RFC 3339).
+    pub interval_start: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HourView {
+    /// The hour's start (RFC 3339).
+    pub start: String,
+    #[serde(rename = "in")]
+    pub entered: u64,
+    pub out: u64,
+}
+
 impl Gateway {
+    /// Every line's counts, with today's figures by the gateway's local day.
+    pub fn lines(&self) -> Vec<LineView> {
+        use chrono::TimeZone;
+        let now = chrono::Local::now();
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .and_then(|m| chrono::Local.from_local_datetime(&m).earliest())
+            .map(|m| m.timestamp())
+            .unwrap_or(0);
+        self.telemetry
+            .counters
+            .line_counts
+            .snapshot()
+            .into_iter()
+            .map(|c| {
+                let today = c.hours.iter().filter(|h| h.start >= midnight);
+                LineView {
+                    today_in: today.clone().map(|h| h.entered).sum(),
+                    today_out: today.map(|h| h.out).sum(),
+                    hours: c
+                        .hours
+                        .iter()
+                        .map(|h| HourView {
+                            start: chrono::DateTime::from_timestamp(h.start, 0)
+                                .map(crate::clock::rfc3339_ms)
+                                .unwrap_or_default(),
+                            entered: h.entered,
+                            out: h.out,
+                        })
+                        .collect(),
+                    interval_start: crate::clock::rfc3339_ms(c.interval_start),
+                    counts: c.health(),
+                }
+            })
+            .collect()
+    }
+
+    /// Sets one line's (or every line's) totals and occupancy to zero, now; the committer
+    /// saves it with the next burst (within a detector turn).
+    pub fn reset_counts(&self, line: Option<&str>) -> Result<Vec<String>, ActionError> {
+        let reset = self
+            .telemetry
+            .counters
+            .line_counts
+            .reset(line, chrono::Utc::now())
+            .map_err(|e| ActionError::NotFound(e.to_string()))?;
+        tracing::info!(lines = ?reset, "line counts reset on request");
+        Ok(reset)
+    }
+
     /// Puts one dead letter (by delivery row id) or every one back in the queue, warning for
     /// each sink that still failed on its last attempt (its rows would only die again).
     pub async fn replay_dead_letters(&self, row: Option<i64>) -> Result<Replayed, ActionError> {

@@ -74,7 +74,7 @@ pub struct LiveConfig {
 }
 
 /// The sections that can change while running, by top-level key.
-const LIVE: [&str; 6] = ["camera", "rule", "zone", "sink", "tracker", "model"];
+const LIVE: [&str; 7] = ["camera", "rule", "zone", "line", "sink", "tracker", "model"];
 
 impl LiveConfig {
     pub fn open(
@@ -190,7 +190,7 @@ impl LiveConfig {
             .apply(&new.cameras)
             .map_err(|e| Refused::Other(format!("written, but cameras not applied: {e}")))?;
         let touches = |k: &str| changed.iter().any(|c| c == k);
-        if ["camera", "rule", "zone", "sink", "tracker"]
+        if ["camera", "rule", "zone", "line", "sink", "tracker"]
             .iter()
             .any(|k| touches(k))
         {

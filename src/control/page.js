@@ -1,6 +1,8 @@
 // The local page's script, served as /page.js so the page's CSP allows no inline script.
 "use strict";
 let csrf = null, events = null, zones = [], zoneCam = null, points = [];
+// Lines: their config items, their live counts, and the editor's mode and "in" side.
+let lines = [], lineCounts = [], drawMode = "zone", lineIn = "left-to-right";
 // The config version the items on screen were read at (ETag); every edit sends it back as
 // If-Match, so an edit made from an old view is refused instead of undoing someone else's.
 let configTag = null;
@@ -180,12 +182,14 @@ function actions(section, item, extra = []) {
   toggle.onclick = () => itemAction(section, item, "toggle", toggle);
   const del = el("button", { type: "button", textContent: armed[`${section}/${item.name}`] > Date.now() ? "Really delete?" : "Delete", className: "delete" });
   del.onclick = () => itemAction(section, item, "delete", del);
-  box.append(...(section === "zone" ? [del] : [edit, toggle, del]));
+  box.append(...(section === "zone" || section === "line" ? [del] : [edit, toggle, del]));
   return box;
 }
 async function loadItems() {
-  const [z, rules, sinks, cams] = await Promise.all(["zone", "rule", "sink", "camera"].map((s) => api(`/api/config/${s}`)));
+  const [z, rules, sinks, cams, ln] = await Promise.all(["zone", "rule", "sink", "camera", "line"].map((s) => api(`/api/config/${s}`)));
   zones = z.status === 200 ? z.body : [];
+  lines = ln.status === 200 ? ln.body : [];
+  drawLines();
   if (z.etag) configTag = z.etag;
   $("zones").replaceChildren(...zones.map((zn) => el("div", { className: "item", dataset: { zone: zn.name } },
     el("div", { className: "what" }, el("strong", { textContent: zn.name }), el("div", { className: "muted", textContent: `${(zn.cameras || ["all cameras"]).join(", ")} · ${zn.polygon.length} corners` })),
@@ -217,14 +221,72 @@ async function loadItems() {
   window.cameraItems = Object.fromEntries((cams.body || []).map((c) => [c.name, c]));
 }
 
-// ---- the zone editor --------------------------------------------------------------------
+// ---- lines: their list with counts, an hourly chart ------------------------------------
+const svgNs = "http://www.w3.org/2000/svg";
+const svgEl = (tag, attrs) => { const e = document.createElementNS(svgNs, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; };
+const countsOf = (name) => lineCounts.find((c) => c.name === name);
+const countText = (c) => (c ? `${c.in} in · ${c.out} out · ${c.occupancy} inside` : "no crossings yet");
+// Today's hours as bars: "in" above the axis, "out" below.
+function hourChart(c) {
+  const svg = svgEl("svg", { viewBox: "0 0 240 40", width: "240", height: "40", class: "hours", role: "img", "aria-label": "crossings per hour today" });
+  const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
+  const today = (c ? c.hours : []).filter((h) => Date.parse(h.start) >= midnight.getTime());
+  const top = Math.max(1, ...today.map((h) => Math.max(h.in, h.out)));
+  svg.append(svgEl("line", { x1: 0, y1: 20, x2: 240, y2: 20, stroke: "#999", "stroke-width": 0.5 }));
+  for (const h of today) {
+    const x = new Date(h.start).getHours() * 10 + 1;
+    const up = (18 * h.in) / top, down = (18 * h.out) / top;
+    const bar = (y, height, fill, text) => { const r = svgEl("rect", { x, y, width: 8, height, fill }); r.append(svgEl("title", {})); r.firstChild.textContent = text; svg.append(r); };
+    bar(20 - up, up, "#2a7", `${new Date(h.start).getHours()}:00 · ${h.in} in`);
+    bar(20, down, "#c43", `${new Date(h.start).getHours()}:00 · ${h.out} out`);
+  }
+  return svg;
+}
+function drawLines() {
+  if (!lines.length) { $("lines").replaceChildren(el("div", { className: "muted", textContent: "No lines yet: draw one on a camera's picture (Zone button, then \"a line\")." })); return; }
+  $("lines").replaceChildren(...lines.map((ln) => {
+    const c = countsOf(ln.name);
+    const reset = el("button", { type: "button", textContent: "Reset counts", className: "reset" });
+    reset.onclick = async () => {
+      const r = await api(`/api/lines/${encodeURIComponent(ln.name)}/reset`, { method: "POST" });
+      if (r.status === 200) { flash(`line "${ln.name}" reset to zero`); refresh(); } else flash(errorOf(r));
+    };
+    return el("div", { className: "item", dataset: { line: ln.name } },
+      el("div", { className: "what" }, el("strong", { textContent: ln.name }),
+        el("div", { className: "muted", textContent: `${(ln.cameras || ["all cameras"]).join(", ")} · in = ${ln.in || "left-to-right"} · ${ln.points.length} points` }),
+        el("div", { className: "counts", dataset: { counts: ln.name }, textContent: countText(c) + (c ? ` · today ${c.today_in} in, ${c.today_out} out` : "") }),
+        hourChart(c)),
+      actions("line", ln, [reset]));
+  }));
+}
+
+// ---- the zone (and line) editor -------------------------------------------------------
+// The "in" arrow of a line: across its first segment's middle, towards the side a track
+// ends on when it crosses "in" (image coordinates: y grows downwards).
+function inArrow(pts, inSide) {
+  const [a, b] = pts, dx = b[0] - a[0], dy = b[1] - a[1], len = Math.hypot(dx, dy) || 1;
+  const s = inSide === "right-to-left" ? -1 : 1, nx = (-dy / len) * s * 0.06, ny = (dx / len) * s * 0.06;
+  const mx = (a[0] + b[0]) / 2, my = (a[1] + b[1]) / 2;
+  return [[mx - nx, my - ny], [mx + nx, my + ny]];
+}
 function drawZone() {
   const svg = $("zone-svg"); svg.replaceChildren();
-  const ns = "http://www.w3.org/2000/svg";
+  const ns = svgNs;
   const poly = (pts, stroke, fill) => { const p = document.createElementNS(ns, "polygon"); p.setAttribute("points", pts.map((q) => q.join(",")).join(" "));
     p.setAttribute("fill", fill); p.setAttribute("stroke", stroke); p.setAttribute("stroke-width", "0.006"); p.setAttribute("vector-effect", "non-scaling-stroke"); svg.append(p); };
+  const polyline = (pts, stroke, inSide) => {
+    svg.append(svgEl("polyline", { points: pts.map((q) => q.join(",")).join(" "), fill: "none", stroke, "stroke-width": 3, "vector-effect": "non-scaling-stroke" }));
+    if (pts.length < 2) return;
+    const [[x1, y1], [x2, y2]] = inArrow(pts, inSide);
+    svg.append(svgEl("line", { x1, y1, x2, y2, stroke, "stroke-width": 2, "vector-effect": "non-scaling-stroke", "marker-end": "url(#arrow)", class: "in-arrow" }));
+  };
+  const marker = svgEl("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 5, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
+  marker.append(svgEl("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "context-stroke" }));
+  const defs = svgEl("defs", {}); defs.append(marker); svg.append(defs);
   for (const z of zones.filter((z) => !z.cameras || z.cameras.includes(zoneCam))) poly(z.polygon, "#888", "#8883");
-  if (points.length) poly(points, "#ff3b30", "#ff3b3033");
+  for (const l of lines.filter((l) => !l.cameras || l.cameras.includes(zoneCam))) polyline(l.points, "#888", l.in);
+  if (points.length && drawMode === "zone") poly(points, "#ff3b30", "#ff3b3033");
+  if (points.length && drawMode === "line") polyline(points, "#ff3b30", lineIn);
   for (const [x, y] of points) { const c = document.createElementNS(ns, "circle"); c.setAttribute("cx", x); c.setAttribute("cy", y); c.setAttribute("r", "0.012"); c.setAttribute("fill", "#ff3b30"); svg.append(c); }
   $("zone-svg").dataset.points = points.length;
 }
@@ -240,12 +302,30 @@ $("zone-svg").addEventListener("click", (e) => {
   points.push([round((e.clientX - r.left) / r.width), round((e.clientY - r.top) / r.height)]);
   drawZone();
 });
+$("zone-mode").addEventListener("change", () => {
+  drawMode = $("zone-mode").value; const line = drawMode === "line";
+  $("zone-mode-title").textContent = line ? "Line" : "Zone";
+  $("zone-name-label").textContent = line ? "Line name" : "Zone name";
+  $("zone-save").textContent = line ? "Save line" : "Save zone";
+  $("zone-help").textContent = line
+    ? "Tap two or more points across the path; the arrow shows which way counts as \"in\" (flip it if needed)."
+    : "Tap the picture to add corners; the zone is the polygon they make. Other zones and lines of this camera show in grey.";
+  show("line-flip", line); $("zone-result").textContent = ""; drawZone();
+});
+$("line-flip").addEventListener("click", () => { lineIn = lineIn === "left-to-right" ? "right-to-left" : "left-to-right"; drawZone(); });
 $("zone-undo").addEventListener("click", () => { points.pop(); drawZone(); });
 $("zone-clear").addEventListener("click", () => { points = []; drawZone(); });
 $("zone-cancel").addEventListener("click", () => show("zone-editor", false));
 $("zone-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const name = $("zone-name").value.trim();
+  if (drawMode === "line") {
+    if (points.length < 2) { $("zone-result").replaceChildren(el("span", { className: "error", textContent: "a line needs at least 2 points" })); return; }
+    const r = await api("/api/config/line", { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], points, in: lineIn }), headers: ifMatch() });
+    if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `line "${name}" saved · ` + describeApplied(r.body) })); points = []; await loadItems(); drawZone(); }
+    else showProblems(r, $("zone-result"));
+    return;
+  }
   if (points.length < 3) { $("zone-result").replaceChildren(el("span", { className: "error", textContent: "a zone needs at least 3 corners" })); return; }
   // A new zone: refused (409) when the name is taken, never moved from another camera.
   const r = await api("/api/config/zone", { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], polygon: points }), headers: ifMatch() });
@@ -260,7 +340,9 @@ function alertRow(a) {
   const when = new Date(a.created_at || Date.parse(a.timestamp || (a.body && a.body.timestamp)));
   const stamp = `${when.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${when.toLocaleTimeString()}`;
   // Label and confidence under the rule, so a phone shows them too.
-  const what = `${d.label || ""}${d.confidence != null ? " " + d.confidence.toFixed(2) : ""}`;
+  const report = (a.body && a.body.type) === "count.report" || a.type === "count.report";
+  const what = report ? `count report: ${d.in} in · ${d.out} out · ${d.occupancy} inside`
+    : `${d.label || ""}${d.confidence != null ? " " + d.confidence.toFixed(2) : ""}${d.line ? ` · line ${d.line.name}${d.line.direction ? " " + d.line.direction : ""}` : ""}`;
   tr.append(el("td", { textContent: stamp }), el("td", { textContent: d.severity || a.severity || "", className: "sev" }),
             el("td", { textContent: d.camera || a.camera || "" }),
             el("td", {}, el("div", { textContent: d.rule || a.rule || "" }), el("div", { className: "muted", textContent: what })));
@@ -270,8 +352,9 @@ function alertRow(a) {
   return tr;
 }
 async function refresh() {
-  const [cams, health, dead] = await Promise.all([api("/api/cameras"), api("/api/health"), api("/api/dead-letters")]);
+  const [cams, health, dead, counted] = await Promise.all([api("/api/cameras"), api("/api/health"), api("/api/dead-letters"), api("/api/lines")]);
   if (cams.status === 401) return start();
+  if (counted.status === 200) { lineCounts = counted.body; drawLines(); }
   const box = $("cameras");
   const shown = new Map([...box.querySelectorAll(".cam")].map((d) => [d.dataset.camera, d.querySelector("img")]));
   box.replaceChildren();
@@ -293,7 +376,10 @@ async function refresh() {
     const item = (window.cameraItems || {})[c.name];
     const zoneBtn = el("button", { type: "button", textContent: "Zone", className: "zone", onclick: () => openZoneEditor(c.name) });
     const picture = img.src || c.state === "streaming" ? img : el("div", { className: "nopic", textContent: "no picture yet" });
-    div.append(picture, title, info, item ? actions("camera", item, [zoneBtn]) : el("div", {}, zoneBtn)); box.append(div);
+    // The live counts of every line drawn on this camera.
+    const counts = lines.filter((l) => !l.cameras || l.cameras.includes(c.name))
+      .map((l) => el("div", { className: "muted counts", dataset: { lineCounts: l.name }, textContent: `line ${l.name}: ${countText(countsOf(l.name))}` }));
+    div.append(picture, title, info, ...counts, item ? actions("camera", item, [zoneBtn]) : el("div", {}, zoneBtn)); box.append(div);
   }
   if (health.status === 200) {
     const h = health.body, n = $("numbers"); n.replaceChildren();

@@ -2,8 +2,8 @@
 //! on a sink sends the same bytes.
 
 use crate::clock::rfc3339_ms;
-use crate::rules::{HitKind, RuleHit};
-use watchpost_contracts::event::{self, Ended, Event, Fired};
+use crate::rules::{HitKind, LineReport, RuleHit};
+use watchpost_contracts::event::{self, CountReport, Ended, Event, Fired, LabelCount};
 
 /// What of the snapshot goes into this body.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,7 @@ pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str, snapshot: Snapshot
                     metadata: hit.metadata.clone(),
                     snapshot: reference.map(str::to_string),
                     snapshot_jpeg: inline.map(str::to_string),
+                    line: hit.line.clone(),
                 },
             })
         }
@@ -66,6 +67,11 @@ pub fn alert_body(hit: &RuleHit, device_id: &str, site: &str, snapshot: Snapshot
                 duration_seconds: (hit.fired_at - *started_at).num_milliseconds() as f64 / 1000.0,
                 metadata: hit.metadata.clone(),
             },
+        }),
+        HitKind::Report(r) => serde_json::to_vec(&Event {
+            kind: event::REPORT.into(),
+            timestamp,
+            data: report(hit, r, device_id, site),
         }),
     }
     .unwrap_or_default()
@@ -97,6 +103,7 @@ pub fn test_body(
             metadata: serde_json::Map::new(),
             snapshot: None,
             snapshot_jpeg: None,
+            line: None,
         },
     })
     .unwrap_or_default()
@@ -105,3 +112,36 @@ pub fn test_body(
 /// The camera name test alerts carry (MQTT: `alerts/_test`); camera names cannot start with
 /// `_`, so it never collides with a real one.
 pub const TEST_CAMERA: &str = "_test";
+
+fn report(hit: &RuleHit, r: &LineReport, device_id: &str, site: &str) -> CountReport {
+    let c = &r.counts;
+    CountReport {
+        alert_id: hit.alert_id.to_string(),
+        device_id: device_id.into(),
+        site: site.into(),
+        line: r.line.clone(),
+        cameras: r.cameras.clone(),
+        interval_start: rfc3339_ms(r.start),
+        interval_end: rfc3339_ms(r.end),
+        entered: c.labels.values().map(|t| t.interval_in).sum(),
+        out: c.labels.values().map(|t| t.interval_out).sum(),
+        occupancy: c.occupancy(&[]),
+        total_in: c.labels.values().map(|t| t.total_in).sum(),
+        total_out: c.labels.values().map(|t| t.total_out).sum(),
+        since: rfc3339_ms(c.since),
+        labels: c
+            .labels
+            .iter()
+            .map(|(l, t)| {
+                (
+                    l.clone(),
+                    LabelCount {
+                        entered: t.interval_in,
+                        out: t.interval_out,
+                        occupancy: t.occupancy,
+                    },
+                )
+            })
+            .collect(),
+    }
+}

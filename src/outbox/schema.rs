@@ -50,6 +50,13 @@ const MIGRATIONS: &[&str] = &[
     // open instead of dead-lettering every row, and keys can be rotated. NULL: sealed before
     // key ids; stamped at the first open whose key verifies them.
     "ALTER TABLE alerts ADD COLUMN key_id TEXT;",
+    // 6: every [[line]]'s counts (JSON), written in the same transaction as the alerts of
+    // the same burst, so in/out totals and occupancy survive a restart.
+    "CREATE TABLE line_counts (
+        line       TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
 ];
 
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OutboxError> {

@@ -2,12 +2,23 @@
 //! and the write probe readiness uses.
 
 use super::{Attempt, NewAlert, Next, Outbox, OutboxError};
+use crate::rules::LineCounts;
 use rusqlite::params;
 
 impl Outbox {
     /// Commits alerts in one transaction (one fsync for a burst). When this returns Ok, the
     /// alerts exist; before that, nothing may acknowledge them.
     pub fn commit(&mut self, alerts: &[NewAlert]) -> Result<(), OutboxError> {
+        self.commit_with_counts(alerts, None)
+    }
+
+    /// As [`Outbox::commit`], and with every line's counts replacing the saved ones in the
+    /// same transaction (a crossing alert and the count it added land together).
+    pub fn commit_with_counts(
+        &mut self,
+        alerts: &[NewAlert],
+        counts: Option<&[LineCounts]>,
+    ) -> Result<(), OutboxError> {
         type Seals = (Vec<u8>, Vec<Option<Vec<u8>>>);
         let seals: Vec<Seals> = alerts
             .iter()
@@ -55,6 +66,20 @@ impl Outbox {
                         .execute(params![seq, d.sink, ms, d.body, row_seal])
                         .map_err(sql)?;
                 }
+            }
+        }
+        if let Some(counts) = counts {
+            tx.execute("DELETE FROM line_counts", []).map_err(sql)?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO line_counts (line, state, updated_at) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(sql)?;
+            let now = chrono::Utc::now().timestamp_millis();
+            for c in counts {
+                // Plain numbers, strings and times: serialising cannot fail.
+                let json = serde_json::to_string(c).unwrap_or_default();
+                ins.execute(params![c.line, json, now]).map_err(sql)?;
             }
         }
         tx.commit().map_err(sql)?;
@@ -115,6 +140,19 @@ impl Outbox {
                 .map_err(sql)?;
         }
         tx.commit().map_err(sql)
+    }
+
+    /// Every line's saved counts as (line, JSON), for [`crate::rules::SharedCounts::restore`].
+    pub fn load_counts(&self) -> Result<Vec<(String, String)>, OutboxError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT line, state FROM line_counts ORDER BY line")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e));
+        rows
     }
 
     pub fn mark_dead(&mut self, id: i64, error: &str) -> Result<(), OutboxError> {

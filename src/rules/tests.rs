@@ -473,3 +473,235 @@ proptest! {
         }
     }
 }
+
+// ---- lines ------------------------------------------------------------------------------
+
+/// A vertical line down the middle, drawn top to bottom: its left is the frame's right.
+const LINE: &str = r#"
+[[line]]
+name = "door"
+points = [[0.5, 0.05], [0.5, 0.95]]
+in = "left-to-right"
+report_minutes = 0.05
+"#;
+
+/// A person box whose bottom-centre is at `x`.
+fn person_at(x: f32) -> Detection {
+    det("person", 0.9, [x - 0.1, 0.3, x + 0.1, 0.8])
+}
+
+/// Walks one person from `from` to `to` in `steps` frames (100 ms apart), then lets the
+/// track end with a few empty frames.
+fn walk(e: &mut Engine, clock: &FakeClock, from: f32, to: f32, steps: usize) -> Vec<RuleHit> {
+    let mut out = Vec::new();
+    for i in 0..steps {
+        let x = from + (to - from) * i as f32 / (steps - 1) as f32;
+        out.extend(feed(e, clock, "cam", &[person_at(x)], 1));
+    }
+    out.extend(feed(e, clock, "cam", &[], 8));
+    out
+}
+
+fn line_counts(e: &Engine) -> LineCounts {
+    e.counts()
+        .snapshot()
+        .into_iter()
+        .find(|c| c.line == "door")
+        .expect("door counted")
+}
+
+#[test]
+fn a_walk_across_counts_once_in_the_line_s_terms_and_fires_its_crossing_rule() {
+    let rules = format!(
+        "{LINE}\n[[rule]]\nname = \"entering\"\ncrosses = \"door\"\ndirection = \"in\"\ncooldown_seconds = 0\n\
+         [[rule]]\nname = \"leaving\"\ncrosses = \"door\"\ndirection = \"out\"\ncooldown_seconds = 0\nlabels = [\"person\"]"
+    );
+    let (mut e, clock) = engine(&rules);
+    // Screen right to left: from the line's left (it is drawn downwards) to its right = in.
+    let hits = walk(&mut e, &clock, 0.8, 0.2, 30);
+    let f = fired(&hits);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, "entering");
+    let line = f[0].line.as_ref().expect("line in the hit");
+    assert_eq!(
+        (
+            line.name.as_str(),
+            line.direction.as_deref(),
+            line.occupancy
+        ),
+        ("door", Some("in"), 1)
+    );
+    assert_eq!(f[0].objects.len(), 1);
+    let c = line_counts(&e);
+    assert_eq!(
+        (c.labels["person"].total_in, c.labels["person"].total_out),
+        (1, 0)
+    );
+    // And back: one "out", occupancy back to zero.
+    let f2: Vec<_> = walk(&mut e, &clock, 0.2, 0.8, 12)
+        .into_iter()
+        .filter(|h| h.kind == HitKind::Fired)
+        .collect();
+    assert_eq!(
+        f2.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(),
+        ["leaving"]
+    );
+    let c = line_counts(&e);
+    assert_eq!(
+        (c.labels["person"].total_out, c.labels["person"].occupancy),
+        (1, 0)
+    );
+}
+
+#[test]
+fn standing_on_the_line_with_jitter_never_counts() {
+    let (mut e, clock) = engine(&format!(
+        "{LINE}\n[[rule]]\nname = \"any\"\ncrosses = \"door\"\ncooldown_seconds = 0"
+    ));
+    let mut hits = Vec::new();
+    for i in 0..200 {
+        // ±0.02 around the line, inside the default 0.03 margin.
+        let x = 0.5 + if i % 2 == 0 { 0.02 } else { -0.02 };
+        hits.extend(feed(&mut e, &clock, "cam", &[person_at(x)], 1));
+    }
+    assert!(fired(&hits).is_empty());
+    assert!(e.counts().snapshot().iter().all(|c| c.labels.is_empty()));
+}
+
+#[test]
+fn occupancy_alerts_above_its_bound_ends_when_back_and_never_goes_below_zero() {
+    let rules = format!(
+        "{LINE}\n[[rule]]\nname = \"crowd\"\ncrosses = \"door\"\nmax_occupancy = 1\ncooldown_seconds = 0\nseverity = \"high\""
+    );
+    let (mut e, clock) = engine(&rules);
+    // One out first: occupancy stays at zero.
+    walk(&mut e, &clock, 0.2, 0.8, 10);
+    assert_eq!(line_counts(&e).occupancy(&[]), 0);
+    assert!(
+        fired(&walk(&mut e, &clock, 0.8, 0.2, 10)).is_empty(),
+        "1 inside is allowed"
+    );
+    let second = walk(&mut e, &clock, 0.8, 0.2, 10);
+    let f = fired(&second);
+    assert_eq!(f.len(), 1, "2 inside > 1");
+    assert_eq!(f[0].rule, "crowd");
+    assert_eq!(f[0].line.as_ref().map(|l| l.occupancy), Some(2));
+    assert_eq!(f[0].severity, Severity::High);
+    // Still 2: no second alert.
+    assert!(fired(&feed(&mut e, &clock, "cam", &[], 20)).is_empty());
+    let back = walk(&mut e, &clock, 0.2, 0.8, 10);
+    let ended: Vec<_> = back
+        .iter()
+        .filter(|h| matches!(h.kind, HitKind::Ended { .. }))
+        .collect();
+    assert_eq!(ended.len(), 1, "ended once when back to 1");
+    assert!(
+        matches!(ended[0].kind, HitKind::Ended { fired_alert_id, .. } if fired_alert_id == f[0].alert_id)
+    );
+}
+
+#[test]
+fn min_occupancy_is_a_fire_watch() {
+    let rules = format!("{LINE}\n[[rule]]\nname = \"fire-watch\"\ncrosses = \"door\"\nmin_occupancy = 1\ncooldown_seconds = 0");
+    let (mut e, clock) = engine(&rules);
+    // Nobody there at the start: it fires at once, and ends when someone comes in.
+    let first = e.tick();
+    assert_eq!(fired(&first).len(), 1);
+    let hits = walk(&mut e, &clock, 0.8, 0.2, 10);
+    assert_eq!(
+        hits.iter()
+            .filter(|h| matches!(h.kind, HitKind::Ended { .. }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn count_reports_come_every_interval_with_the_interval_s_figures() {
+    let (mut e, clock) = engine(LINE);
+    walk(&mut e, &clock, 0.8, 0.2, 10); // in
+    walk(&mut e, &clock, 0.8, 0.2, 10); // in
+    walk(&mut e, &clock, 0.2, 0.8, 10); // out
+                                        // 3 s interval (0.05 min); the walks took ~5.4 s, so at least one report is out already.
+    let mut reports: Vec<LineReport> = Vec::new();
+    for _ in 0..100 {
+        clock.advance(Duration::from_millis(100));
+        for h in e.tick() {
+            if let HitKind::Report(r) = h.kind {
+                assert_eq!(h.severity, Severity::Info);
+                assert_eq!(h.rule, "door");
+                assert_eq!(h.camera, ALL_CAMERAS);
+                reports.push(*r);
+            }
+        }
+    }
+    // Every interval is 3 s, aligned, and back to back.
+    for pair in reports.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start);
+        assert_eq!((pair[1].end - pair[1].start).num_milliseconds(), 3000);
+    }
+    // The last reports cover quiet intervals: no crossings, the totals kept.
+    let last = reports.last().expect("reports");
+    let t = &last.counts.labels["person"];
+    assert_eq!((t.interval_in, t.interval_out), (0, 0));
+    assert_eq!((t.total_in, t.total_out, t.occupancy), (2, 1, 1));
+    assert!(reports.len() >= 3, "{} reports", reports.len());
+}
+
+#[test]
+fn occupancy_resets_at_its_local_time_of_day() {
+    use chrono::Local;
+    let start = Local
+        .with_ymd_and_hms(2026, 11, 24, 2, 58, 0)
+        .earliest()
+        .expect("a local time")
+        .with_timezone(&Utc);
+    let clock = FakeClock::new(start);
+    let cfg = config(&format!("{LINE}occupancy_reset = \"03:00\"\n"));
+    let mut e = Engine::from_config(&cfg, Arc::new(clock.clone())).unwrap();
+    walk(&mut e, &clock, 0.8, 0.2, 10);
+    assert_eq!(line_counts(&e).occupancy(&[]), 1);
+    clock.advance(Duration::from_secs(60)); // 02:59:0x
+    e.tick();
+    assert_eq!(line_counts(&e).occupancy(&[]), 1, "not yet 03:00");
+    clock.advance(Duration::from_secs(60)); // past 03:00
+    e.tick();
+    let c = line_counts(&e);
+    assert_eq!((c.occupancy(&[]), c.labels["person"].total_in), (0, 0));
+    assert_eq!(
+        c.since.with_timezone(&Local).format("%H:%M").to_string(),
+        "03:00"
+    );
+    // A second tick the same day does not reset again (a crossing after 03:00 stays).
+    walk(&mut e, &clock, 0.8, 0.2, 10);
+    clock.advance(Duration::from_secs(3600));
+    e.tick();
+    assert_eq!(line_counts(&e).occupancy(&[]), 1);
+}
+
+#[test]
+fn counts_carry_over_a_live_rule_change_and_a_restore() {
+    let (mut e, clock) = engine(LINE);
+    walk(&mut e, &clock, 0.8, 0.2, 10);
+    let counts = e.counts().clone();
+    // Live change: a new engine on the same counts.
+    let e2 = Engine::with_counts(&config(LINE), Arc::new(clock.clone()), counts.clone()).unwrap();
+    assert_eq!(line_counts(&e2).labels["person"].total_in, 1);
+    // Restart: what the committer saved, read back.
+    let saved: Vec<(String, String)> = counts
+        .take_changed()
+        .expect("changed")
+        .iter()
+        .map(|c| (c.line.clone(), serde_json::to_string(c).unwrap()))
+        .collect();
+    let restored = SharedCounts::restore(saved);
+    let e3 = Engine::with_counts(&config(LINE), Arc::new(clock.clone()), restored).unwrap();
+    assert_eq!(line_counts(&e3), line_counts(&e2));
+    // A removed line's counts go; a reset names an unknown line as such.
+    let e4 = Engine::with_counts(&config(""), Arc::new(clock.clone()), counts.clone()).unwrap();
+    assert!(e4.counts().snapshot().is_empty());
+    assert_eq!(
+        counts.reset(Some("door"), clock.now()),
+        Err(CountsError::NoLine("door".into()))
+    );
+}

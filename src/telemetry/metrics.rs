@@ -83,6 +83,9 @@ struct Derived {
     dropped_uncommitted: IntCounter,
     sink_up: IntGaugeVec,
     sink_restarts: IntCounterVec,
+    crossings: IntCounterVec,
+    line_total: IntGaugeVec,
+    occupancy: IntGaugeVec,
 }
 
 impl Derived {
@@ -131,6 +134,27 @@ impl Derived {
                     "Times the sink's worker stopped and was restarted",
                 ),
                 &["sink"],
+            )?,
+            crossings: IntCounterVec::new(
+                Opts::new(
+                    "watchpost_line_crossings_total",
+                    "Tracks that crossed a [[line]] since the daemon started, by line, label and direction (in, out)",
+                ),
+                &["line", "label", "direction"],
+            )?,
+            line_total: IntGaugeVec::new(
+                Opts::new(
+                    "watchpost_line_count",
+                    "Crossings since the line's last reset (occupancy_reset or the reset command), by line, label and direction",
+                ),
+                &["line", "label", "direction"],
+            )?,
+            occupancy: IntGaugeVec::new(
+                Opts::new(
+                    "watchpost_line_occupancy",
+                    "In minus out since the line's last reset, never below zero, by line and label",
+                ),
+                &["line", "label"],
             )?,
             silent: IntGaugeVec::new(
                 Opts::new(
@@ -262,6 +286,29 @@ impl Derived {
                     .inc_by(n);
             }
         }
+        self.crossings.reset();
+        for ((line, label, dir), n) in self.counters.line_counts.since_start() {
+            self.crossings
+                .with_label_values(&[line.as_str(), label.as_str(), dir])
+                .inc_by(n);
+        }
+        for v in [&self.line_total, &self.occupancy] {
+            v.reset();
+        }
+        for lc in self.counters.line_counts.snapshot() {
+            for (label, t) in &lc.labels {
+                let (l, b) = (lc.line.as_str(), label.as_str());
+                self.line_total
+                    .with_label_values(&[l, b, "in"])
+                    .set(t.total_in as i64);
+                self.line_total
+                    .with_label_values(&[l, b, "out"])
+                    .set(t.total_out as i64);
+                self.occupancy
+                    .with_label_values(&[l, b])
+                    .set(t.occupancy as i64);
+            }
+        }
         for (rule, n) in self.counters.fired_per_rule.lock().iter() {
             self.fired.with_label_values(&[rule.as_str()]).inc_by(*n);
         }
@@ -277,8 +324,11 @@ impl Derived {
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 16] {
+    fn collectors(&self) -> [&dyn Collector; 19] {
         [
+            &self.crossings,
+            &self.line_total,
+            &self.occupancy,
             &self.writable,
             &self.commit_failures,
             &self.record_failures,

@@ -55,6 +55,7 @@ impl Default for Counters {
             .expect("constant histogram options"),
             live_alerts: tokio::sync::broadcast::channel(64).0,
             detector_beat: Default::default(),
+            line_counts: Default::default(),
         }
     }
 }
@@ -88,6 +89,8 @@ pub struct Counters {
     pub live_alerts: tokio::sync::broadcast::Sender<String>,
     /// Marked on every turn of the detector loop; the service watchdog reads it.
     pub detector_beat: Arc<crate::service::Heartbeat>,
+    /// Every `[[line]]`'s counts (the rules add, the committer saves, the page resets).
+    pub line_counts: crate::rules::SharedCounts,
 }
 
 #[cfg(test)]
@@ -327,6 +330,12 @@ impl Telemetry {
             outbox: self.outbox.condition().report(),
             sinks: self.sinks.statuses(),
             delivery: sinks,
+            lines: c
+                .line_counts
+                .snapshot()
+                .iter()
+                .map(|l| l.health())
+                .collect(),
         })
     }
 

@@ -498,3 +498,110 @@ fn every_refused_value_is_reported_with_its_field_and_the_rest_is_still_checked(
     }
     assert!(out.contains("5 problem(s)"), "{out}");
 }
+
+#[test]
+fn lines_and_line_rules_are_checked_with_their_fields() {
+    let text = base()
+        + r#"
+[[line]]
+name = "pit-door"
+cameras = ["dock-west"]
+points = [[0.5, 0.1]]
+in = "upwards"
+report_minutes = 0
+occupancy_reset = "3am"
+
+[[line]]
+name = "gate"
+points = [[0.2, 0.5], [0.2, 0.5], [0.8, 1.5]]
+
+[[rule]]
+name = "wrong-way"
+crosses = "fire-door"
+direction = "in"
+dwell_seconds = 4
+
+[[rule]]
+name = "no-line"
+direction = "out"
+
+[[rule]]
+name = "crowd"
+crosses = "gate"
+max_occupancy = 2
+min_occupancy = 5
+direction = "in"
+
+[[sink]]
+name = "pager"
+kind = "pagerduty"
+routing_key = "R0123456789abcdef0123456789abcdef"
+events = ["alert.fired", "count.report"]
+"#;
+    let (ok, out, _) = check(&text);
+    assert!(!ok, "{out}");
+    // `in = "upwards"` is refused by serde with its field; every other problem in the same run.
+    for (needle, field, words) in [
+        ("in = \"upwards\"", "line[0].in", "unknown variant"),
+        (
+            "points = [[0.5, 0.1]]",
+            "line[0].points",
+            "at least 2 points",
+        ),
+        (
+            "cameras = [\"dock-west\"]",
+            "line[0].cameras[0]",
+            "no camera named \"dock-west\"",
+        ),
+        (
+            "report_minutes = 0",
+            "line[0].report_minutes",
+            "between 0.01 and 1440",
+        ),
+        (
+            "occupancy_reset = \"3am\"",
+            "line[0].occupancy_reset",
+            "HH:MM",
+        ),
+        (
+            "[[0.2, 0.5], [0.2, 0.5]",
+            "line[1].points[1]",
+            "repeats point 0",
+        ),
+        ("[0.8, 1.5]", "line[1].points[2]", "normalised 0..1"),
+        (
+            "crosses = \"fire-door\"",
+            "rule[1].crosses",
+            "no [[line]] named \"fire-door\"",
+        ),
+        (
+            "dwell_seconds = 4",
+            "rule[1].dwell_seconds",
+            "no meaning on a line crossing",
+        ),
+        ("direction = \"out\"", "rule[2].direction", "needs `crosses"),
+        (
+            "min_occupancy = 5",
+            "rule[3].min_occupancy",
+            "above max_occupancy 2",
+        ),
+        (
+            "events = [\"alert.fired\", \"count.report\"]",
+            "sink[1].events",
+            "count reports cannot go there",
+        ),
+    ] {
+        let line = line_of(&text, needle);
+        assert!(
+            out.lines().any(|l| l.contains(&format!(":{line}:"))
+                && l.contains(field)
+                && l.contains(words)),
+            "{field}: want line {line} and `{words}` in:\n{out}"
+        );
+    }
+    // The occupancy rule's direction is its own problem, on the last `direction` line.
+    assert!(
+        out.contains("rule[3].direction") && out.contains("counts both directions"),
+        "{out}"
+    );
+}

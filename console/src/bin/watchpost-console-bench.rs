@@ -69,6 +69,7 @@ fn health(device: &str, site: &str, interval: f64) -> Vec<u8> {
         outbox: ConditionReport::default(),
         sinks: Vec::new(),
         delivery: Vec::new(),
+        lines: Vec::new(),
     })
     .unwrap_or_default()
 }
@@ -92,6 +93,7 @@ fn alert(device: &str, site: &str) -> Vec<u8> {
             metadata: Default::default(),
             snapshot: None,
             snapshot_jpeg: None,
+            line: None,
         },
     })
     .unwrap_or_default()

@@ -133,7 +133,7 @@ pub(super) async fn api_rollback(State(w): State<Web>, _: Admin) -> Response {
 
 /// The items of one section as JSON objects (secrets as "(set)").
 #[utoipa::path(get, path = "/api/config/{section}", tag = "config",
-    params(("section" = Section, Path, description = "camera, rule, zone or sink")),
+    params(("section" = Section, Path, description = "camera, rule, zone, line or sink")),
     responses((status = 200, body = Vec<Object>), (status = 401, body = ApiError), (status = 404, body = ApiError)),
     security(("session" = []), ("token" = [])))]
 pub(super) async fn api_items(
@@ -153,7 +153,7 @@ pub(super) async fn api_items(
 
 /// Add one camera, rule, zone or sink; refused (409) when its name is taken.
 #[utoipa::path(post, path = "/api/config/{section}", tag = "config",
-    params(("section" = Section, Path, description = "camera, rule, zone or sink")),
+    params(("section" = Section, Path, description = "camera, rule, zone, line or sink")),
     request_body(content = Object, description = "the item's fields, as in the TOML file, with its name"),
     responses((status = 200, body = Applied), (status = 400, body = ApiError), (status = 401, body = ApiError),
               (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
@@ -195,7 +195,7 @@ pub(super) struct EditQuery {
 /// `If-Match` with the `ETag` it was read at refuses a stale edit (412, with the item as it
 /// is now); the body's `name` must be the path's unless `?rename=true`.
 #[utoipa::path(put, path = "/api/config/{section}/{name}", tag = "config",
-    params(("section" = Section, Path, description = "camera, rule, zone or sink"),
+    params(("section" = Section, Path, description = "camera, rule, zone, line or sink"),
            ("name" = String, Path, description = "the item's name"), EditQuery),
     request_body(content = Object, description = "the item's fields, as in the TOML file"),
     responses((status = 200, body = Applied), (status = 400, body = ApiError), (status = 401, body = ApiError),
@@ -232,7 +232,7 @@ pub(super) async fn api_item_put(
 
 /// Delete one camera, rule, zone or sink.
 #[utoipa::path(delete, path = "/api/config/{section}/{name}", tag = "config",
-    params(("section" = Section, Path, description = "camera, rule, zone or sink"),
+    params(("section" = Section, Path, description = "camera, rule, zone, line or sink"),
            ("name" = String, Path, description = "the item's name")),
     responses((status = 200, body = Applied), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
               (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 412, body = ApiError),

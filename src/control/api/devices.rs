@@ -58,3 +58,34 @@ pub(super) async fn api_sink_test(
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
+
+/// Every `[[line]]`'s counts: totals and occupancy since the last reset, per label, today's
+/// figures and the last 48 hours.
+#[utoipa::path(get, path = "/api/lines", tag = "lines", responses((status = 200, body = Vec<crate::control::gateway::LineView>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_lines(State(w): State<Web>, _: Reader) -> Response {
+    Json(w.gw.lines()).into_response()
+}
+
+/// What a reset did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ResetAnswer {
+    /// The lines set back to zero.
+    pub reset: Vec<String>,
+}
+
+/// Sets one line's totals and occupancy to zero (e.g. after a site's evacuation drill).
+#[utoipa::path(post, path = "/api/lines/{name}/reset", tag = "lines",
+    params(("name" = String, Path, description = "the line's name")),
+    responses((status = 200, body = ResetAnswer), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError)),
+    security(("session" = []), ("token" = [])))]
+pub(super) async fn api_line_reset(
+    State(w): State<Web>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Response {
+    match w.gw.reset_counts(Some(&name)) {
+        Ok(reset) => Json(ResetAnswer { reset }).into_response(),
+        Err(e) => action_failed(e),
+    }
+}

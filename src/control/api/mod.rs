@@ -83,6 +83,7 @@ pub enum Section {
     Camera,
     Rule,
     Zone,
+    Line,
     Sink,
 }
 
@@ -162,6 +163,7 @@ impl utoipa::Modify for Security {
         devices::api_camera_snapshot,
         config::api_config_put, config::api_rollback, config::api_items, config::api_item_create, config::api_item_put,
         config::api_item_delete, devices::api_sink_test, alerts::api_dead_letters,
+        devices::api_lines, devices::api_line_reset,
     ),
     // Path parameters' schemas are not collected from `params(...)` by themselves.
     components(schemas(Section, crate::config::Severity)),
@@ -185,6 +187,8 @@ pub(super) fn routes() -> Router<Web> {
         .route("/api/tokens", post(account::api_tokens))
         .route("/api/cameras", get(devices::api_cameras))
         .route("/api/health", get(devices::api_health))
+        .route("/api/lines", get(devices::api_lines))
+        .route("/api/lines/{name}/reset", post(devices::api_line_reset))
         .route(
             "/api/config",
             get(config::api_config).put(config::api_config_put),

@@ -566,6 +566,7 @@ fn fleet_alert(id: &str, device: &str) -> Vec<u8> {
             metadata: Default::default(),
             snapshot: None,
             snapshot_jpeg: None,
+            line: None,
         },
     })
     .unwrap()
