@@ -388,6 +388,9 @@ impl Engine {
     ) -> Vec<RuleHit> {
         let now = self.clock.now();
         let local = now.with_timezone(&chrono::Local).naive_local();
+        // Intervals that ended before this frame close first, so a crossing on this frame
+        // counts in the interval that holds its time.
+        let reports = self.roll(now);
         let cam = self
             .cameras
             .entry(camera.clone())
@@ -610,7 +613,8 @@ impl Engine {
             });
         }
         let mut out = self.finish(hits, now, frame_ts);
-        out.extend(self.tick());
+        out.extend(self.occupancy(now));
+        out.extend(self.report_hits(reports, now));
         out
     }
 
@@ -619,7 +623,14 @@ impl Engine {
     /// occupancy rules (which fire and end on counts, not on a frame).
     pub fn tick(&mut self) -> Vec<RuleHit> {
         let now = self.clock.now();
-        let local = now.with_timezone(&chrono::Local).naive_local();
+        let reports = self.roll(now);
+        let mut out = self.occupancy(now);
+        out.extend(self.report_hits(reports, now));
+        out
+    }
+
+    /// The daily reset and the end of report intervals, as of `now`.
+    fn roll(&mut self, now: DateTime<Utc>) -> Vec<LineReport> {
         let mut reports: Vec<LineReport> = Vec::new();
         let lines = &self.lines;
         self.counts.with(|board| {
@@ -654,6 +665,12 @@ impl Engine {
             }
             ((), changed)
         });
+        reports
+    }
+
+    /// The occupancy rules: fire when a line's occupancy leaves its bounds, end when back.
+    fn occupancy(&mut self, now: DateTime<Utc>) -> Vec<RuleHit> {
+        let local = now.with_timezone(&chrono::Local).naive_local();
         let mut hits: Vec<Pending> = Vec::new();
         for idx in 0..self.rules.len() {
             let rule = &self.rules[idx];
@@ -716,7 +733,12 @@ impl Engine {
                 line: Some(event),
             });
         }
-        let mut out = self.finish(hits, now, now);
+        self.finish(hits, now, now)
+    }
+
+    /// Each ended interval's `count.report`, as a hit for the outbox.
+    fn report_hits(&mut self, reports: Vec<LineReport>, now: DateTime<Utc>) -> Vec<RuleHit> {
+        let mut out = Vec::new();
         for r in reports {
             let alert_id = self.new_id(now);
             out.push(RuleHit {

@@ -12,6 +12,7 @@ mod end_to_end;
 mod fuzz_corpus;
 mod gateway;
 mod int8;
+mod lines_on_clip;
 mod model_switch;
 mod motion_gate;
 mod mqtt;
