@@ -6,6 +6,7 @@
 
 mod api;
 mod fleet;
+mod lines;
 mod probes;
 mod web;
 
@@ -81,6 +82,8 @@ struct Extras<'a> {
     web: &'a str,
     broker: &'a str,
     control_url: Option<&'a str>,
+    /// The clip the "yard" camera streams (default: the bundled demo clip).
+    clip: Option<&'a std::path::Path>,
 }
 
 async fn gateway(control_extra: &str, sink_extra: &str) -> Gateway {
@@ -100,6 +103,7 @@ async fn gateway_with(extras: Extras<'_>) -> Gateway {
         web: web_extra,
         broker: broker_extra,
         control_url,
+        clip: yard_clip,
     } = extras;
     let dir = tempfile::tempdir().unwrap();
     let mqtt_port = free_port();
@@ -109,7 +113,7 @@ async fn gateway_with(extras: Extras<'_>) -> Gateway {
         .unwrap_or_else(|| format!("mqtt://127.0.0.1:{mqtt_port}"));
     let seen = watch(mqtt_port, "fleet-console");
     let receiver = Receiver::start(0, Some(secret_key()), None).await.unwrap();
-    let server = RtspClipServer::start(&clip(), 0).expect("RTSP server");
+    let server = RtspClipServer::start(yard_clip.unwrap_or(&clip()), 0).expect("RTSP server");
     let web_port = free_port();
     let refused = free_port();
     let config = format!(
