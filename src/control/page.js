@@ -329,7 +329,7 @@ $("zone-form").addEventListener("submit", async (e) => {
   if (points.length < 3) { $("zone-result").replaceChildren(el("span", { className: "error", textContent: "a zone needs at least 3 corners" })); return; }
   // A new zone: refused (409) when the name is taken, never moved from another camera.
   const r = await api("/api/config/zone", { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], polygon: points }), headers: ifMatch() });
-  if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `zone "${name}" saved · ` + describeApplied(r.body) })); await loadItems(); drawZone(); }
+  if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `zone "${name}" saved · ` + describeApplied(r.body) })); points = []; await loadItems(); drawZone(); }
   else showProblems(r, $("zone-result"));
 });
 

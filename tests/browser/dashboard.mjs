@@ -84,6 +84,29 @@ await step("draw a zone on the camera's snapshot", async () => {
   await page.waitForSelector('[data-zone="dock-lane"]', { timeout: 10000 });
   await page.screenshot({ path: `${out}/4-zone.png`, fullPage: true });
 });
+await step("draw a line across the picture and flip its direction", async () => {
+  await page.selectOption("#zone-mode", "line");
+  await page.waitForFunction(() => document.querySelector("#zone-save").textContent === "Save line", null, { timeout: 5000 });
+  const box = await page.locator("#zone-svg").boundingBox();
+  for (const [x, y] of [[0.5, 0.05], [0.5, 0.95]]) await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
+  await page.waitForSelector('#zone-svg[data-points="2"]', { state: "attached", timeout: 5000 });
+  // The arrow across the line shows "in"; flipping turns it round.
+  const arrowX = () => page.evaluate(() => { const a = [...document.querySelectorAll("#zone-svg .in-arrow")].pop(); return Number(a.getAttribute("x2")) - Number(a.getAttribute("x1")); });
+  const before = await arrowX();
+  await page.click("#line-flip");
+  const after = await arrowX();
+  if (!(before * after < 0)) throw new Error(`the arrow did not turn round: ${before} then ${after}`);
+  await page.fill("#zone-name", "dock-door");
+  await page.click("#zone-save");
+  await page.waitForFunction(() => document.querySelector("#zone-result").textContent.includes('line "dock-door" saved'), null, { timeout: 15000 });
+  await page.waitForSelector('[data-line="dock-door"]', { timeout: 10000 });
+  // Its counts on the camera's card and in the list (none yet: nobody walked across).
+  await page.waitForSelector('.cam[data-camera="dock"] [data-line-counts="dock-door"]', { timeout: 10000 });
+  const listed = await page.textContent('[data-counts="dock-door"]');
+  if (!/no crossings yet|\d+ in · \d+ out/.test(listed)) throw new Error(`line counts: ${listed}`);
+  await page.screenshot({ path: `${out}/4b-line.png`, fullPage: true });
+  await page.selectOption("#zone-mode", "zone");
+});
 await step("add a rule on the zone", async () => {
   await page.click('[data-add="rule"]');
   await page.fill('#edit-form [name="name"]', "dock-person");

@@ -57,6 +57,7 @@ async fn the_web_page_works_in_a_real_browser() {
         "3-inline-error.png",
         "4-zone.png",
         "5-test-alert.png",
+        "4b-line.png",
         "6-live-alert.png",
         "7-logged-out.png",
     ] {
@@ -89,6 +90,9 @@ async fn the_web_page_works_in_a_real_browser() {
     for added in [
         "name = \"dock\"",
         "name = \"dock-lane\"",
+        "name = \"dock-door\"",
+        // Drawn, then flipped on the page.
+        "in = \"right-to-left\"",
         "name = \"dock-person\"",
         "name = \"ops\"",
         "zone = \"dock-lane\"",
