@@ -72,6 +72,21 @@ pub struct AlertView {
     pub snapshot: Option<String>,
     pub snapshot_jpeg: Option<String>,
     pub duration_seconds: Option<f64>,
+    /// `count.report`: the line's figures for the interval.
+    pub report: Option<ReportView>,
+}
+
+/// What a person reads of a `count.report`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportView {
+    pub line: String,
+    pub entered: u64,
+    pub out: u64,
+    pub occupancy: u64,
+    pub total_in: u64,
+    pub total_out: u64,
+    pub interval_start: String,
+    pub interval_end: String,
 }
 
 impl AlertView {
@@ -105,6 +120,19 @@ impl AlertView {
             snapshot: d["snapshot"].as_str().map(str::to_string),
             snapshot_jpeg: d["snapshot_jpeg"].as_str().map(str::to_string),
             duration_seconds: d["duration_seconds"].as_f64(),
+            report: (v["type"] == "count.report").then(|| {
+                let n = |k: &str| d[k].as_u64().unwrap_or(0);
+                ReportView {
+                    line: s("line"),
+                    entered: n("in"),
+                    out: n("out"),
+                    occupancy: n("occupancy"),
+                    total_in: n("total_in"),
+                    total_out: n("total_out"),
+                    interval_start: s("interval_start"),
+                    interval_end: s("interval_end"),
+                }
+            }),
         })
     }
 
@@ -157,7 +185,14 @@ impl AlertView {
     }
 
     /// The title from `template` (checked at config load; an unknown name renders empty).
+    /// A count report has its own fixed title: the alert placeholders mean nothing there.
     pub fn title(&self, template: Option<&str>) -> String {
+        if let Some(r) = &self.report {
+            return format!(
+                "Counts on {}: {} in, {} out, {} inside",
+                r.line, r.entered, r.out, r.occupancy
+            );
+        }
         let mut out = String::new();
         let mut rest = template.unwrap_or(DEFAULT);
         while let Some(open) = rest.find('{') {
@@ -205,5 +240,17 @@ mod tests {
             "high/dock/person 91% x2 in east"
         );
         assert_eq!(v.title(None), "[high] person on dock (lane)");
+
+        let report = br#"{"type":"count.report","timestamp":"2026-11-24T10:45:00.000Z",
+            "data":{"alert_id":"01K","device_id":"gw","site":"s","line":"pit","cameras":["north"],
+            "interval_start":"2026-11-24T10:30:00.000Z","interval_end":"2026-11-24T10:45:00.000Z",
+            "in":3,"out":1,"occupancy":2,"total_in":9,"total_out":7,"since":"2026-11-24T03:00:00.000Z",
+            "labels":{"person":{"in":3,"out":1,"occupancy":2}}}}"#;
+        let r = AlertView::parse(report).unwrap();
+        assert_eq!(
+            r.title(Some("{camera}")),
+            "Counts on pit: 3 in, 1 out, 2 inside"
+        );
+        assert_eq!(r.report.as_ref().map(|r| r.total_in), Some(9));
     }
 }

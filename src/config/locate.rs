@@ -242,3 +242,34 @@ fn remove_in_value(v: &mut Value, path: &[Seg]) -> bool {
         _ => false,
     }
 }
+
+/// Renumbers the tables of an editable document so that every array of tables is written in
+/// one run (children after their parent), in the order the file first names each key.
+///
+/// Why: toml 0.8 places a refused value inside a `[[line]]` at the *first* `[[rule]]` when
+/// the file's `[[rule]]` entries sit on both sides of it (the span of an array of tables
+/// written in two places covers everything between). Parsing a contiguous copy gives every
+/// refusal its own entry's span; the field path is then placed in the original file.
+pub(crate) fn make_arrays_contiguous(doc: &mut toml_edit::DocumentMut) {
+    fn number(t: &mut toml_edit::Table, next: &mut usize) {
+        for (_, item) in t.iter_mut() {
+            match item {
+                Item::Table(sub) => {
+                    sub.set_position(*next);
+                    *next += 1;
+                    number(sub, next);
+                }
+                Item::ArrayOfTables(a) => {
+                    for sub in a.iter_mut() {
+                        sub.set_position(*next);
+                        *next += 1;
+                        number(sub, next);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut next = 1;
+    number(doc.as_table_mut(), &mut next);
+}

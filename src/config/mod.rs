@@ -149,8 +149,12 @@ fn parse_collecting(
     let Ok(mut copy) = text.parse::<toml_edit::DocumentMut>() else {
         return Err(syntax(&first));
     };
+    locate::make_arrays_contiguous(&mut copy);
+    let mut err = match toml::from_str::<Config>(&copy.to_string()) {
+        Ok(c) => return Ok((c, Vec::new())),
+        Err(e) => e,
+    };
     let mut refused: Vec<Problem> = Vec::new();
-    let mut err = first;
     for _ in 0..MAX_REFUSED {
         let current = copy.to_string();
         let here = locate::Located::new(&current, &doc.file);

@@ -133,8 +133,7 @@ pub struct SinkConfig {
     pub severities: Option<Vec<Severity>>,
     #[serde(default)]
     pub rules: Option<Vec<String>>,
-    /// The event kinds this sink receives. `None`: every kind for webhook and MQTT sinks;
-    /// alerts only (no `count.report`) for Slack, PagerDuty and email, which reach people.
+    /// The event kinds this sink receives; `None` = every kind (DESIGN.md "Events").
     #[serde(default)]
     pub events: Option<Vec<EventKind>>,
     /// PagerDuty: the integration's routing key.
@@ -181,13 +180,7 @@ impl SinkConfig {
     /// Whether an alert of `rule` at `severity` goes here when the rule names no sinks.
     /// Whether this sink takes events of `kind` (its `events` list, or the kind's default).
     pub fn wants(&self, kind: EventKind) -> bool {
-        match &self.events {
-            Some(list) => list.contains(&kind),
-            None => {
-                kind != EventKind::CountReport
-                    || matches!(self.kind, SinkKind::Webhook | SinkKind::Mqtt)
-            }
-        }
+        self.events.as_ref().is_none_or(|list| list.contains(&kind))
     }
 
     pub fn accepts(&self, rule: &str, severity: Severity) -> bool {
@@ -269,18 +262,6 @@ pub(super) fn check_sinks(
             );
         }
         validate_routing(sink, &at, rule_names, p);
-        if sink.kind == SinkKind::Pagerduty
-            && sink
-                .events
-                .iter()
-                .flatten()
-                .any(|e| *e == EventKind::CountReport)
-        {
-            p.add(
-                &at.key("events"),
-                format!("sink \"{}\": PagerDuty pages people on incidents; count reports cannot go there (send them to a webhook or MQTT sink)", sink.name),
-            );
-        }
         if sink.events.as_ref().is_some_and(|e| e.is_empty()) {
             p.add(
                 &at.key("events"),

@@ -112,6 +112,24 @@ impl EmailSink {
     }
 
     pub fn message(&self, view: &AlertView) -> Result<Message, String> {
+        if let Some(r) = &view.report {
+            let text = format!(
+                "{}\n\nLine:       {}\nInterval:   {} to {}\nIn:         {}\nOut:        {}\nInside:     {}\nSince reset: {} in, {} out\n\nGateway {} at {}; report {}\n",
+                view.title(None), r.line, r.interval_start, r.interval_end, r.entered, r.out,
+                r.occupancy, r.total_in, r.total_out, view.device, view.site, view.alert_id
+            );
+            let mut builder = Message::builder()
+                .from(self.from.clone())
+                .subject(view.title(None))
+                .message_id(Some(format!("<{}@watchpost>", view.alert_id)))
+                .date(view.at.into());
+            for to in &self.to {
+                builder = builder.to(to.clone());
+            }
+            return builder
+                .singlepart(SinglePart::plain(text))
+                .map_err(|e| format!("cannot build the message: {e}"));
+        }
         let mut text = format!(
             "{}\n\nCamera:     {}\nRule:       {}\nZone:       {}\nSeverity:   {}\nTime:       {}\n",
             view.title(self.template.as_deref()),

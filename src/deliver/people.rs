@@ -1,5 +1,5 @@
 //! Sinks that reach people directly: a Slack incoming webhook (Block Kit) and PagerDuty's
-//! Events API v2. Both turn the committed body into the service's own request at send time
+//! Events API v2 (count reports as Change Events, which never page). Both turn the committed body into the service's own request at send time
 //! (the outbox keeps the canonical body), so retries send the same message.
 
 use super::webhook::{http_client, post_json};
@@ -91,6 +91,23 @@ fn clip(s: &str, max: usize) -> String {
 
 pub fn slack_message(view: &AlertView, template: Option<&str>, link_url: Option<&str>) -> Value {
     let title = view.title(template);
+    if let Some(r) = &view.report {
+        let field = |name: &str, value: String| json!({"type": "mrkdwn", "text": format!("*{name}*\n{value}")});
+        let fields = vec![
+            field("In", r.entered.to_string()),
+            field("Out", r.out.to_string()),
+            field("Inside now", r.occupancy.to_string()),
+            field(
+                "Since the reset",
+                format!("{} in, {} out", r.total_in, r.total_out),
+            ),
+        ];
+        return json!({"text": title, "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": clip(&title, 150)}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} to {} · {}", r.interval_start, r.interval_end, view.device)}]},
+        ]});
+    }
     let field = |name: &str, value: String| json!({"type": "mrkdwn", "text": clip(&format!("*{name}*\n{value}"), 2000)});
     let mut fields = vec![
         field("Camera", view.camera.clone()),
@@ -137,6 +154,9 @@ pub fn slack_message(view: &AlertView, template: Option<&str>, link_url: Option<
 pub struct PagerDutySink {
     name: String,
     endpoint: Endpoint,
+    /// The Change Events endpoint beside the Events one: count reports are changes, which
+    /// PagerDuty shows on the service's timeline without paging anyone.
+    changes: Endpoint,
     routing_key: crate::config::Secret,
     template: Option<String>,
     link_url: Option<String>,
@@ -144,9 +164,20 @@ pub struct PagerDutySink {
 
 impl PagerDutySink {
     pub fn from_config(cfg: &SinkConfig) -> Result<Self, DeliverError> {
+        let endpoint = Endpoint::from_config(cfg)?;
+        let mut change_url = endpoint.url.clone();
+        let path = change_url.path().to_string();
+        change_url.set_path(&match path.strip_suffix("/enqueue") {
+            Some(base) => format!("{base}/change/enqueue"),
+            None => format!("{}/change/enqueue", path.trim_end_matches('/')),
+        });
         Ok(Self {
             name: cfg.name.clone(),
-            endpoint: Endpoint::from_config(cfg)?,
+            changes: Endpoint {
+                url: change_url,
+                client: endpoint.client.clone(),
+            },
+            endpoint,
             routing_key: cfg
                 .routing_key
                 .clone()
@@ -163,7 +194,13 @@ impl PagerDutySink {
     pub async fn send(&self, row: &OutboxRow) -> Outcome {
         let (template, link) = (self.template.as_deref(), self.link_url.as_deref());
         let key = self.routing_key.expose();
-        self.endpoint
+        let report = AlertView::parse(&row.body).is_ok_and(|v| v.report.is_some());
+        let endpoint = if report {
+            &self.changes
+        } else {
+            &self.endpoint
+        };
+        endpoint
             .send(row, |view| pagerduty_event(view, key, template, link))
             .await
     }
@@ -187,6 +224,22 @@ pub fn pagerduty_event(
     template: Option<&str>,
     link_url: Option<&str>,
 ) -> Value {
+    if let Some(r) = &view.report {
+        // A Change Event (no event_action, no dedup_key): it never opens an incident.
+        return json!({
+            "routing_key": routing_key,
+            "payload": {
+                "summary": clip(&view.title(template), 1024),
+                "timestamp": view.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "source": format!("{}/{}", view.device, r.line),
+                "custom_details": {
+                    "line": r.line, "in": r.entered, "out": r.out, "occupancy": r.occupancy,
+                    "total_in": r.total_in, "total_out": r.total_out,
+                    "interval_start": r.interval_start, "interval_end": r.interval_end,
+                },
+            },
+        });
+    }
     if view.ended() {
         return json!({
             "routing_key": routing_key,

@@ -7,7 +7,7 @@
 mod receiver;
 mod rtsp;
 
-pub use receiver::{Answer, Received, Receiver};
+pub use receiver::{Answer, Received, Receiver, PATH_HEADER};
 pub use rtsp::{RtspClipServer, RtspServerError};
 
 use crate::app::{self, AppError, RunOptions};

@@ -132,8 +132,12 @@ impl Drop for Receiver {
     }
 }
 
+/// The header under which [`Received::headers`] records the request's path.
+pub const PATH_HEADER: &str = "x-received-path";
+
 async fn handle(
     State(inner): State<Arc<Inner>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap) {
@@ -172,6 +176,7 @@ async fn handle(
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .chain([(PATH_HEADER.to_string(), uri.path().to_string())])
             .collect(),
         body: body.to_vec(),
         verified,

@@ -254,6 +254,89 @@ async fn pagerduty_retries_keep_the_dedup_key_and_an_ended_alert_resolves() {
     assert_eq!(resolve.1["dedup_key"], ids[0].as_str());
 }
 
+fn report(id: &str) -> Vec<u8> {
+    format!(
+        r#"{{"type":"count.report","timestamp":"2026-12-06T10:45:00.000Z","data":{{"alert_id":"{id}","device_id":"gw-dock-01","site":"warehouse-7","line":"pit","cameras":["north"],"interval_start":"2026-12-06T10:30:00.000Z","interval_end":"2026-12-06T10:45:00.000Z","in":3,"out":1,"occupancy":2,"total_in":9,"total_out":7,"since":"2026-12-06T03:00:00.000Z","labels":{{"person":{{"in":3,"out":1,"occupancy":2}}}}}}}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_reports_reach_people_as_a_summary_and_never_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(0, None, None).await.unwrap();
+    receiver.set_answer(Answer::Status(202));
+    let outbox = open_outbox(dir.path());
+    let (fired_id, report_id, slack_id) = (
+        ulid::Ulid::new().to_string(),
+        ulid::Ulid::new().to_string(),
+        ulid::Ulid::new().to_string(),
+    );
+    outbox
+        .with(|o| {
+            o.commit(&[
+                alert(fired(&fired_id, "high", None), &fired_id, "pager"),
+                alert(report(&report_id), &report_id, "pager"),
+                alert(report(&slack_id), &slack_id, "slack"),
+            ])
+        })
+        .unwrap();
+    let pager = sink_config(&format!(
+        "name = \"pager\"\nkind = \"pagerduty\"\nurl = \"{}/v2/enqueue\"\nrouting_key = \"R0UTINGKEY0123456789abcdefabcdef\"",
+        receiver.url()
+    ));
+    let slack = sink_config(&format!(
+        "name = \"slack\"\nkind = \"slack\"\nurl = \"{}/slack\"",
+        receiver.url()
+    ));
+    let (c1, t1) = worker(&outbox, &pager);
+    let (c2, t2) = worker(&outbox, &slack);
+    let done = wait_until(Duration::from_secs(20), || delivered(&outbox) == 3).await;
+    c1.cancel();
+    c2.cancel();
+    t1.await.unwrap();
+    t2.await.unwrap();
+    assert!(done, "{:?}", outbox.with(|o| o.stats()));
+    let got = receiver.received();
+    let path = |r: &watchpost::demo::Received| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == watchpost::demo::PATH_HEADER)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let body =
+        |r: &watchpost::demo::Received| -> Value { serde_json::from_slice(&r.body).expect("JSON") };
+    // The alert pages (Events API); the report is a Change Event beside it, which never does.
+    let trigger = got
+        .iter()
+        .find(|r| body(r)["dedup_key"] == fired_id.as_str())
+        .expect("trigger");
+    assert!(path(trigger).ends_with("/v2/enqueue"), "{}", path(trigger));
+    let change = got
+        .iter()
+        .find(|r| path(r).ends_with("/v2/change/enqueue"))
+        .expect("the report as a change event");
+    let c = body(change);
+    assert!(
+        c.get("event_action").is_none() && c.get("dedup_key").is_none(),
+        "{c}"
+    );
+    assert_eq!(
+        c["payload"]["summary"],
+        "Counts on pit: 3 in, 1 out, 2 inside"
+    );
+    assert_eq!(c["payload"]["custom_details"]["total_in"], 9);
+    // Slack: the same summary as the header, the figures as fields.
+    let s = body(
+        got.iter()
+            .find(|r| path(r).ends_with("/slack"))
+            .expect("slack message"),
+    );
+    assert_eq!(s["text"], "Counts on pit: 3 in, 1 out, 2 inside");
+    assert!(s.to_string().contains("*Inside now*\\n2"), "{s}");
+}
+
 /// The SMTP server as a child process; dropping it kills it.
 struct Smtp(Child);
 
