@@ -21,8 +21,9 @@
 //!   (and `detect::fastops`, plane-wise stand-ins for three of tract's slow operators), and
 //!   the motion gate that decides which frames reach the model.
 //! - [`rules`]: tracks objects across frames and turns them into [`rules::RuleHit`]s: labels,
-//!   median confidence, area, zones, count, dwell, schedule, cooldown, `alert.ended`; all timed
-//!   by a [`clock::Clock`].
+//!   median confidence, area, zones, count, dwell, schedule, cooldown, `alert.ended`; lines
+//!   (crossings counted per line and label, occupancy, the periodic `count.report`, kept in
+//!   [`rules::SharedCounts`] and committed with the alerts); all timed by a [`clock::Clock`].
 //! - [`evidence`]: the JPEG snapshot of each alert's frame, boxes and zone drawn, with retention.
 //! - [`outbox`]: the commit point. SQLite (WAL, `synchronous=FULL`), one row per alert × sink;
 //!   nothing is acknowledged anywhere before it is committed here.
@@ -47,7 +48,7 @@
 //!   local receiver that verifies every signature.
 //!
 //! Leaves, used by several rooms and using none: [`clock`] (wall time behind a trait),
-//! [`geometry`] (IoU, polygons, anchor points), [`imaging`] (the one resize filter),
+//! [`geometry`] (IoU, polygons, anchor points, line sides and crossings), [`imaging`] (the one resize filter),
 //! [`reconcile`] ("apply this list by name": added / restarted / unchanged / removed),
 //! [`template`] (people's alert titles).
 //!
