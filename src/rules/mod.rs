@@ -159,6 +159,27 @@ struct Pending {
     line: Option<LineEvent>,
 }
 
+impl Pending {
+    /// The `alert.ended` closing `incident` (the fired alert's id and start).
+    fn ended(
+        idx: usize,
+        (fired_alert_id, started_at): (Ulid, DateTime<Utc>),
+        camera: String,
+        line: Option<LineEvent>,
+    ) -> Self {
+        Self {
+            idx,
+            kind: HitKind::Ended {
+                fired_alert_id,
+                started_at,
+            },
+            objects: Vec::new(),
+            camera,
+            line,
+        }
+    }
+}
+
 /// Where a track stands with respect to one zone.
 #[derive(Debug, Clone, Default)]
 struct ZoneState {
@@ -573,18 +594,9 @@ impl Engine {
             let active = scheduled && qualifying.len() >= cfg.min_count as usize;
             let state = self.state.entry((idx, camera.clone())).or_default();
             if !active {
-                if let Some((fired_id, started)) = state.incident.take() {
+                if let Some(incident) = state.incident.take() {
                     if cfg.emit_ended {
-                        hits.push(Pending {
-                            idx,
-                            kind: HitKind::Ended {
-                                fired_alert_id: fired_id,
-                                started_at: started,
-                            },
-                            objects: Vec::new(),
-                            camera: camera.to_string(),
-                            line: None,
-                        });
+                        hits.push(Pending::ended(idx, incident, camera.to_string(), None));
                     }
                 }
                 continue;
@@ -704,17 +716,8 @@ impl Engine {
             let key: Arc<str> = Arc::from(format!("line:{name}"));
             let state = self.state.entry((idx, key)).or_default();
             if !(scheduled && out_of_bounds) {
-                if let Some((fired_id, started)) = state.incident.take() {
-                    hits.push(Pending {
-                        idx,
-                        kind: HitKind::Ended {
-                            fired_alert_id: fired_id,
-                            started_at: started,
-                        },
-                        objects: Vec::new(),
-                        camera,
-                        line: Some(event),
-                    });
+                if let Some(incident) = state.incident.take() {
+                    hits.push(Pending::ended(idx, incident, camera, Some(event)));
                 }
                 continue;
             }

@@ -62,6 +62,17 @@ fn a_good_config_passes() {
     assert!(out.contains("ok (1 cameras, 1 rules, 1 sinks)"), "{out}");
 }
 
+/// `out` names a problem at the line of `needle` with `field` and `words`.
+#[track_caller]
+fn expect_in(out: &str, text: &str, needle: &str, field: &str, words: &str) {
+    let line = line_of(text, needle);
+    assert!(
+        out.lines()
+            .any(|l| l.contains(&format!(":{line}:")) && l.contains(field) && l.contains(words)),
+        "{field}: want line {line} and `{words}` in:\n{out}"
+    );
+}
+
 #[track_caller]
 fn expect_problem(text: &str, line_needle: &str, field: &str, words: &str) {
     let (ok, out, path) = check(text);
@@ -129,13 +140,7 @@ fn references_labels_and_schedules_are_checked() {
             "no camera named \"dock-west\"",
         ),
     ] {
-        let line = line_of(&text, needle);
-        assert!(
-            out.lines().any(|l| l.contains(&format!(":{line}:"))
-                && l.contains(field)
-                && l.contains(words)),
-            "{field}: want line {line} and `{words}` in:\n{out}"
-        );
+        expect_in(&out, &text, needle, field, words);
     }
     assert!(out.contains("4 problem(s)"), "{out}");
 }
@@ -594,13 +599,7 @@ events = []
             "an empty events list sends nothing",
         ),
     ] {
-        let line = line_of(&text, needle);
-        assert!(
-            out.lines().any(|l| l.contains(&format!(":{line}:"))
-                && l.contains(field)
-                && l.contains(words)),
-            "{field}: want line {line} and `{words}` in:\n{out}"
-        );
+        expect_in(&out, &text, needle, field, words);
     }
     // The occupancy rule's direction is its own problem, on the last `direction` line.
     assert!(
