@@ -516,8 +516,12 @@ in = "upwards"
 report_minutes = 0
 occupancy_reset = "3am"
 
-[[line]]
+[[zone]]
 name = "gate"
+polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
+
+[[line]]
+name = "gate"  # the line
 points = [[0.2, 0.5], [0.2, 0.5], [0.8, 1.5]]
 
 [[rule]]
@@ -592,6 +596,11 @@ events = []
             "min_occupancy = 5",
             "rule[3].min_occupancy",
             "above max_occupancy 2",
+        ),
+        (
+            "name = \"gate\"  # the line",
+            "line[1].name",
+            "already a zone's name",
         ),
         (
             "events = []",
