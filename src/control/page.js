@@ -347,10 +347,50 @@ function alertRow(a) {
             el("td", { textContent: d.camera || a.camera || "" }),
             el("td", {}, el("div", { textContent: d.rule || a.rule || "" }), el("div", { className: "muted", textContent: what })));
   const pic = el("td", { className: "thumb" });
-  if (d.snapshot) { const src = `/api/snapshots/${encodeURIComponent(d.snapshot)}`; pic.append(el("a", { href: src, target: "_blank" }, el("img", { src, alt: "snapshot", loading: "lazy" }))); }
+  if (d.snapshot) pic.append(el("img", { src: `/api/snapshots/${encodeURIComponent(d.snapshot)}`, alt: "snapshot", loading: "lazy" }));
   tr.append(pic);
+  // The row (thumbnail included) opens the alert's detail: the picture large, the payload,
+  // and what became of it at each sink.
+  tr.onclick = () => openAlert(tr.dataset.alertId);
   return tr;
 }
+
+// ---- one alert: its picture, payload and delivery chain -------------------------------
+const when = (t) => (t ? new Date(t).toLocaleString() : "–");
+let shownAlert = null;
+async function openAlert(id) {
+  if (shownAlert !== id) $("alert-replay-result").textContent = "";
+  shownAlert = id;
+  const r = await api(`/api/alerts/${encodeURIComponent(id)}`);
+  if (r.status !== 200) { flash(errorOf(r)); return; }
+  const a = r.body, d = (a.body && a.body.data) || {};
+  $("alert-title").textContent = `${a.rule} on ${a.camera} · ${a.severity}`;
+  const pic = $("alert-picture");
+  if (d.snapshot) { pic.src = `/api/snapshots/${encodeURIComponent(d.snapshot)}`; show("alert-picture", true); } else show("alert-picture", false);
+  $("alert-payload").textContent = JSON.stringify(a.body, null, 2);
+  const chain = [el("li", { dataset: { step: "committed" }, textContent: `committed ${when(a.created_at)} (alert ${a.alert_id})` })];
+  for (const row of a.deliveries) {
+    const attempts = el("ul", {}, ...row.attempts.map((t) => el("li", { dataset: { attempt: row.sink },
+      textContent: `${when(t.at)} · ${t.status ? "HTTP " + t.status : "no answer"} · ${t.latency_ms} ms${t.error ? " · " + t.error : ""}` })));
+    const fate = row.state === "delivered" ? `delivered ${when(row.delivered_at)}`
+      : row.state === "dead" ? `dead: ${row.last_error || "gave up"}` : `pending, next attempt ${when(row.next_attempt_at)}`;
+    const li = el("li", { dataset: { chainSink: row.sink, state: row.state } },
+      el("strong", { textContent: `${row.sink}: ` }), el("span", { className: row.state === "dead" ? "error" : row.state === "delivered" ? "ok" : "", textContent: fate }), attempts);
+    if (row.state === "dead") {
+      li.append(el("button", { type: "button", textContent: "Replay", className: "replay-one", onclick: async () => {
+        const rr = await api(`/api/dead-letters/${row.id}/replay`, { method: "POST" });
+        $("alert-replay-result").replaceChildren(el("span", { className: rr.status === 200 ? "ok" : "error", textContent: rr.status === 200 ? `replayed · ${rr.body.warnings.join(" ") || "queued again"}` : errorOf(rr) }));
+        openAlert(id); refresh();
+      } }));
+    }
+    chain.push(li);
+  }
+  if (!a.deliveries.length) chain.push(el("li", { className: "muted", textContent: "no sink took this alert (routing sent it nowhere)" }));
+  $("alert-chain").replaceChildren(...chain);
+  show("alert-detail", true);
+  $("alert-detail").scrollIntoView({ behavior: "instant", block: "start" });
+}
+$("alert-close").addEventListener("click", () => show("alert-detail", false));
 async function refresh() {
   const [cams, health, dead, counted] = await Promise.all([api("/api/cameras"), api("/api/health"), api("/api/dead-letters"), api("/api/lines")]);
   if (cams.status === 401) return start();

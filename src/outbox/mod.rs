@@ -164,7 +164,7 @@ pub enum Next {
     Dead,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRow {
     pub at: String,
     pub status: Option<u16>,
@@ -178,14 +178,38 @@ pub struct RecentAlert {
     /// Its place in the outbox: the page asks for older ones with `before=seq`.
     pub seq: i64,
     pub alert_id: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
+    /// When it was committed (RFC 3339, like every time the API gives).
+    pub created_at: String,
     pub camera: String,
     pub rule: String,
     pub severity: String,
     /// The payload as committed (`alert.fired` / `alert.ended`).
     #[schema(value_type = Object)]
     pub body: serde_json::Value,
+}
+
+/// One alert and what became of it at each sink: the committed body and, per sink, every
+/// attempt (time, status, latency, error) and where the row stands now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlertDetail {
+    #[serde(flatten)]
+    pub alert: RecentAlert,
+    pub deliveries: Vec<DeliveryChain>,
+}
+
+/// One sink's row of an alert.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryChain {
+    /// The delivery row's id (what `POST /api/dead-letters/{id}/replay` takes).
+    pub id: i64,
+    pub sink: String,
+    pub state: RowState,
+    /// Pending rows: when the next attempt is due.
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+    /// Oldest first.
+    pub attempts: Vec<AttemptRow>,
 }
 
 /// Which alerts a listing wants; `None` = any.

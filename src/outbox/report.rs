@@ -2,8 +2,8 @@
 //! row listings and attempt histories.
 
 use super::{
-    ms_to_rfc3339, wal_path, Activity, AlertFilter, AttemptRow, ListedRow, Outbox, OutboxError,
-    RecentAlert, RowState, SinkStats, Stats,
+    ms_to_rfc3339, wal_path, Activity, AlertDetail, AlertFilter, AttemptRow, DeliveryChain,
+    ListedRow, Outbox, OutboxError, RecentAlert, RowState, SinkStats, Stats,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -166,7 +166,7 @@ impl Outbox {
                     Ok(RecentAlert {
                         seq: r.get(0)?,
                         alert_id: r.get(1)?,
-                        created_at: r.get(2)?,
+                        created_at: ms_to_rfc3339(r.get(2)?),
                         camera: r.get(3)?,
                         rule: r.get(4)?,
                         severity: r.get(5)?,
@@ -176,6 +176,66 @@ impl Outbox {
             )
             .and_then(|it| it.collect::<Result<Vec<_>, _>>());
         rows.map_err(|e| self.err(e))
+    }
+
+    /// One alert by id with its delivery chain; `None` when the outbox does not hold it (never
+    /// committed, or removed by retention).
+    pub fn alert_detail(&self, alert_id: &str) -> Result<Option<AlertDetail>, OutboxError> {
+        let alert = self
+            .conn
+            .query_row(
+                "SELECT seq, alert_id, created_at, camera, rule, severity, CAST(body AS BLOB)
+                 FROM alerts WHERE alert_id = ?1",
+                params![alert_id],
+                |r| {
+                    let body: Vec<u8> = r.get(6)?;
+                    Ok(RecentAlert {
+                        seq: r.get(0)?,
+                        alert_id: r.get(1)?,
+                        created_at: ms_to_rfc3339(r.get(2)?),
+                        camera: r.get(3)?,
+                        rule: r.get(4)?,
+                        severity: r.get(5)?,
+                        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(alert) = alert else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, sink, state, next_attempt_at, delivered_at, last_error
+                 FROM deliveries WHERE alert_seq = ?1 ORDER BY sink",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![alert.seq], |r| {
+                let state = RowState::parse(&r.get::<_, String>(2)?);
+                Ok(DeliveryChain {
+                    id: r.get(0)?,
+                    sink: r.get(1)?,
+                    next_attempt_at: (state == RowState::Pending)
+                        .then(|| r.get::<_, i64>(3).map(ms_to_rfc3339))
+                        .transpose()?,
+                    state,
+                    delivered_at: r.get::<_, Option<i64>>(4)?.map(ms_to_rfc3339),
+                    last_error: r.get(5)?,
+                    attempts: Vec::new(),
+                })
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        drop(stmt);
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for mut d in rows {
+            d.attempts = self.attempts(d.id)?;
+            deliveries.push(d);
+        }
+        Ok(Some(AlertDetail { alert, deliveries }))
     }
 
     /// Alerts per rule and per camera since `since_ms`, with the newest one's time (for the

@@ -194,6 +194,32 @@ await step("a real alert of the new rule appears live", async () => {
   await page.locator("#alerts-section").scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${out}/6-live-alert.png`, fullPage: true });
 });
+await step("an alert's detail shows its delivery chain, and its dead row replays from there", async () => {
+  // A dock-person alert: dead at the refusing receiver (400 twice), delivered to ops.
+  const handle = await page.waitForFunction(() => {
+    const row = [...document.querySelectorAll("#dead tr")].find((r) => r.textContent.includes("dock-person"));
+    return row && row.dataset.alertId;
+  }, null, { timeout: 60000 });
+  const id = await handle.jsonValue();
+  await page.click(`#alerts tr[data-alert-id="${id}"] td`);
+  await page.waitForSelector('#alert-chain [data-chain-sink="ops"][data-state="delivered"]', { timeout: 10000 });
+  await page.waitForSelector('#alert-chain [data-chain-sink="receiver"][data-state="dead"]', { timeout: 10000 });
+  const refused = await text('#alert-chain [data-chain-sink="receiver"]');
+  if ((refused.match(/HTTP 400/g) || []).length < 2) throw new Error(`the refused attempts are not listed: ${refused}`);
+  const delivered = await text('#alert-chain [data-chain-sink="ops"]');
+  if (!/delivered .*HTTP 200/s.test(delivered)) throw new Error(`the delivered attempt is not listed: ${delivered}`);
+  if (!(await text("#alert-chain")).includes("committed")) throw new Error("no commit step");
+  if (!(await page.isVisible("#alert-picture"))) throw new Error("no snapshot in the detail");
+  if (!(await page.textContent("#alert-payload")).includes(id)) throw new Error("the payload is not the alert's");
+  await noSideways("alert-detail");
+  await page.screenshot({ path: `${out}/6b-alert-detail.png`, fullPage: true });
+  await page.click('#alert-chain [data-chain-sink="receiver"] button.replay-one');
+  await page.waitForFunction(() => {
+    const t = document.querySelector("#alert-replay-result").textContent;
+    return t.includes("replayed") && t.includes("still failed on its last attempt (HTTP 400)");
+  }, null, { timeout: 10000 });
+  await page.click("#alert-close");
+});
 await step("replay dead letters", async () => {
   await page.waitForSelector("#dead tr", { timeout: 60000 });
   // One row, with the warning that its sink still refuses (the receiver answers 400).

@@ -108,6 +108,28 @@ pub(super) async fn api_alerts(
     }
 }
 
+/// One alert with its delivery chain: the committed body, and per sink every attempt (time,
+/// status, latency, error) and where the row stands (pending with its next attempt,
+/// delivered, or dead and replayable by its id).
+#[utoipa::path(get, path = "/api/alerts/{id}", tag = "alerts", params(("id" = String, Path, description = "the alert id (a ULID)")), responses((status = 200, body = crate::outbox::AlertDetail), (status = 401, body = ApiError), (status = 404, body = ApiError)), security(("session" = []), ("token" = [])))]
+pub(super) async fn api_alert(State(w): State<Web>, _: Reader, Path(id): Path<String>) -> Response {
+    let wanted = id.clone();
+    match w
+        .gw
+        .telemetry
+        .outbox
+        .call(move |o| o.alert_detail(&wanted))
+        .await
+    {
+        Ok(Some(detail)) => Json(detail).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id} in the outbox (never committed, or removed by retention)"),
+        ),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
 /// New alerts as they are committed, as Server-Sent Events (one `alert` event each).
 #[utoipa::path(get, path = "/api/events", tag = "alerts", responses((status = 200, description = "Server-Sent Events: one `alert` event per committed alert (its payload)", body = String, content_type = "text/event-stream"), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_events(State(w): State<Web>, _: Reader) -> Response {

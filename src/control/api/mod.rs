@@ -163,7 +163,7 @@ impl utoipa::Modify for Security {
         devices::api_camera_snapshot,
         config::api_config_put, config::api_rollback, config::api_items, config::api_item_create, config::api_item_put,
         config::api_item_delete, devices::api_sink_test, alerts::api_dead_letters,
-        devices::api_lines, devices::api_line_reset,
+        devices::api_lines, devices::api_line_reset, alerts::api_alert,
     ),
     // Path parameters' schemas are not collected from `params(...)` by themselves.
     components(schemas(Section, crate::config::Severity)),
@@ -211,6 +211,7 @@ pub(super) fn routes() -> Router<Web> {
             post(alerts::api_replay_one),
         )
         .route("/api/alerts", get(alerts::api_alerts))
+        .route("/api/alerts/{id}", get(alerts::api_alert))
         .route("/api/events", get(alerts::api_events))
         .route("/api/snapshots/{id}", get(alerts::api_snapshot))
         .route(

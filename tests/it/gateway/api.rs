@@ -277,6 +277,9 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
 
     // The zone becomes the whole frame, on the dock camera only.
     let yard_before = admin.camera("yard").await.unwrap();
+    // The first delivery after the change is refused once (retried and delivered): the
+    // alert's detail shows both attempts.
+    gw.receiver.script(&[Answer::Status(500)]);
     let changed_at = chrono::Utc::now().timestamp_millis();
     let t0 = std::time::Instant::now();
     let lane = serde_json::json!({"name": "lane", "cameras": ["dock"],
@@ -294,7 +297,13 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
     let fired_on = |alerts: &serde_json::Value, camera: &str| {
         alerts.as_array().map_or(0, |a| {
             a.iter()
-                .filter(|a| a["camera"] == camera && a["created_at"].as_i64() >= Some(changed_at))
+                .filter(|a| {
+                    a["camera"] == camera
+                        && a["created_at"]
+                            .as_str()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .is_some_and(|t| t.timestamp_millis() >= changed_at)
+                })
                 .count()
         })
     };
@@ -316,6 +325,7 @@ async fn a_zone_changed_through_the_api_changes_which_alerts_fire_live() {
         "no dock alert after {dock_seen} dock frames: {alerts}"
     );
     alert_queries(&admin).await;
+    alert_chain(&admin).await;
     // Let the yard camera pass its people once more: the zone is not on it.
     admin.until_detected("yard", LOOP_FRAMES).await;
     let alerts = admin.json(Method::GET, "/api/alerts", None).await.1;
@@ -647,6 +657,63 @@ async fn edits_lose_nothing(admin: &Admin, dock: &serde_json::Value) {
         "zone \"lane\" is used by rule \"person-seen\"; change it first"
     );
     assert_eq!(file().await, after_first);
+}
+
+/// `GET /api/alerts/{id}`: the committed body and, per sink, every attempt in order; the alert
+/// whose first attempt was refused shows the 500, then the 200 and its delivery time.
+async fn alert_chain(admin: &Admin) {
+    use reqwest::Method;
+    let mut found = None;
+    for _ in 0..100 {
+        let (_, all) = admin.json(Method::GET, "/api/alerts?limit=500", None).await;
+        for a in all.as_array().cloned().unwrap_or_default() {
+            let id = a["alert_id"].as_str().unwrap_or("").to_string();
+            let (status, detail) = admin
+                .json(Method::GET, &format!("/api/alerts/{id}"), None)
+                .await;
+            assert_eq!(status, 200, "{detail}");
+            let row = &detail["deliveries"][0];
+            let codes: Vec<u64> = row["attempts"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|t| t["status"].as_u64()).collect())
+                .unwrap_or_default();
+            if codes.first() == Some(&500) && row["state"] == "delivered" {
+                assert_eq!(codes, [500, 200], "{detail}");
+                found = Some(detail);
+                break;
+            }
+        }
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let detail = found.expect("an alert refused once, then delivered");
+    let row = &detail["deliveries"][0];
+    assert_eq!(row["sink"], "receiver");
+    assert_eq!(detail["body"]["data"]["alert_id"], detail["alert_id"]);
+    // One time format: RFC 3339 everywhere in the answer.
+    for t in [
+        &detail["created_at"],
+        &row["delivered_at"],
+        &row["attempts"][0]["at"],
+        &row["attempts"][1]["at"],
+    ] {
+        let text = t.as_str().unwrap_or("");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            "{t} in {detail}"
+        );
+    }
+    assert!(row["attempts"][0]["at"].as_str() <= row["attempts"][1]["at"].as_str());
+    let (status, missing) = admin
+        .json(Method::GET, "/api/alerts/01JD0000000000000000000000", None)
+        .await;
+    assert_eq!(status, 404, "{missing}");
+    assert!(
+        missing["error"].as_str().unwrap_or("").contains("no alert"),
+        "{missing}"
+    );
 }
 
 /// `GET /api/alerts`: filters select, paging walks back, and every bad parameter is a 400

@@ -59,6 +59,7 @@ async fn the_web_page_works_in_a_real_browser() {
         "5-test-alert.png",
         "4b-line.png",
         "6-live-alert.png",
+        "6b-alert-detail.png",
         "7-logged-out.png",
     ] {
         assert!(artifacts.join(shot).is_file(), "no screenshot {shot}");
