@@ -45,6 +45,9 @@ pub struct CameraSnapshot {
     pub fps: f64,
     /// How long the last frame the detector took had waited since it arrived.
     pub frame_age_ms: Option<f64>,
+    /// Seconds the camera has been in `state` ("connecting for 12 s").
+    #[serde(default)]
+    pub state_for_s: Option<f64>,
 }
 
 /// A rule or camera that normally fires and has been silent for `[health] silence_minutes`:

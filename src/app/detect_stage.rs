@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::detect::{DetectError, Detector, DetectorSpec, MotionGate};
 use crate::evidence::SnapshotStore;
 use crate::rules::{Engine, HitKind};
-use crate::telemetry::Counters;
+use crate::telemetry::{Counters, Sighting};
 use crate::video::LatestFrames;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -180,7 +180,25 @@ pub(super) fn detect_loop(
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         counters.inference.observe(took.as_secs_f64());
         counters.frames_detected.fetch_add(1, Ordering::Relaxed);
-        for mut hit in engine.evaluate(&frame.camera, frame.captured_at, &detections) {
+        let hits_of_frame = engine.evaluate(&frame.camera, frame.captured_at, &detections);
+        let seen: Vec<Sighting> = engine
+            .tracks(&frame.camera)
+            .iter()
+            .filter(|t| t.confirmed && t.misses == 0)
+            .map(|t| Sighting {
+                track_id: t.id,
+                label: t.label.clone(),
+                confidence: t.median_score(),
+                bbox: t.bbox,
+            })
+            .collect();
+        counters
+            .live
+            .lock()
+            .entry(frame.camera.to_string())
+            .or_default()
+            .record(took, seen);
+        for mut hit in hits_of_frame {
             if let (Some(store), HitKind::Fired) = (snapshots, &hit.kind) {
                 // Evidence is best effort: an alert without its picture is still an alert.
                 match store.save(&frame, &hit) {

@@ -355,6 +355,29 @@ function alertRow(a) {
   return tr;
 }
 
+// ---- camera cards: the live picture with what the detector sees ------------------------
+const ago = (s) => (s == null ? "–" : s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
+// The picture with the camera's zones (grey), lines (blue, "in" arrow) and the current
+// detections' boxes (green, with label and confidence) drawn over it.
+function overlaid(img, c) {
+  const svg = svgEl("svg", { viewBox: "0 0 1 1", preserveAspectRatio: "none", class: "overlay", "data-overlay": c.name });
+  const mine = (x) => !x.cameras || x.cameras.includes(c.name);
+  for (const z of zones.filter(mine))
+    svg.append(svgEl("polygon", { points: z.polygon.map((q) => q.join(",")).join(" "), fill: "#8883", stroke: "#ccc", "stroke-width": 1.5, "vector-effect": "non-scaling-stroke" }));
+  for (const l of lines.filter(mine)) {
+    svg.append(svgEl("polyline", { points: l.points.map((q) => q.join(",")).join(" "), fill: "none", stroke: "#39f", "stroke-width": 2.5, "vector-effect": "non-scaling-stroke" }));
+    const [[x1, y1], [x2, y2]] = inArrow(l.points, l.in);
+    svg.append(svgEl("line", { x1, y1, x2, y2, stroke: "#39f", "stroke-width": 2, "vector-effect": "non-scaling-stroke" }));
+  }
+  for (const o of c.objects || []) {
+    const [x1, y1, x2, y2] = o.box;
+    const r = svgEl("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, fill: "none", stroke: "#2d2", "stroke-width": 2, "vector-effect": "non-scaling-stroke", class: "det" });
+    const t = svgEl("title", {}); t.textContent = `${o.label} ${o.confidence.toFixed(2)} (track ${o.track_id})`; r.append(t); svg.append(r);
+    const label = svgEl("text", { x: x1, y: Math.max(0.04, y1 - 0.01), "font-size": 0.045, fill: "#2d2" }); label.textContent = `${o.label} ${o.confidence.toFixed(2)}`; svg.append(label);
+  }
+  return el("div", { className: "stage" }, img, svg);
+}
+
 // ---- one alert: its picture, payload and delivery chain -------------------------------
 const when = (t) => (t ? new Date(t).toLocaleString() : "–");
 let shownAlert = null;
@@ -410,12 +433,16 @@ async function refresh() {
       next.onload = () => { img.src = next.src; };
       next.src = `/api/cameras/${encodeURIComponent(c.name)}/snapshot?t=${Date.now()}`;
     }
-    const title = el("div", {}, el("strong", { textContent: c.name + " " }), el("span", { className: "state " + c.state, textContent: c.state }));
-    const info = el("div", { className: "muted", textContent:
-      `${c.fps.toFixed(1)} fps · frame age ${c.frame_age_ms != null ? c.frame_age_ms.toFixed(0) + " ms" : "–"}` + (c.last_error ? ` · ${c.last_error}` : "") });
+    // The state with its age, and "stale picture" when frames stopped reaching the detector.
+    const stale = c.state === "streaming" && c.last_detection_s != null && c.last_detection_s > 5;
+    const stateText = stale ? `stale picture (no detection for ${ago(c.last_detection_s)})` : `${c.state} for ${ago(c.state_for_s)}`;
+    const title = el("div", {}, el("strong", { textContent: c.name + " " }), el("span", { className: "state " + (stale ? "stale" : c.state), dataset: { cameraState: c.name }, textContent: stateText }));
+    const info = el("div", { className: "muted", dataset: { cameraInfo: c.name }, textContent:
+      `${c.detect_fps != null ? c.detect_fps.toFixed(1) : "–"} detections/s · ${c.inference_ms != null ? c.inference_ms.toFixed(0) + " ms" : "–"} inference · ${c.frames_gated} gated · ` +
+      `${c.alerts_24h} alerts in 24 h${c.last_alert_at ? " (last " + new Date(c.last_alert_at).toLocaleTimeString() + ")" : ""}` + (c.last_error ? ` · ${c.last_error}` : "") });
     const item = (window.cameraItems || {})[c.name];
     const zoneBtn = el("button", { type: "button", textContent: "Zone", className: "zone", onclick: () => openZoneEditor(c.name) });
-    const picture = img.src || c.state === "streaming" ? img : el("div", { className: "nopic", textContent: "no picture yet" });
+    const picture = img.src || c.state === "streaming" ? overlaid(img, c) : el("div", { className: "nopic", textContent: "no picture yet" });
     // The live counts of every line drawn on this camera.
     const counts = lines.filter((l) => !l.cameras || l.cameras.includes(c.name))
       .map((l) => el("div", { className: "muted counts", dataset: { lineCounts: l.name }, textContent: `line ${l.name}: ${countText(countsOf(l.name))}` }));

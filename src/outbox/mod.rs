@@ -324,7 +324,8 @@ fn wal_path(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn ms_to_rfc3339(ms: i64) -> String {
+/// Unix milliseconds as the API's one time format (RFC 3339, milliseconds, UTC).
+pub fn ms_to_rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .map(crate::clock::rfc3339_ms)
         .unwrap_or_else(|| ms.to_string())

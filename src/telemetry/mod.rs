@@ -9,13 +9,13 @@
 mod metrics;
 
 use crate::outbox::{OutboxError, SharedOutbox};
-use crate::video::{CameraState, Cameras};
+use crate::video::{CameraSnapshot, CameraState, Cameras};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 pub use watchpost_contracts::health::{Anomaly, CameraHealth, Health};
 
 impl Default for Counters {
@@ -56,6 +56,7 @@ impl Default for Counters {
             live_alerts: tokio::sync::broadcast::channel(64).0,
             detector_beat: Default::default(),
             line_counts: Default::default(),
+            live: Default::default(),
         }
     }
 }
@@ -91,6 +92,76 @@ pub struct Counters {
     pub detector_beat: Arc<crate::service::Heartbeat>,
     /// Every `[[line]]`'s counts (the rules add, the committer saves, the page resets).
     pub line_counts: crate::rules::SharedCounts,
+    /// Per camera, what the detector saw on its last frame (the page draws the boxes).
+    pub live: parking_lot::Mutex<HashMap<String, LiveCamera>>,
+}
+
+/// One camera's last detector turn, kept by the detector thread.
+#[derive(Debug, Clone, Default)]
+pub struct LiveCamera {
+    /// When each of the last detector turns on this camera finished (the achieved rate).
+    pub turns: std::collections::VecDeque<Instant>,
+    /// Inference time of the last frame, and a smoothed mean.
+    pub inference_ms: f64,
+    pub inference_ms_mean: f64,
+    /// The confirmed tracks on the last frame.
+    pub objects: Vec<Sighting>,
+}
+
+/// A tracked object on a camera's last frame; `box` is normalised `[x1, y1, x2, y2]`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Sighting {
+    pub track_id: u64,
+    pub label: String,
+    pub confidence: f32,
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+}
+
+impl LiveCamera {
+    /// Turns kept for the rate: about 4 s at 5 fps.
+    const TURNS: usize = 20;
+
+    pub fn record(&mut self, took: Duration, objects: Vec<Sighting>) {
+        let ms = took.as_secs_f64() * 1000.0;
+        self.inference_ms_mean = if self.turns.is_empty() {
+            ms
+        } else {
+            0.8 * self.inference_ms_mean + 0.2 * ms
+        };
+        self.inference_ms = ms;
+        self.objects = objects;
+        self.turns.push_back(Instant::now());
+        while self.turns.len() > Self::TURNS {
+            self.turns.pop_front();
+        }
+    }
+
+    /// Detector turns per second over the kept ones (`None` with fewer than two).
+    pub fn rate(&self) -> Option<f64> {
+        let (first, last) = (self.turns.front()?, self.turns.back()?);
+        let span = last.duration_since(*first).as_secs_f64();
+        (self.turns.len() >= 2 && span > 0.0).then(|| (self.turns.len() - 1) as f64 / span)
+    }
+}
+
+/// A camera as the local page shows it: its status, what the detector achieves on it, its
+/// alerts, and the objects on its last detected frame.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CameraView {
+    #[serde(flatten)]
+    pub status: CameraSnapshot,
+    /// Detector turns per second actually achieved on this camera (recent).
+    pub detect_fps: Option<f64>,
+    pub inference_ms: Option<f64>,
+    pub frames_gated: u64,
+    pub alerts_24h: i64,
+    /// The newest alert's time (RFC 3339).
+    pub last_alert_at: Option<String>,
+    /// Seconds since the detector last took a frame of this camera.
+    pub last_detection_s: Option<f64>,
+    /// Confirmed tracks on the last detected frame (empty when that frame is over 5 s old).
+    pub objects: Vec<Sighting>,
 }
 
 #[cfg(test)]
@@ -274,6 +345,41 @@ impl Telemetry {
             sinks,
             activity,
         })
+    }
+
+    /// Every camera with what the detector achieves on it and its alerts in 24 h.
+    pub async fn camera_views(&self) -> Result<Vec<CameraView>, TelemetryError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let activity = self
+            .outbox
+            .call(move |o| o.activity(now_ms - 24 * 3_600_000))
+            .await?;
+        let live = self.counters.live.lock().clone();
+        Ok(self
+            .cameras
+            .snapshots()
+            .into_iter()
+            .map(|status| {
+                let seen = activity
+                    .iter()
+                    .find(|a| a.kind == "camera" && a.name == status.name);
+                let l = live.get(&status.name);
+                let last = l.and_then(|l| l.turns.back()).map(|t| t.elapsed());
+                CameraView {
+                    detect_fps: l.and_then(LiveCamera::rate),
+                    inference_ms: l.map(|l| l.inference_ms_mean),
+                    frames_gated: self.gated(&status.name),
+                    alerts_24h: seen.map_or(0, |a| a.events),
+                    last_alert_at: seen.map(|a| crate::outbox::ms_to_rfc3339(a.last_ms)),
+                    last_detection_s: last.map(|d| d.as_secs_f64()),
+                    objects: match (l, last) {
+                        (Some(l), Some(d)) if d < Duration::from_secs(5) => l.objects.clone(),
+                        _ => Vec::new(),
+                    },
+                    status,
+                }
+            })
+            .collect())
     }
 
     pub async fn health(&self) -> Result<Health, TelemetryError> {

@@ -10,7 +10,8 @@ pub use watchpost_contracts::health::{CameraSnapshot, CameraState};
 /// What the rest of the program may know about a camera; never holds its credentials.
 pub struct CameraStatus {
     pub name: Arc<str>,
-    state: Mutex<(CameraState, Option<String>)>,
+    /// The state, the last error, and when the state began.
+    state: Mutex<(CameraState, Option<String>, std::time::Instant)>,
     pub frames_received: AtomicU64,
     pub frames_sampled: AtomicU64,
     /// `keyframes_only`: delta frames dropped before the decoder.
@@ -58,7 +59,7 @@ impl CameraStatus {
     pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
-            state: Mutex::new((CameraState::Connecting, None)),
+            state: Mutex::new((CameraState::Connecting, None, std::time::Instant::now())),
             frames_received: AtomicU64::new(0),
             frames_sampled: AtomicU64::new(0),
             delta_frames_dropped: AtomicU64::new(0),
@@ -70,6 +71,9 @@ impl CameraStatus {
 
     pub(super) fn set(&self, state: CameraState, error: Option<String>) {
         let mut s = self.state.lock();
+        if s.0 != state {
+            s.2 = std::time::Instant::now();
+        }
         s.0 = state;
         if error.is_some() || state == CameraState::Streaming {
             s.1 = error;
@@ -98,6 +102,7 @@ impl CameraStatus {
             sessions: self.sessions.load(Ordering::Relaxed),
             fps: self.fps.lock().fps(),
             frame_age_ms: None,
+            state_for_s: Some(s.2.elapsed().as_secs_f64()),
         }
     }
 }

@@ -49,6 +49,13 @@ await step("the camera streams with a live snapshot", async () => {
     const img = document.querySelector('.cam[data-camera="yard"] img');
     return img && img.complete && img.naturalWidth === 640;
   }, null, { timeout: 15000 });
+  // The card says what the detector achieves, with the state's age, and draws its boxes.
+  await page.waitForFunction(() => {
+    const info = document.querySelector('[data-camera-info="yard"]').textContent;
+    const state = document.querySelector('[data-camera-state="yard"]').textContent;
+    return /\d+\.\d detections\/s · \d+ ms inference · \d+ gated · \d+ alerts in 24 h/.test(info) && /^streaming for \d+ (s|min)$/.test(state);
+  }, null, { timeout: 20000 });
+  await page.waitForSelector('.cam[data-camera="yard"] svg[data-overlay="yard"] rect.det', { state: "attached", timeout: 20000 });
   await noSideways("dashboard");
   await page.screenshot({ path: `${out}/2-dashboard.png`, fullPage: true });
 });

@@ -9,9 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-#[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<crate::video::CameraSnapshot>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
+/// Every camera: its status and state's age, the detection rate achieved, inference time,
+/// frames gated, alerts in 24 h, and the objects on its last detected frame.
+#[utoipa::path(get, path = "/api/cameras", tag = "cameras", responses((status = 200, body = Vec<crate::telemetry::CameraView>), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
 pub(super) async fn api_cameras(State(w): State<Web>, _: Reader) -> Response {
-    Json(w.gw.telemetry.cameras.snapshots()).into_response()
+    match w.gw.telemetry.camera_views().await {
+        Ok(views) => Json(views).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }
 
 #[utoipa::path(get, path = "/api/health", tag = "cameras", responses((status = 200, body = crate::telemetry::Health), (status = 401, body = ApiError)), security(("session" = []), ("token" = [])))]
