@@ -198,6 +198,7 @@ pub(super) fn detect_loop(
             .entry(frame.camera.to_string())
             .or_default()
             .record(took, seen);
+        explain_watched(&engine, &frame.camera, counters);
         for mut hit in hits_of_frame {
             if let (Some(store), HitKind::Fired) = (snapshots, &hit.kind) {
                 // Evidence is best effort: an alert without its picture is still an alert.
@@ -213,5 +214,17 @@ pub(super) fn detect_loop(
         if let Some(c) = engine.counts().take_changed() {
             hits.push_counts(c);
         }
+    }
+}
+
+/// Fills in the dry-runs someone is watching on this camera; forgets unwatched ones.
+fn explain_watched(engine: &Engine, camera: &str, counters: &Counters) {
+    let mut runs = counters.dry_runs.lock();
+    runs.retain(|_, r| r.asked.elapsed() < crate::telemetry::DryRun::KEEP);
+    for ((rule, cam), run) in runs.iter_mut().filter(|((_, c), _)| c == camera) {
+        let answer = engine
+            .explain(rule, cam)
+            .ok_or_else(|| format!("no rule named \"{rule}\""));
+        run.answer = Some((Instant::now(), answer));
     }
 }

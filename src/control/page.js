@@ -198,7 +198,7 @@ async function loadItems() {
   $("rules").replaceChildren(...(rules.body || []).map((r) => el("div", { className: "item", dataset: { rule: r.name } },
     el("div", { className: "what" }, el("strong", { textContent: r.name + (r.enabled === false ? " (disabled)" : "") }),
       el("div", { className: "muted", textContent: `${(r.labels || []).join(", ")} ≥ ${r.min_confidence ?? 0.5} · ${typeof r.zone === "string" ? "zone " + r.zone : r.zone ? "own polygon" : "whole frame"} · ${(r.cameras || ["all cameras"]).join(", ")}` })),
-    actions("rule", r))));
+    actions("rule", r, [el("button", { type: "button", textContent: "Dry run", className: "dry", onclick: () => openDryRun(r) })]))));
   $("sinks").replaceChildren(...(sinks.body || []).map((s) => {
     const answer = el("span", { className: "answer" });
     const test = el("button", { type: "button", textContent: "Send test alert", className: "test" });
@@ -354,6 +354,37 @@ function alertRow(a) {
   tr.onclick = () => openAlert(tr.dataset.alertId);
   return tr;
 }
+
+// ---- the rule dry-run -----------------------------------------------------------------
+let dryTimer = null;
+function openDryRun(rule) {
+  $("dry-rule").textContent = rule.name;
+  const cams = rule.cameras || Object.keys(window.cameraItems || {});
+  $("dry-camera").replaceChildren(...cams.map((c) => el("option", { value: c, textContent: c })));
+  show("dry-run", true);
+  $("dry-run").scrollIntoView({ behavior: "instant", block: "start" });
+  clearInterval(dryTimer);
+  const tick = async () => {
+    if ($("dry-run").classList.contains("hidden")) { clearInterval(dryTimer); return; }
+    const cam = $("dry-camera").value;
+    const r = await api(`/api/rules/${encodeURIComponent(rule.name)}/dry-run?camera=${encodeURIComponent(cam)}`);
+    if (r.status !== 200) { $("dry-verdict").replaceChildren(el("span", { className: "error", textContent: errorOf(r) })); $("dry-tracks").replaceChildren(); return; }
+    const x = r.body, mark = (ok) => (ok ? "✓" : "✗");
+    $("dry-verdict").replaceChildren(el("strong", { className: x.would_fire ? "ok" : "", dataset: { wouldFire: String(x.would_fire) }, textContent: x.would_fire ? "Would fire now: " : "Would not fire: " }),
+      el("span", { textContent: x.why }),
+      el("span", { className: "muted", textContent: ` · schedule ${x.scheduled ? "open" : "closed"} · cooldown ${x.cooldown_left_s.toFixed(0)} s left · ${x.qualifying}/${x.min_count} tracks` + (x.occupancy != null ? ` · occupancy ${x.occupancy}` : "") }));
+    $("dry-tracks").replaceChildren(...x.tracks.map((t) => el("tr", { dataset: { track: t.track_id, label: t.label, qualifies: String(t.qualifies), inZone: String(t.in_zone), dwellOk: String(t.dwell_ok) } },
+      el("td", { textContent: `${t.track_id}${t.confirmed ? "" : " (new)"}` }), el("td", { textContent: `${mark(t.label_ok)} ${t.label}` }),
+      el("td", { textContent: `${mark(t.confidence_ok)} ${t.confidence.toFixed(2)}` }), el("td", { textContent: mark(t.area_ok) }),
+      el("td", { textContent: t.in_zone == null ? "whole frame" : t.in_zone ? "✓ inside" : "✗ outside" }),
+      el("td", { textContent: `${mark(t.dwell_ok)} ${t.dwell_s == null ? "–" : t.dwell_s.toFixed(1) + " s"}` }),
+      el("td", { textContent: t.fired_already ? "yes" : "no" }), el("td", { textContent: t.qualifies ? "✓ yes" : "✗ no" }))));
+    if (!x.tracks.length) $("dry-tracks").replaceChildren(el("tr", {}, el("td", { colSpan: 8, className: "muted", textContent: "no track on this camera right now" })));
+  };
+  tick(); dryTimer = setInterval(tick, 1000);
+}
+$("dry-camera").addEventListener("change", () => { $("dry-tracks").replaceChildren(); });
+$("dry-close").addEventListener("click", () => { show("dry-run", false); clearInterval(dryTimer); });
 
 // ---- camera cards: the live picture with what the detector sees ------------------------
 const ago = (s) => (s == null ? "–" : s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);

@@ -14,6 +14,7 @@
 //! the clock's side: occupancy rules, the daily reset and the periodic `count.report`.
 //! All timing reads the [`Clock`].
 
+mod explain;
 mod lines;
 mod schedule;
 mod tracker;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use ulid::Ulid;
 
 pub use crate::config::Window;
+pub use explain::{RuleExplain, TrackExplain};
 pub use lines::{
     interval_floor, last_reset_at, CountsError, Crossing, Hour, LabelCount, LineCounts, LineHealth,
     SharedCounts, Tally,

@@ -705,3 +705,54 @@ fn counts_carry_over_a_live_rule_change_and_a_restore() {
         Err(CountsError::NoLine("door".into()))
     );
 }
+
+#[test]
+fn the_dry_run_says_what_each_track_meets_and_why_the_rule_would_not_fire() {
+    let (mut e, clock) = engine(
+        "[[zone]]\nname = \"left\"\npolygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]\n\n\
+         [[rule]]\nname = \"dwell\"\nlabels = [\"person\"]\nzone = \"left\"\ndwell_seconds = 1\nmin_confidence = 0.5",
+    );
+    assert!(e.explain("nope", "cam").is_none());
+    let dets = [
+        det("person", 0.9, PERSON_LEFT),
+        det("dog", 0.9, PERSON_RIGHT),
+    ];
+    feed(&mut e, &clock, "cam", &dets, 4);
+    let x = e.explain("dwell", "cam").expect("a rule");
+    assert!(x.watches && x.scheduled && !x.would_fire, "{x:?}");
+    let person = x
+        .tracks
+        .iter()
+        .find(|t| t.label == "person")
+        .expect("person");
+    assert_eq!(
+        (person.label_ok, person.in_zone, person.dwell_ok),
+        (true, Some(true), false)
+    );
+    assert!(person.dwell_s.is_some_and(|d| d < 1.0), "{person:?}");
+    let dog = x.tracks.iter().find(|t| t.label == "dog").expect("dog");
+    assert_eq!(
+        (dog.label_ok, dog.in_zone, dog.qualifies),
+        (false, Some(false), false)
+    );
+    assert!(
+        x.why
+            .contains("0 track(s) meet every condition; it needs 1"),
+        "{}",
+        x.why
+    );
+    // Past the dwell it would fire (explaining changes nothing: the next frame fires it).
+    clock.advance(Duration::from_millis(1100));
+    let x = e.explain("dwell", "cam").expect("a rule");
+    assert!(x.would_fire, "{x:?}");
+    assert_eq!(fired(&feed(&mut e, &clock, "cam", &dets, 1)).len(), 1);
+    let x = e.explain("dwell", "cam").expect("a rule");
+    assert!(
+        !x.would_fire && x.why.contains("fired this rule already"),
+        "{}",
+        x.why
+    );
+    // A camera with no frame yet: watched, no tracks, nothing to fire.
+    let other = e.explain("dwell", "other").expect("rule");
+    assert!(other.tracks.is_empty() && !other.would_fire);
+}

@@ -57,6 +57,7 @@ impl Default for Counters {
             detector_beat: Default::default(),
             line_counts: Default::default(),
             live: Default::default(),
+            dry_runs: Default::default(),
         }
     }
 }
@@ -94,6 +95,22 @@ pub struct Counters {
     pub line_counts: crate::rules::SharedCounts,
     /// Per camera, what the detector saw on its last frame (the page draws the boxes).
     pub live: parking_lot::Mutex<HashMap<String, LiveCamera>>,
+    /// Rule dry-runs someone is watching, by (rule, camera): the detector explains each
+    /// after every frame of that camera while it is asked for.
+    pub dry_runs: parking_lot::Mutex<HashMap<(String, String), DryRun>>,
+}
+
+/// One watched dry-run: when it was last asked for, and the detector's latest answer.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub asked: Instant,
+    /// When it was computed, and the explanation (`Err`: no such rule).
+    pub answer: Option<(Instant, Result<crate::rules::RuleExplain, String>)>,
+}
+
+impl DryRun {
+    /// A dry-run not asked for this long is dropped (the page asks every second while open).
+    pub const KEEP: Duration = Duration::from_secs(15);
 }
 
 /// One camera's last detector turn, kept by the detector thread.

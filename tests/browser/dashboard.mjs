@@ -122,8 +122,20 @@ await step("add a rule on the zone", async () => {
   await page.selectOption('#edit-form [name="zone"]', "dock-lane");
   await page.fill('#edit-form [name="cameras"]', "dock");
   await page.fill('#edit-form [name="cooldown_seconds"]', "1");
+  await page.fill('#edit-form [name="dwell_seconds"]', "0.5");
   await page.click("#edit-form button");
   await page.waitForSelector('[data-rule="dock-person"]', { timeout: 15000 });
+});
+await step("the rule's dry run shows a person track meeting the zone and dwell conditions", async () => {
+  await page.locator('[data-rule="dock-person"] button.dry').click();
+  await page.waitForSelector("#dry-run:not(.hidden)", { timeout: 5000 });
+  // The bundled clip shows a person for 2 s of every 10: within two loops.
+  await page.waitForSelector('#dry-tracks tr[data-label="person"][data-in-zone="true"][data-dwell-ok="true"][data-qualifies="true"]', { state: "attached", timeout: 30000 });
+  const verdict = await text("#dry-verdict");
+  if (!/Would (not )?fire/.test(verdict)) throw new Error(`no verdict: ${verdict}`);
+  await noSideways("dry-run");
+  await page.screenshot({ path: `${out}/4c-dry-run.png`, fullPage: true });
+  await page.click("#dry-close");
 });
 await step("add a webhook sink", async () => {
   await page.click('[data-add="sink"]');
@@ -202,14 +214,21 @@ await step("a real alert of the new rule appears live", async () => {
   await page.screenshot({ path: `${out}/6-live-alert.png`, fullPage: true });
 });
 await step("an alert's detail shows its delivery chain, and its dead row replays from there", async () => {
-  // A dock-person alert: dead at the refusing receiver (400 twice), delivered to ops.
-  const handle = await page.waitForFunction(() => {
-    const row = [...document.querySelectorAll("#dead tr")].find((r) => r.textContent.includes("dock-person"));
-    return row && row.dataset.alertId;
-  }, null, { timeout: 60000 });
-  const id = await handle.jsonValue();
-  await page.click(`#alerts tr[data-alert-id="${id}"] td`);
-  await page.waitForSelector('#alert-chain [data-chain-sink="ops"][data-state="delivered"]', { timeout: 10000 });
+  // A dock-person alert committed after the ops sink was added: dead at the refusing
+  // receiver (400 twice), delivered to ops. The newest dead row of the rule, until one is.
+  let id = null;
+  for (let i = 0; i < 30 && !id; i++) {
+    const handle = await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#dead tr")].filter((r) => r.textContent.includes("dock-person"));
+      return rows.length && rows[rows.length - 1].dataset.alertId;
+    }, null, { timeout: 60000 });
+    const candidate = await handle.jsonValue();
+    await page.click(`#alerts tr[data-alert-id="${candidate}"] td`);
+    await page.waitForSelector("#alert-chain [data-chain-sink]", { timeout: 10000 });
+    if (await page.$('#alert-chain [data-chain-sink="ops"][data-state="delivered"]')) id = candidate;
+    else await page.waitForTimeout(2000);
+  }
+  if (!id) throw new Error("no dead dock-person alert that ops received");
   await page.waitForSelector('#alert-chain [data-chain-sink="receiver"][data-state="dead"]', { timeout: 10000 });
   const refused = await text('#alert-chain [data-chain-sink="receiver"]');
   if ((refused.match(/HTTP 400/g) || []).length < 2) throw new Error(`the refused attempts are not listed: ${refused}`);

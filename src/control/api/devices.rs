@@ -94,3 +94,98 @@ pub(super) async fn api_line_reset(
         Err(e) => action_failed(e),
     }
 }
+
+/// `GET /api/rules/{name}/dry-run` parameters.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DryRunQuery {
+    /// The camera to explain the rule on.
+    camera: String,
+}
+
+/// A dry-run answer: the explanation and how old it is.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DryRunAnswer {
+    #[serde(flatten)]
+    pub explain: crate::rules::RuleExplain,
+    /// Seconds since the detector computed it (its last frame of the camera).
+    pub age_s: f64,
+}
+
+/// How long a first dry-run waits for the detector's next frame of the camera.
+const DRY_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The rule dry-run: for each live track on the camera, which of the rule's conditions it
+/// meets now (label, median confidence, area, zone, dwell, fired already), and whether the
+/// rule would fire and why not (count, schedule, cooldown). Nothing is fired or changed. Ask
+/// again (e.g. every second) to follow it live; it is computed on every detector frame of the
+/// camera while asked for.
+#[utoipa::path(get, path = "/api/rules/{name}/dry-run", tag = "config",
+    params(("name" = String, Path, description = "the rule"), DryRunQuery),
+    responses((status = 200, body = DryRunAnswer), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 404, body = ApiError, description = "no such rule or camera, or no frame of the camera reached the detector within 3 s")),
+    security(("session" = []), ("token" = [])))]
+pub(super) async fn api_dry_run(
+    State(w): State<Web>,
+    _: Reader,
+    Path(name): Path<String>,
+    query: Result<axum::extract::Query<DryRunQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let camera = match query {
+        Ok(axum::extract::Query(q)) => q.camera,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if !w
+        .gw
+        .telemetry
+        .cameras
+        .snapshots()
+        .iter()
+        .any(|c| c.name == camera)
+    {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no camera named \"{camera}\""),
+        );
+    }
+    let key = (name.clone(), camera.clone());
+    let asked = std::time::Instant::now();
+    w.gw.telemetry
+        .counters
+        .dry_runs
+        .lock()
+        .entry(key.clone())
+        .or_insert(crate::telemetry::DryRun {
+            asked,
+            answer: None,
+        })
+        .asked = asked;
+    let deadline = asked + DRY_RUN_WAIT;
+    loop {
+        let answer =
+            w.gw.telemetry
+                .counters
+                .dry_runs
+                .lock()
+                .get(&key)
+                .and_then(|r| r.answer.clone());
+        match answer {
+            Some((at, Ok(explain))) => {
+                return Json(DryRunAnswer {
+                    explain,
+                    age_s: at.elapsed().as_secs_f64(),
+                })
+                .into_response()
+            }
+            Some((_, Err(e))) => return problem(StatusCode::NOT_FOUND, e),
+            None if std::time::Instant::now() >= deadline => {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    format!("no frame of camera \"{camera}\" reached the detector in {} s (the camera is down, or the motion gate keeps still frames from the model)", DRY_RUN_WAIT.as_secs()),
+                )
+            }
+            None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}

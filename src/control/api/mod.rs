@@ -163,7 +163,7 @@ impl utoipa::Modify for Security {
         devices::api_camera_snapshot,
         config::api_config_put, config::api_rollback, config::api_items, config::api_item_create, config::api_item_put,
         config::api_item_delete, devices::api_sink_test, alerts::api_dead_letters,
-        devices::api_lines, devices::api_line_reset, alerts::api_alert,
+        devices::api_lines, devices::api_line_reset, alerts::api_alert, devices::api_dry_run,
     ),
     // Path parameters' schemas are not collected from `params(...)` by themselves.
     components(schemas(Section, crate::config::Severity)),
@@ -188,6 +188,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/api/cameras", get(devices::api_cameras))
         .route("/api/health", get(devices::api_health))
         .route("/api/lines", get(devices::api_lines))
+        .route("/api/rules/{name}/dry-run", get(devices::api_dry_run))
         .route("/api/lines/{name}/reset", post(devices::api_line_reset))
         .route(
             "/api/config",

@@ -58,6 +58,7 @@ async fn the_web_page_works_in_a_real_browser() {
         "4-zone.png",
         "5-test-alert.png",
         "4b-line.png",
+        "4c-dry-run.png",
         "6-live-alert.png",
         "6b-alert-detail.png",
         "7-logged-out.png",
@@ -117,4 +118,5 @@ async fn the_web_page_works_in_a_real_browser() {
     );
     assert!(!file.contains("rtsp://127.0.0.1:9/other"), "{file}");
     assert!(file.contains("detect_fps = 4"), "{file}");
+    assert!(file.contains("dwell_seconds = 0.5"), "{file}");
 }
