@@ -7,6 +7,21 @@ use super::{
 };
 use rusqlite::{params, OptionalExtension};
 
+/// A row of `SELECT seq, alert_id, created_at, camera, rule, severity, body` as the page
+/// lists it (a body that is not JSON shows as null, never fails the list).
+fn recent_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecentAlert> {
+    let body: Vec<u8> = r.get(6)?;
+    Ok(RecentAlert {
+        seq: r.get(0)?,
+        alert_id: r.get(1)?,
+        created_at: ms_to_rfc3339(r.get(2)?),
+        camera: r.get(3)?,
+        rule: r.get(4)?,
+        severity: r.get(5)?,
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    })
+}
+
 impl Outbox {
     /// The attempt history of a delivery row, oldest first.
     pub fn attempts(&self, id: i64) -> Result<Vec<AttemptRow>, OutboxError> {
@@ -161,18 +176,7 @@ impl Outbox {
                     f.before,
                     f.limit as i64
                 ],
-                |r| {
-                    let body: Vec<u8> = r.get(6)?;
-                    Ok(RecentAlert {
-                        seq: r.get(0)?,
-                        alert_id: r.get(1)?,
-                        created_at: ms_to_rfc3339(r.get(2)?),
-                        camera: r.get(3)?,
-                        rule: r.get(4)?,
-                        severity: r.get(5)?,
-                        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-                    })
-                },
+                recent_alert,
             )
             .and_then(|it| it.collect::<Result<Vec<_>, _>>());
         rows.map_err(|e| self.err(e))
@@ -187,18 +191,7 @@ impl Outbox {
                 "SELECT seq, alert_id, created_at, camera, rule, severity, CAST(body AS BLOB)
                  FROM alerts WHERE alert_id = ?1",
                 params![alert_id],
-                |r| {
-                    let body: Vec<u8> = r.get(6)?;
-                    Ok(RecentAlert {
-                        seq: r.get(0)?,
-                        alert_id: r.get(1)?,
-                        created_at: ms_to_rfc3339(r.get(2)?),
-                        camera: r.get(3)?,
-                        rule: r.get(4)?,
-                        severity: r.get(5)?,
-                        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-                    })
-                },
+                recent_alert,
             )
             .optional()
             .map_err(|e| self.err(e))?;
