@@ -86,11 +86,22 @@ function openEditor(section, item) {
       else if (type === "secret") input.placeholder = v[key] === "(set)" ? "(set) — leave empty to keep" : (extra || "");
       else if (v[key] != null) input.value = v[key];
     }
-    const label = type === "checkbox" ? el("label", { className: "check", dataset: { field: key } }, input, key)
-                                      : el("label", { dataset: { field: key } }, key, input);
+    let label = type === "checkbox" ? el("label", { className: "check", dataset: { field: key } }, input, key)
+                                    : el("label", { dataset: { field: key } }, key, input);
+    // A webhook secret made here on request (the browser's CSPRNG), shown once, in clear,
+    // so it can be copied to the receiver before saving; never shown again after.
+    if (section === "sink" && key === "secret") {
+      const gen = el("button", { type: "button", textContent: "Generate", className: "gen-secret" });
+      gen.onclick = () => {
+        const bytes = crypto.getRandomValues(new Uint8Array(24));
+        input.type = "text"; input.value = "whsec_" + btoa(String.fromCharCode(...bytes));
+        input.select(); flash("new secret: copy it to the receiver now; after saving it shows only as (set)");
+      };
+      label.append(gen);
+    }
     form.append(label, el("span", { className: "field-error", id: `err-${key}` }));
   }
-  form.append(el("div", { className: "row-actions" }, el("button", { textContent: item ? "Save" : "Add" })), el("div", { id: "edit-result" }));
+  form.append(el("div", { className: "row-actions" }, el("button", { textContent: item ? "Save" : "Add", className: "submit" })), el("div", { id: "edit-result" }));
   if (section === "sink") { form.elements.kind.addEventListener("change", showKindFields); showKindFields(); }
   show("edit", true); show("zone-editor", false);
   $("edit").scrollIntoView({ behavior: "instant", block: "start" });
@@ -524,15 +535,39 @@ $("config-rollback").addEventListener("click", async () => {
   const r = await api("/api/config/rollback", { method: "POST" });
   if (r.status === 200) { await reloadAll(); flash(describeApplied(r.body)); } else showProblems(r, $("config-result"));
 });
+// ---- the alert list: filters and paging (the API's own parameters) --------------------
+let oldestSeq = null;
+function alertQuery(before) {
+  const q = new URLSearchParams({ limit: "50" });
+  for (const k of ["camera", "rule", "label", "severity"]) { const v = $(`af-${k}`).value.trim(); if (v) q.set(k, v); }
+  for (const k of ["since", "until"]) { const v = $(`af-${k}`).value; if (v) q.set(k, new Date(v).toISOString()); }
+  if (before) q.set("before", String(before));
+  return q.toString();
+}
+const filtering = () => ["camera", "rule", "label", "severity", "since", "until"].some((k) => $(`af-${k}`).value);
+async function loadAlerts(more) {
+  const r = await api(`/api/alerts?${alertQuery(more ? oldestSeq : null)}`);
+  if (r.status !== 200) { $("af-result").replaceChildren(el("span", { className: "error", textContent: errorOf(r) })); return; }
+  const rows = r.body.map(alertRow);
+  if (more) $("alerts").append(...rows); else $("alerts").replaceChildren(...rows);
+  if (r.body.length) oldestSeq = r.body[r.body.length - 1].seq;
+  $("af-result").textContent = r.body.length < 50 ? (more || r.body.length ? "that is all" : "no alert matches") : "";
+  show("af-older", r.body.length === 50);
+}
+$("alert-filter").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts(false); });
+$("alert-filter").addEventListener("reset", () => setTimeout(() => loadAlerts(false), 0));
+$("af-older").addEventListener("click", () => loadAlerts(true));
+
 async function dashboard() {
   show("setup", false); show("login", false); show("dashboard", true); show("logout", true); show("nav", true);
-  const list = await api("/api/alerts?limit=50");
-  const tbody = $("alerts"); tbody.replaceChildren(...(list.body || []).map(alertRow));
+  await loadAlerts(false);
+  const tbody = $("alerts");
   if (!events) {
     events = new EventSource("/api/events");
     events.addEventListener("alert", (e) => {
       const a = JSON.parse(e.data);
-      if (a.type === "alert.fired") tbody.prepend(alertRow(a));
+      // Live rows only while the list is unfiltered (a filtered list is a search result).
+      if (a.type === "alert.fired" && !filtering()) tbody.prepend(alertRow(a));
     });
   }
   await reloadAll();

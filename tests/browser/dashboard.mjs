@@ -55,7 +55,7 @@ await step("the camera streams with a live snapshot", async () => {
     const state = document.querySelector('[data-camera-state="yard"]').textContent;
     return /\d+\.\d detections\/s · \d+ ms inference · \d+ gated · \d+ alerts in 24 h/.test(info) && /^streaming for \d+ (s|min)$/.test(state);
   }, null, { timeout: 20000 });
-  await page.waitForSelector('.cam[data-camera="yard"] svg[data-overlay="yard"] rect.det', { state: "attached", timeout: 20000 });
+  await page.waitForSelector('.cam[data-camera="yard"] svg[data-overlay="yard"] rect.det', { state: "attached", timeout: 40000 });
   await noSideways("dashboard");
   await page.screenshot({ path: `${out}/2-dashboard.png`, fullPage: true });
 });
@@ -64,13 +64,13 @@ await step("a bad camera setting is shown beside its field", async () => {
   await page.fill('#edit-form [name="name"]', "dock");
   await page.fill('#edit-form [name="url"]', dockRtsp);
   await page.fill('#edit-form [name="detect_fps"]', "-1");
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForFunction(() => document.querySelector("#err-detect_fps").textContent.length > 0, null, { timeout: 15000 });
   await page.screenshot({ path: `${out}/3-inline-error.png`, fullPage: true });
 });
 await step("add a camera", async () => {
   await page.fill('#edit-form [name="detect_fps"]', "4");
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForSelector("#edit.hidden", { state: "attached", timeout: 20000 });
   await page.waitForSelector('.cam[data-camera="dock"] .state.streaming', { timeout: 30000 });
 });
@@ -123,7 +123,7 @@ await step("add a rule on the zone", async () => {
   await page.fill('#edit-form [name="cameras"]', "dock");
   await page.fill('#edit-form [name="cooldown_seconds"]', "1");
   await page.fill('#edit-form [name="dwell_seconds"]', "0.5");
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForSelector('[data-rule="dock-person"]', { timeout: 15000 });
 });
 await step("the rule's dry run shows a person track meeting the zone and dwell conditions", async () => {
@@ -149,8 +149,12 @@ await step("add a webhook sink", async () => {
   await page.selectOption('#edit-form [name="kind"]', "webhook");
   if (await page.isVisible('#edit-form [name="to"]')) throw new Error("a webhook's form must not show email addresses");
   await page.fill('#edit-form [name="url"]', opsUrl);
+  // A secret made on request, shown once in clear; this test then types the receiver's own.
+  await page.click("#edit-form button.gen-secret");
+  const made = await page.inputValue('#edit-form [name="secret"]');
+  if (!/^whsec_[A-Za-z0-9+/]{32}$/.test(made)) throw new Error(`generated secret: ${made}`);
   await page.fill('#edit-form [name="secret"]', opsSecret);
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForSelector('[data-sink="ops"]', { timeout: 15000 });
   const shown = await text('[data-sink="ops"]');
   if (shown.includes(opsSecret)) throw new Error("the secret is shown on the page");
@@ -160,7 +164,7 @@ await step("adding a camera under a name that exists is refused and changes noth
   await page.click('[data-add="camera"]');
   await page.fill('#edit-form [name="name"]', "dock");
   await page.fill('#edit-form [name="url"]', "rtsp://127.0.0.1:9/other");
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForFunction(() => document.querySelector("#edit-result").textContent.includes('a camera named "dock" exists'),
                              null, { timeout: 15000 });
   await page.screenshot({ path: `${out}/5-duplicate-refused.png`, fullPage: true });
@@ -174,11 +178,11 @@ await step("an edit made in a stale tab is refused, the form kept", async () => 
   await editDock(page).click();
   await editDock(other).click();
   // This tab saves first (unchanged values: the config's version still moves on) ...
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForSelector("#edit.hidden", { state: "attached", timeout: 20000 });
   // ... so the other tab's save, started from the older version, is refused.
   await other.fill('#edit-form [name="detect_fps"]', "2");
-  await other.click("#edit-form button");
+  await other.click("#edit-form button.submit");
   await other.waitForFunction(() => document.querySelector("#edit-result").textContent.includes("changed since it was read"),
                               null, { timeout: 15000 });
   if ((await other.inputValue('#edit-form [name="detect_fps"]')) !== "2") throw new Error("the refused form lost what was typed");
@@ -188,7 +192,7 @@ await step("an edit made in a stale tab is refused, the form kept", async () => 
 await step("text in a number field is refused in words before anything is sent", async () => {
   await page.locator('.cam[data-camera="dock"] button', { hasText: "Edit" }).first().click();
   await page.fill('#edit-form [name="detect_fps"]', "fast");
-  await page.click("#edit-form button");
+  await page.click("#edit-form button.submit");
   await page.waitForFunction(() => document.querySelector("#err-detect_fps").textContent === "must be a number", null, { timeout: 5000 });
   await page.click("#edit-cancel");
 });
@@ -212,6 +216,20 @@ await step("a real alert of the new rule appears live", async () => {
   await noSideways("alerts");
   await page.locator("#alerts-section").scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${out}/6-live-alert.png`, fullPage: true });
+});
+await step("the alert list filters by rule and severity, and says when nothing matches", async () => {
+  await page.fill("#af-rule", "dock-person");
+  await page.click('#alert-filter button:not([type="reset"])');
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#alerts tr")];
+    return rows.length > 0 && rows.every((r) => r.dataset.rule === "dock-person");
+  }, null, { timeout: 10000 });
+  await page.selectOption("#af-severity", "critical");
+  await page.click('#alert-filter button:not([type="reset"])');
+  await page.waitForFunction(() => document.querySelector("#af-result").textContent === "no alert matches"
+    && document.querySelectorAll("#alerts tr").length === 0, null, { timeout: 10000 });
+  await page.click('#alert-filter button[type="reset"]');
+  await page.waitForFunction(() => [...document.querySelectorAll("#alerts tr")].some((r) => r.dataset.rule === "person-seen"), null, { timeout: 10000 });
 });
 await step("an alert's detail shows its delivery chain, and its dead row replays from there", async () => {
   // A dock-person alert committed after the ops sink was added: dead at the refusing
