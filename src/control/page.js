@@ -2,7 +2,9 @@
 "use strict";
 let csrf = null, events = null, zones = [], zoneCam = null, points = [];
 // Lines: their config items, their live counts, and the editor's mode and "in" side.
-let lines = [], lineCounts = [], drawMode = "zone", lineIn = "left-to-right";
+let lines = [], lineCounts = [], drawMode = "zone", lineIn = "left-to-right", ruleItems = [];
+// Which rules use a zone (by name) or a line (`crosses`), in words for the lists.
+const usedBy = (key, name) => { const r = ruleItems.filter((x) => x[key] === name).map((x) => x.name); return r.length ? `used by ${r.join(", ")}` : "used by no rule"; };
 // The config version the items on screen were read at (ETag); every edit sends it back as
 // If-Match, so an edit made from an old view is refused instead of undoing someone else's.
 let configTag = null;
@@ -200,10 +202,11 @@ async function loadItems() {
   const [z, rules, sinks, cams, ln] = await Promise.all(["zone", "rule", "sink", "camera", "line"].map((s) => api(`/api/config/${s}`)));
   zones = z.status === 200 ? z.body : [];
   lines = ln.status === 200 ? ln.body : [];
+  ruleItems = rules.status === 200 ? rules.body : [];
   drawLines();
   if (z.etag) configTag = z.etag;
   $("zones").replaceChildren(...zones.map((zn) => el("div", { className: "item", dataset: { zone: zn.name } },
-    el("div", { className: "what" }, el("strong", { textContent: zn.name }), el("div", { className: "muted", textContent: `${(zn.cameras || ["all cameras"]).join(", ")} · ${zn.polygon.length} corners` })),
+    el("div", { className: "what" }, el("strong", { textContent: zn.name }), el("div", { className: "muted", textContent: `${(zn.cameras || ["all cameras"]).join(", ")} · ${zn.polygon.length} corners · ${usedBy("zone", zn.name)}`, dataset: { usedBy: zn.name } })),
     actions("zone", zn))));
   if (!zones.length) $("zones").replaceChildren(el("div", { className: "muted", textContent: "No zones yet: draw one on a camera's picture (Zone button)." }));
   $("rules").replaceChildren(...(rules.body || []).map((r) => el("div", { className: "item", dataset: { rule: r.name } },
@@ -264,7 +267,7 @@ function drawLines() {
     };
     return el("div", { className: "item", dataset: { line: ln.name } },
       el("div", { className: "what" }, el("strong", { textContent: ln.name }),
-        el("div", { className: "muted", textContent: `${(ln.cameras || ["all cameras"]).join(", ")} · in = ${ln.in || "left-to-right"} · ${ln.points.length} points` }),
+        el("div", { className: "muted", textContent: `${(ln.cameras || ["all cameras"]).join(", ")} · in = ${ln.in || "left-to-right"} · ${ln.points.length} points · ${usedBy("crosses", ln.name)}` }),
         el("div", { className: "counts", dataset: { counts: ln.name }, textContent: countText(c) + (c ? ` · today ${c.today_in} in, ${c.today_out} out` : "") }),
         hourChart(c)),
       actions("line", ln, [reset]));
@@ -303,6 +306,14 @@ function drawZone() {
 }
 function openZoneEditor(cam) {
   zoneCam = cam; points = []; $("zone-camera").textContent = cam; $("zone-result").textContent = "";
+  // Drawing needs the picture: until the camera has delivered a frame, say so and keep the
+  // editor from saving.
+  $("zone-save").disabled = true;
+  $("zone-img").onload = () => { $("zone-save").disabled = false; $("zone-result").textContent = ""; };
+  $("zone-img").onerror = () => {
+    $("zone-save").disabled = true;
+    $("zone-result").replaceChildren(el("span", { className: "error", dataset: { noPicture: cam }, textContent: `camera "${cam}" has no picture yet (it is not streaming); the editor works once it does` }));
+  };
   $("zone-img").src = `/api/cameras/${encodeURIComponent(cam)}/snapshot?t=${Date.now()}`;
   show("zone-editor", true); show("edit", false); drawZone();
   $("zone-editor").scrollIntoView({ behavior: "instant", block: "start" });

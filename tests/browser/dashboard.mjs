@@ -74,6 +74,12 @@ await step("add a camera", async () => {
   await page.waitForSelector("#edit.hidden", { state: "attached", timeout: 20000 });
   await page.waitForSelector('.cam[data-camera="dock"] .state.streaming', { timeout: 30000 });
 });
+await step("the zone editor says a camera without a picture cannot be drawn on", async () => {
+  await page.locator('.cam[data-camera="gate"] button.zone').click();
+  await page.waitForSelector('#zone-result [data-no-picture="gate"]', { timeout: 10000 });
+  if (!(await page.isDisabled("#zone-save"))) throw new Error("saving is possible without a picture");
+  await page.click("#zone-cancel");
+});
 await step("draw a zone on the camera's snapshot", async () => {
   await page.locator('.cam[data-camera="dock"] button.zone').click();
   await page.waitForFunction(() => {
@@ -125,6 +131,9 @@ await step("add a rule on the zone", async () => {
   await page.fill('#edit-form [name="dwell_seconds"]', "0.5");
   await page.click("#edit-form button.submit");
   await page.waitForSelector('[data-rule="dock-person"]', { timeout: 15000 });
+});
+await step("each zone says which rules use it", async () => {
+  await page.waitForFunction(() => (document.querySelector('[data-used-by="dock-lane"]') || {}).textContent?.includes("used by dock-person"), null, { timeout: 10000 });
 });
 await step("the rule's dry run shows a person track meeting the zone and dwell conditions", async () => {
   await page.locator('[data-rule="dock-person"] button.dry').click();
