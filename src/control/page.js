@@ -3,6 +3,8 @@
 let csrf = null, events = null, zones = [], zoneCam = null, points = [];
 // Lines: their config items, their live counts, and the editor's mode and "in" side.
 let lines = [], lineCounts = [], drawMode = "zone", lineIn = "left-to-right", ruleItems = [];
+// The zone or line being edited in the editor (null: drawing a new one).
+let editingShape = null;
 // Which rules use a zone (by name) or a line (`crosses`), in words for the lists.
 const usedBy = (key, name) => { const r = ruleItems.filter((x) => x[key] === name).map((x) => x.name); return r.length ? `used by ${r.join(", ")}` : "used by no rule"; };
 // The config version the items on screen were read at (ETag); every edit sends it back as
@@ -195,7 +197,8 @@ function actions(section, item, extra = []) {
   toggle.onclick = () => itemAction(section, item, "toggle", toggle);
   const del = el("button", { type: "button", textContent: armed[`${section}/${item.name}`] > Date.now() ? "Really delete?" : "Delete", className: "delete" });
   del.onclick = () => itemAction(section, item, "delete", del);
-  box.append(...(section === "zone" || section === "line" ? [del] : [edit, toggle, del]));
+  if (section === "zone" || section === "line") edit.onclick = () => editShape(section, item);
+  box.append(...(section === "zone" || section === "line" ? [edit, del] : [edit, toggle, del]));
   return box;
 }
 async function loadItems() {
@@ -297,15 +300,29 @@ function drawZone() {
   const marker = svgEl("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 5, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
   marker.append(svgEl("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "context-stroke" }));
   const defs = svgEl("defs", {}); defs.append(marker); svg.append(defs);
-  for (const z of zones.filter((z) => !z.cameras || z.cameras.includes(zoneCam))) poly(z.polygon, "#888", "#8883");
-  for (const l of lines.filter((l) => !l.cameras || l.cameras.includes(zoneCam))) polyline(l.points, "#888", l.in);
+  const other = (x) => !(editingShape && editingShape.name === x.name);
+  for (const z of zones.filter((z) => (!z.cameras || z.cameras.includes(zoneCam)) && (drawMode !== "zone" || other(z)))) poly(z.polygon, "#888", "#8883");
+  for (const l of lines.filter((l) => (!l.cameras || l.cameras.includes(zoneCam)) && (drawMode !== "line" || other(l)))) polyline(l.points, "#888", l.in);
   if (points.length && drawMode === "zone") poly(points, "#ff3b30", "#ff3b3033");
   if (points.length && drawMode === "line") polyline(points, "#ff3b30", lineIn);
   for (const [x, y] of points) { const c = document.createElementNS(ns, "circle"); c.setAttribute("cx", x); c.setAttribute("cy", y); c.setAttribute("r", "0.012"); c.setAttribute("fill", "#ff3b30"); svg.append(c); }
   $("zone-svg").dataset.points = points.length;
 }
+// An existing zone or line in the editor: its points shown (the preview) and movable, its
+// name fixed, saved with PUT and the version it was read at.
+function editShape(section, item) {
+  const cam = (item.cameras && item.cameras[0]) || Object.keys(window.cameraItems || {})[0];
+  if ($("zone-mode").value !== section) { $("zone-mode").value = section; $("zone-mode").dispatchEvent(new Event("change")); }
+  openZoneEditor(cam);
+  editingShape = { section, name: item.name, item };
+  points = (section === "zone" ? item.polygon : item.points).map((p) => [...p]);
+  if (section === "line") lineIn = item.in || "left-to-right";
+  $("zone-name").value = item.name; $("zone-name").readOnly = true;
+  drawZone();
+}
 function openZoneEditor(cam) {
-  zoneCam = cam; points = []; $("zone-camera").textContent = cam; $("zone-result").textContent = "";
+  zoneCam = cam; points = []; editingShape = null; $("zone-name").readOnly = false;
+  $("zone-camera").textContent = cam; $("zone-result").textContent = "";
   // Drawing needs the picture: until the camera has delivered a frame, say so and keep the
   // editor from saving.
   $("zone-save").disabled = true;
@@ -318,10 +335,29 @@ function openZoneEditor(cam) {
   show("zone-editor", true); show("edit", false); drawZone();
   $("zone-editor").scrollIntoView({ behavior: "instant", block: "start" });
 }
+const round3 = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;
+const svgPoint = (e) => { const r = $("zone-svg").getBoundingClientRect(); return [round3((e.clientX - r.left) / r.width), round3((e.clientY - r.top) / r.height)]; };
+// Corners are dragged: pressing near one moves it (and that press adds no point).
+let dragging = null, dragged = false;
+$("zone-svg").addEventListener("pointerdown", (e) => {
+  // A click that follows a drag may never come (its target was redrawn): every press starts
+  // afresh.
+  dragged = false;
+  const [x, y] = svgPoint(e);
+  const i = points.findIndex(([px, py]) => Math.hypot(px - x, py - y) < 0.03);
+  if (i >= 0) { dragging = i; dragged = false; $("zone-svg").setPointerCapture(e.pointerId); }
+});
+$("zone-svg").addEventListener("pointermove", (e) => {
+  if (dragging == null) return;
+  points[dragging] = svgPoint(e); dragged = true; drawZone();
+});
+$("zone-svg").addEventListener("pointerup", () => { dragging = null; });
 $("zone-svg").addEventListener("click", (e) => {
-  const r = $("zone-svg").getBoundingClientRect();
-  const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;
-  points.push([round((e.clientX - r.left) / r.width), round((e.clientY - r.top) / r.height)]);
+  if (dragged) { dragged = false; return; }
+  const [x, y] = svgPoint(e);
+  // A tap on a corner (no drag) does not add a second one there.
+  if (points.some(([px, py]) => Math.hypot(px - x, py - y) < 0.03)) return;
+  points.push([x, y]);
   drawZone();
 });
 $("zone-mode").addEventListener("change", () => {
@@ -341,17 +377,21 @@ $("zone-cancel").addEventListener("click", () => show("zone-editor", false));
 $("zone-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const name = $("zone-name").value.trim();
+  // An edit keeps every other field of the item and replaces only its points (and "in").
+  const save = (section, fields) => editingShape
+    ? api(`/api/config/${section}/${encodeURIComponent(editingShape.name)}`, { method: "PUT", body: JSON.stringify({ ...editingShape.item, ...fields }), headers: ifMatch() })
+    : api(`/api/config/${section}`, { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], ...fields }), headers: ifMatch() });
   if (drawMode === "line") {
     if (points.length < 2) { $("zone-result").replaceChildren(el("span", { className: "error", textContent: "a line needs at least 2 points" })); return; }
-    const r = await api("/api/config/line", { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], points, in: lineIn }), headers: ifMatch() });
-    if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `line "${name}" saved · ` + describeApplied(r.body) })); points = []; await loadItems(); drawZone(); }
+    const r = await save("line", { points, in: lineIn });
+    if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `line "${name}" saved · ` + describeApplied(r.body) })); points = []; editingShape = null; $("zone-name").readOnly = false; await loadItems(); drawZone(); }
     else showProblems(r, $("zone-result"));
     return;
   }
   if (points.length < 3) { $("zone-result").replaceChildren(el("span", { className: "error", textContent: "a zone needs at least 3 corners" })); return; }
   // A new zone: refused (409) when the name is taken, never moved from another camera.
-  const r = await api("/api/config/zone", { method: "POST", body: JSON.stringify({ name, cameras: [zoneCam], polygon: points }), headers: ifMatch() });
-  if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `zone "${name}" saved · ` + describeApplied(r.body) })); points = []; await loadItems(); drawZone(); }
+  const r = await save("zone", { polygon: points });
+  if (r.status === 200) { $("zone-result").replaceChildren(el("span", { className: "ok", textContent: `zone "${name}" saved · ` + describeApplied(r.body) })); points = []; editingShape = null; $("zone-name").readOnly = false; await loadItems(); drawZone(); }
   else showProblems(r, $("zone-result"));
 });
 

@@ -97,9 +97,27 @@ await step("draw a zone on the camera's snapshot", async () => {
   await page.waitForSelector('[data-zone="dock-lane"]', { timeout: 10000 });
   await page.screenshot({ path: `${out}/4-zone.png`, fullPage: true });
 });
+await step("edit the zone: its corners shown, one dragged, saved in place", async () => {
+  await page.locator('[data-zone="dock-lane"] button', { hasText: "Edit" }).click();
+  await page.waitForSelector('#zone-svg[data-points="4"]', { state: "attached", timeout: 5000 });
+  if (!(await page.evaluate(() => document.querySelector("#zone-name").readOnly))) throw new Error("an edited zone's name must stay");
+  await page.waitForFunction(() => !document.querySelector("#zone-save").disabled, null, { timeout: 15000 });
+  await page.evaluate(() => document.querySelector("#zone-svg").scrollIntoView({ block: "center" }));
+  const box = await page.locator("#zone-svg").boundingBox();
+  await page.mouse.move(box.x + 0.98 * box.width, box.y + 0.98 * box.height);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 0.9 * box.width, box.y + 0.9 * box.height, { steps: 5 });
+  await page.mouse.up();
+  // Dragged, not added.
+  await page.waitForSelector('#zone-svg[data-points="4"]', { state: "attached", timeout: 5000 });
+  await page.click("#zone-save");
+  await page.waitForFunction(() => document.querySelector("#zone-result").textContent.includes('zone "dock-lane" saved'), null, { timeout: 15000 });
+});
 await step("draw a line across the picture and flip its direction", async () => {
   await page.selectOption("#zone-mode", "line");
   await page.waitForFunction(() => document.querySelector("#zone-save").textContent === "Save line", null, { timeout: 5000 });
+  // The whole picture below the sticky header before tapping on it.
+  await page.evaluate(() => document.querySelector("#zone-svg").scrollIntoView({ block: "center" }));
   const box = await page.locator("#zone-svg").boundingBox();
   for (const [x, y] of [[0.5, 0.05], [0.5, 0.95]]) await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
   await page.waitForSelector('#zone-svg[data-points="2"]', { state: "attached", timeout: 5000 });

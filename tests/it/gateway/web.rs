@@ -119,4 +119,11 @@ async fn the_web_page_works_in_a_real_browser() {
     assert!(!file.contains("rtsp://127.0.0.1:9/other"), "{file}");
     assert!(file.contains("detect_fps = 4"), "{file}");
     assert!(file.contains("dwell_seconds = 0.5"), "{file}");
+    // The zone's corner dragged on the page: moved, and still one zone of four corners.
+    let polygon = file
+        .lines()
+        .find(|l| l.starts_with("polygon = ") && l.contains("[0.9, 0.9]"))
+        .unwrap_or_else(|| panic!("the dragged corner is not in the file:\n{file}"));
+    assert_eq!(polygon.matches('[').count(), 5, "four corners: {polygon}");
+    assert_eq!(file.matches("name = \"dock-lane\"").count(), 1, "{file}");
 }
