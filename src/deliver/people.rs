@@ -36,12 +36,13 @@ impl Endpoint {
     /// be read is rejected (it will not become readable on a retry).
     async fn send(&self, row: &OutboxRow, request: impl FnOnce(&AlertView) -> Value) -> Outcome {
         match AlertView::parse(&row.body) {
-            Ok(view) => {
-                let body = request(&view).to_string().into_bytes();
-                post_json(&self.client, &self.url, body).await
-            }
+            Ok(view) => self.post(&request(&view)).await,
             Err(error) => Outcome::Rejected { status: 0, error },
         }
+    }
+
+    async fn post(&self, body: &Value) -> Outcome {
+        post_json(&self.client, &self.url, body.to_string().into_bytes()).await
     }
 }
 
@@ -193,16 +194,18 @@ impl PagerDutySink {
 
     pub async fn send(&self, row: &OutboxRow) -> Outcome {
         let (template, link) = (self.template.as_deref(), self.link_url.as_deref());
-        let key = self.routing_key.expose();
-        let report = AlertView::parse(&row.body).is_ok_and(|v| v.report.is_some());
-        let endpoint = if report {
+        // Parsed once: the body picks the endpoint (a report is a change) and makes the event.
+        let view = match AlertView::parse(&row.body) {
+            Ok(v) => v,
+            Err(error) => return Outcome::Rejected { status: 0, error },
+        };
+        let endpoint = if view.report.is_some() {
             &self.changes
         } else {
             &self.endpoint
         };
-        endpoint
-            .send(row, |view| pagerduty_event(view, key, template, link))
-            .await
+        let event = pagerduty_event(&view, self.routing_key.expose(), template, link);
+        endpoint.post(&event).await
     }
 }
 

@@ -63,15 +63,11 @@ impl Engine {
             && on_camera(&cfg.cameras)
             && rule.zone.is_none_or(|z| on_camera(&self.zones[z].cameras));
         let scheduled = rule.schedule.is_empty() || rule.schedule.iter().any(|w| w.contains(local));
-        let key = match rule.watch {
-            Watch::Occupancy { line, .. } => format!("line:{}", self.lines[line].name),
-            _ => camera.to_string(),
+        let key: std::sync::Arc<str> = match rule.watch {
+            Watch::Occupancy { line, .. } => self.lines[line].state_key.clone(),
+            _ => std::sync::Arc::from(camera),
         };
-        let state = self
-            .state
-            .iter()
-            .find(|((i, k), _)| *i == idx && **k == *key)
-            .map(|(_, s)| s);
+        let state = self.state.get(&(idx, key));
         let cooldown_left_s = state.and_then(|s| s.last_fired).map_or(0.0, |last| {
             (cfg.cooldown_seconds - secs(now - last)).max(0.0)
         });
@@ -79,22 +75,10 @@ impl Engine {
         let mut tracks = Vec::new();
         for t in cam.map(|c| c.tracker.tracks()).unwrap_or(&[]) {
             let st = cam.and_then(|c| c.tracks.get(&t.id));
-            let area = t.area() as f64;
-            let label_ok = cfg.labels.is_empty() || cfg.labels.contains(&t.label);
+            let (label_ok, confidence_ok, area_ok) = rule.checks(t);
             let confidence = t.median_score();
-            let confidence_ok = confidence >= cfg.min_confidence;
-            let area_ok = area >= cfg.min_area && area <= cfg.max_area;
-            let (in_zone, since) = match (rule.zone, st) {
-                (Some(z), Some(st)) => {
-                    let zs = &st.zones[z];
-                    (
-                        Some(zs.inside),
-                        zs.inside.then_some(zs.entered_at).flatten(),
-                    )
-                }
-                (Some(_), None) => (Some(false), None),
-                (None, st) => (None, st.and_then(|s| s.confirmed_at)),
-            };
+            let in_zone = rule.zone.map(|z| st.is_some_and(|st| st.zones[z].inside));
+            let since = st.and_then(|st| rule.since(st));
             let dwell_s = since.map(|s| secs(now - s));
             let dwell_ok = dwell_s.is_some_and(|d| d >= cfg.dwell_seconds);
             let fired_already = st.is_some_and(|s| s.fired.contains(&idx));
@@ -123,12 +107,9 @@ impl Engine {
         let fresh = tracks.iter().any(|t| t.qualifies && !t.fired_already);
         let occupancy = match rule.watch {
             Watch::Tracks => None,
-            Watch::Crossing { line, .. } | Watch::Occupancy { line, .. } => self
-                .counts
-                .snapshot()
-                .iter()
-                .find(|c| c.line == self.lines[line].name)
-                .map(|c| c.occupancy(&cfg.labels)),
+            Watch::Crossing { line, .. } | Watch::Occupancy { line, .. } => {
+                Some(self.counts.occupancy(&self.lines[line].name, &cfg.labels))
+            }
         };
         let (would_fire, why) = match rule.watch {
             _ if !watches => (false, format!("the rule does not watch camera \"{camera}\" (disabled, another camera, or its zone is drawn on another camera)")),

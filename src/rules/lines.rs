@@ -319,6 +319,16 @@ impl SharedCounts {
         })
     }
 
+    /// The occupancy of `line` for these labels (empty: every label); 0 for a line not counted
+    /// yet. Reads in place, without copying the board.
+    pub fn occupancy(&self, line: &str, labels: &[String]) -> u64 {
+        self.0
+            .lock()
+            .lines
+            .get(line)
+            .map_or(0, |c| c.occupancy(labels))
+    }
+
     /// A copy of one line's counts, or of all (for the page, the API, health, metrics).
     pub fn snapshot(&self) -> Vec<LineCounts> {
         self.0.lock().lines.values().cloned().collect()

@@ -111,6 +111,37 @@ struct Rule {
     watch: Watch,
 }
 
+impl Rule {
+    /// What a track itself must meet: (label, median confidence, area). One place for the
+    /// rules and their dry-run, so the two can never disagree.
+    fn checks(&self, t: &Track) -> (bool, bool, bool) {
+        let cfg = &self.cfg;
+        let area = t.area() as f64;
+        (
+            cfg.labels.is_empty() || cfg.labels.contains(&t.label),
+            t.median_score() >= cfg.min_confidence,
+            area >= cfg.min_area && area <= cfg.max_area,
+        )
+    }
+
+    fn meets(&self, t: &Track) -> bool {
+        let (label, confidence, area) = self.checks(t);
+        label && confidence && area
+    }
+
+    /// Since when the track counts for the dwell: entering the rule's zone, or being
+    /// confirmed (whole frame); `None` while outside the zone.
+    fn since(&self, st: &TrackState) -> Option<DateTime<Utc>> {
+        match self.zone {
+            Some(z) => st.zones[z]
+                .inside
+                .then_some(st.zones[z].entered_at)
+                .flatten(),
+            None => st.confirmed_at,
+        }
+    }
+}
+
 /// What a rule watches besides labels and confidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Watch {
@@ -139,6 +170,8 @@ struct Line {
     margin: f64,
     period: chrono::Duration,
     reset_minutes: Option<u32>,
+    /// The key occupancy rules keep their state under (made once, not per frame).
+    state_key: Arc<str>,
 }
 
 fn report_period(minutes: f64) -> chrono::Duration {
@@ -284,6 +317,7 @@ impl Engine {
                     margin: l.min_distance,
                     period: report_period(l.report_minutes),
                     reset_minutes,
+                    state_key: Arc::from(format!("line:{}", l.name)),
                 })
             })
             .collect::<Result<_, RulesError>>()?;
@@ -520,13 +554,6 @@ impl Engine {
             let cam = &self.cameras[camera];
             let scheduled =
                 rule.schedule.is_empty() || rule.schedule.iter().any(|w| w.contains(local));
-            let meets = |track: &Track| {
-                let area = track.area() as f64;
-                (cfg.labels.is_empty() || cfg.labels.contains(&track.label))
-                    && track.median_score() >= cfg.min_confidence
-                    && area >= cfg.min_area
-                    && area <= cfg.max_area
-            };
             match rule.watch {
                 Watch::Tracks => {}
                 Watch::Occupancy { .. } => continue,
@@ -544,7 +571,7 @@ impl Engine {
                         else {
                             continue;
                         };
-                        if !wanted || !meets(track) {
+                        if !wanted || !rule.meets(track) {
                             continue;
                         }
                         let state = self.state.entry((idx, camera.clone())).or_default();
@@ -555,13 +582,7 @@ impl Engine {
                             continue;
                         }
                         state.last_fired = Some(now);
-                        let occupancy = self.counts.with(|b| {
-                            let o = b
-                                .get(&self.lines[line].name)
-                                .map(|lc| lc.occupancy(&cfg.labels))
-                                .unwrap_or(0);
-                            (o, false)
-                        });
+                        let occupancy = self.counts.occupancy(&self.lines[line].name, &cfg.labels);
                         hits.push(Pending {
                             idx,
                             kind: HitKind::Fired,
@@ -582,14 +603,8 @@ impl Engine {
                 let Some(st) = cam.tracks.get(&track.id) else {
                     continue;
                 };
-                let since = match rule.zone {
-                    Some(z) => st.zones[z]
-                        .inside
-                        .then_some(st.zones[z].entered_at)
-                        .flatten(),
-                    None => st.confirmed_at,
-                };
-                if meets(track) && since.is_some_and(|s| secs(now - s) >= cfg.dwell_seconds) {
+                let since = rule.since(st);
+                if rule.meets(track) && since.is_some_and(|s| secs(now - s) >= cfg.dwell_seconds) {
                     qualifying.push(track);
                 }
             }
@@ -696,10 +711,7 @@ impl Engine {
                 continue;
             }
             let name = &self.lines[line].name;
-            let occupancy = self.counts.with(|b| {
-                let o = b.get(name).map(|c| c.occupancy(&cfg.labels)).unwrap_or(0);
-                (o, false)
-            });
+            let occupancy = self.counts.occupancy(name, &cfg.labels);
             let scheduled =
                 rule.schedule.is_empty() || rule.schedule.iter().any(|w| w.contains(local));
             let out_of_bounds = max.is_some_and(|m| occupancy > u64::from(m))
@@ -715,8 +727,10 @@ impl Engine {
                 direction: None,
                 occupancy,
             };
-            let key: Arc<str> = Arc::from(format!("line:{name}"));
-            let state = self.state.entry((idx, key)).or_default();
+            let state = self
+                .state
+                .entry((idx, self.lines[line].state_key.clone()))
+                .or_default();
             if !(scheduled && out_of_bounds) {
                 if let Some(incident) = state.incident.take() {
                     hits.push(Pending::ended(idx, incident, camera, Some(event)));
@@ -783,8 +797,8 @@ impl Engine {
         for p in hits {
             let alert_id = self.new_id(now);
             let rule = &self.rules[p.idx];
-            let key: Arc<str> = match (rule.watch, &p.line) {
-                (Watch::Occupancy { .. }, Some(l)) => Arc::from(format!("line:{}", l.name)),
+            let key: Arc<str> = match rule.watch {
+                Watch::Occupancy { line, .. } => self.lines[line].state_key.clone(),
                 _ => Arc::from(p.camera.as_str()),
             };
             if p.kind == HitKind::Fired {

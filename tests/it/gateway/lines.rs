@@ -273,6 +273,39 @@ cooldown_seconds = 0
         (Some(all_in), Some(all_out)),
         "{newest}"
     );
+    // The REST API says the same: the carried totals, today's hours; an unknown line's reset
+    // is a 404 naming it.
+    gw.log = gw.dir.path().join("daemon2.log");
+    let admin = admin(&gw, &cert_pem).await;
+    let door_of = |lines: &serde_json::Value| {
+        lines
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["name"] == "door").cloned())
+            .unwrap_or_default()
+    };
+    let (status, lines) = admin.json(reqwest::Method::GET, "/api/lines", None).await;
+    assert_eq!(status, 200, "{lines}");
+    let door = door_of(&lines);
+    assert_eq!(
+        (door["in"].as_u64(), door["out"].as_u64()),
+        (Some(all_in), Some(all_out)),
+        "{door}"
+    );
+    assert!(
+        door["hours"].as_array().is_some_and(|h| !h.is_empty()),
+        "{door}"
+    );
+    assert_eq!(
+        door["labels"]["person"]["in"].as_u64(),
+        Some(total_in),
+        "{door}"
+    );
+    let (status, refused) = admin
+        .json(reqwest::Method::POST, "/api/lines/nope/reset", None)
+        .await;
+    assert_eq!(status, 404, "{refused}");
+    assert!(refused.to_string().contains("no line named"), "{refused}");
+
     // reset-counts, signed, on the restarted daemon (no camera, so nothing counts meanwhile):
     // the line starts again from the moment of the command.
     let mut opts = MqttOptions::new("lines-commander", "127.0.0.1", gw.mqtt_port);
@@ -335,6 +368,13 @@ cooldown_seconds = 0
     })
     .await;
     assert!(back_to_zero, "{zeroed}");
+    let (_, lines) = admin.json(reqwest::Method::GET, "/api/lines", None).await;
+    let door = door_of(&lines);
+    assert_eq!(
+        (door["in"].as_u64(), door["occupancy"].as_u64()),
+        (Some(0), Some(0)),
+        "{door}"
+    );
     // No secret in either log.
     for log in [gw.log.clone(), gw.dir.path().join("daemon2.log")] {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
